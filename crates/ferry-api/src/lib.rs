@@ -1,0 +1,28 @@
+//! Wire types of Ferry's APIs.
+//!
+//! Field names and shapes follow Airbyte's public OpenAPI document
+//! (`shared/reference/airbyte-public-api.yaml`) exactly, so that Airbyte's own clients work
+//! unchanged; Ferry's additions are marked as extensions and are always optional for clients.
+
+pub mod applications;
+pub mod dataplanes;
+pub mod organizations;
+pub mod problem;
+pub mod regions;
+pub mod users;
+pub mod workspaces;
+
+pub use applications::*;
+pub use dataplanes::*;
+pub use organizations::*;
+pub use problem::*;
+pub use regions::*;
+pub use users::*;
+pub use workspaces::*;
+
+/// The organization every instance starts with; Airbyte's guide calls it the default org.
+pub const DEFAULT_ORGANIZATION_ID: uuid::Uuid = uuid::Uuid::nil();
+
+/// Page bounds shared by every paginated list (Airbyte: default 20, 1..=100).
+pub const DEFAULT_PAGE_LIMIT: i64 = 20;
+pub const MAX_PAGE_LIMIT: i64 = 100;

@@ -1,0 +1,393 @@
+//! Credentials and bearer tokens.
+//!
+//! Client secrets are stored as Argon2id hashes; access tokens are HS256 JWTs whose SHA-256
+//! is stored, so a token is valid only while its row exists — deleting an application or data
+//! plane, or rotating its secret, revokes its tokens at once.
+
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ferry_api::PermissionType;
+use ferry_store::{
+    AccessToken, Dataplane, Permission, PrincipalKind, Store, StoreError, User, Visibility,
+    Workspace, now_millis,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+const SIGNING_KEY_SETTING: &str = "token_signing_key";
+
+/// A new client id and secret; the secret is shown once and only its hash is kept.
+pub struct Credentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+pub fn random_token(bytes: usize) -> ApiResult<String> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer)
+        .map_err(|error| ApiError::Internal(format!("no randomness available: {error}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(buffer))
+}
+
+pub fn new_credentials() -> ApiResult<Credentials> {
+    Ok(Credentials {
+        client_id: Uuid::new_v4().to_string(),
+        client_secret: random_token(32)?,
+    })
+}
+
+/// Argon2id, on a blocking thread: it is slow by design.
+pub async fn hash_secret(secret: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut salt_bytes = [0u8; 16];
+        getrandom::fill(&mut salt_bytes)
+            .map_err(|error| ApiError::Internal(format!("no randomness available: {error}")))?;
+        let salt = SaltString::encode_b64(&salt_bytes)
+            .map_err(|error| ApiError::Internal(format!("salt: {error}")))?;
+        Argon2::default()
+            .hash_password(secret.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|error| ApiError::Internal(format!("hashing: {error}")))
+    })
+    .await
+    .map_err(|error| ApiError::Internal(format!("hashing task: {error}")))?
+}
+
+pub async fn verify_secret(secret: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(secret.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    /// `application` or `dataplane`.
+    kind: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// Issues and checks tokens with the instance's signing key.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl TokenIssuer {
+    /// Loads the instance's signing key, creating it on first start.
+    pub async fn load(store: &Store) -> Result<Self, StoreError> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh)
+            .map_err(|error| StoreError::Corrupt(format!("no randomness available: {error}")))?;
+        let key = store
+            .setting_or_insert(SIGNING_KEY_SETTING, &URL_SAFE_NO_PAD.encode(fresh))
+            .await?;
+        let key_bytes = URL_SAFE_NO_PAD
+            .decode(key)
+            .map_err(|_| StoreError::Corrupt("token signing key is not base64".to_owned()))?;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(&key_bytes),
+            decoding: DecodingKey::from_secret(&key_bytes),
+        })
+    }
+
+    /// A new token for the principal, recorded (hashed) in the store.
+    pub async fn issue(
+        &self,
+        store: &Store,
+        kind: PrincipalKind,
+        principal_id: Uuid,
+        lifetime: Duration,
+    ) -> ApiResult<String> {
+        let now_seconds = now_millis() / 1000;
+        let lifetime_seconds = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2);
+        let claims = Claims {
+            iss: "ferry".to_owned(),
+            sub: principal_id.to_string(),
+            kind: kind.as_str().to_owned(),
+            iat: now_seconds,
+            exp: now_seconds + lifetime_seconds,
+            jti: Uuid::new_v4().to_string(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|error| ApiError::Internal(format!("signing token: {error}")))?;
+        store
+            .insert_access_token(&AccessToken {
+                token_hash: token_hash(&token),
+                principal_kind: kind,
+                principal_id,
+                expires_at: now_millis() + lifetime_seconds * 1000,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// The principal a bearer token speaks for, or 401.
+    async fn authenticate(&self, store: &Store, parts: &Parts) -> ApiResult<(PrincipalKind, Uuid)> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer token".to_owned()))?;
+        let value = header
+            .to_str()
+            .map_err(|_| ApiError::Unauthorized("malformed Authorization header".to_owned()))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthorized("Authorization header must be 'Bearer <token>'".to_owned())
+            })?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_issuer(&["ferry"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|error| {
+            use jsonwebtoken::errors::ErrorKind;
+            match error.kind() {
+                ErrorKind::ExpiredSignature => ApiError::Unauthorized("token has expired".to_owned()),
+                _ => ApiError::Unauthorized("invalid token".to_owned()),
+            }
+        })?;
+        let record = store
+            .live_access_token(&token_hash(token))
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("token has expired or was revoked".to_owned()))?;
+        Ok((record.principal_kind, record.principal_id))
+    }
+}
+
+/// A user calling the public API through one of its applications.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub permissions: Vec<Permission>,
+}
+
+/// How much a permission allows, within its scope.
+fn rank(permission_type: PermissionType) -> u8 {
+    use PermissionType::*;
+    match permission_type {
+        InstanceAdmin => 5,
+        OrganizationAdmin | WorkspaceOwner | WorkspaceAdmin => 4,
+        OrganizationEditor | WorkspaceEditor => 3,
+        OrganizationRunner | WorkspaceRunner => 2,
+        OrganizationReader | WorkspaceReader => 1,
+        OrganizationMember => 0,
+    }
+}
+
+/// Ranks needed for the actions of the public API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    Read = 1,
+    Run = 2,
+    Edit = 3,
+    Admin = 4,
+}
+
+impl Caller {
+    fn typed_permissions(&self) -> impl Iterator<Item = (PermissionType, &Permission)> {
+        self.permissions.iter().filter_map(|permission| {
+            PermissionType::parse(&permission.permission_type).map(|kind| (kind, permission))
+        })
+    }
+
+    pub fn is_instance_admin(&self) -> bool {
+        self.typed_permissions()
+            .any(|(kind, _)| kind == PermissionType::InstanceAdmin)
+    }
+
+    pub fn require_instance_admin(&self, what: &str) -> ApiResult<()> {
+        if self.is_instance_admin() {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "{what} are managed by instance admins only"
+        )))
+    }
+
+    fn organization_rank(&self, organization_id: Uuid) -> u8 {
+        self.typed_permissions()
+            .filter(|(kind, permission)| {
+                *kind == PermissionType::InstanceAdmin
+                    || permission.organization_id == Some(organization_id)
+            })
+            .map(|(kind, _)| rank(kind))
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn has_organization_access(&self, organization_id: Uuid, access: Access) -> bool {
+        self.organization_rank(organization_id) >= access as u8
+    }
+
+    pub fn require_organization_access(&self, organization_id: Uuid, access: Access) -> ApiResult<()> {
+        if self.has_organization_access(organization_id, access) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "this needs {access:?} access to organization {organization_id}"
+        )))
+    }
+
+    fn workspace_rank(&self, workspace: &Workspace) -> u8 {
+        let direct = self
+            .typed_permissions()
+            .filter(|(_, permission)| permission.workspace_id == Some(workspace.id))
+            .map(|(kind, _)| rank(kind))
+            .max()
+            .unwrap_or(0);
+        direct.max(self.organization_rank(workspace.organization_id))
+    }
+
+    /// Whether the caller may see the workspace at all (404 rather than 403 otherwise, so
+    /// that ids of others' workspaces are not confirmed).
+    pub fn can_see_workspace(&self, workspace: &Workspace) -> bool {
+        self.workspace_rank(workspace) >= Access::Read as u8
+    }
+
+    pub fn require_workspace_access(&self, workspace: &Workspace, access: Access) -> ApiResult<()> {
+        if !self.can_see_workspace(workspace) {
+            return Err(ApiError::NotFound(format!("workspace {} not found", workspace.id)));
+        }
+        if self.workspace_rank(workspace) >= access as u8 {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "this needs {access:?} access to workspace {}",
+            workspace.id
+        )))
+    }
+
+    pub fn workspace_visibility(&self) -> Visibility {
+        if self.is_instance_admin() {
+            return Visibility::All;
+        }
+        let mut organization_ids = Vec::new();
+        let mut workspace_ids = Vec::new();
+        for (kind, permission) in self.typed_permissions() {
+            if rank(kind) < Access::Read as u8 {
+                continue;
+            }
+            if let Some(organization_id) = permission.organization_id {
+                organization_ids.push(organization_id);
+            }
+            if let Some(workspace_id) = permission.workspace_id {
+                workspace_ids.push(workspace_id);
+            }
+        }
+        Visibility::Scoped {
+            organization_ids,
+            workspace_ids,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (kind, principal_id) = state.tokens.authenticate(&state.store, parts).await?;
+        if kind != PrincipalKind::Application {
+            return Err(ApiError::Forbidden(
+                "data-plane credentials cannot call the public API".to_owned(),
+            ));
+        }
+        let application = match state.store.application(principal_id).await {
+            Ok(application) => application,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(ApiError::Unauthorized("the application was deleted".to_owned()));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let user = state.store.user(application.user_id).await?;
+        let permissions = state.store.permissions(Some(user.id), None).await?;
+        Ok(Self { user, permissions })
+    }
+}
+
+/// A data plane calling the data-plane API with its own token.
+#[derive(Debug, Clone)]
+pub struct DataplaneCaller {
+    pub dataplane: Dataplane,
+}
+
+impl FromRequestParts<AppState> for DataplaneCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (kind, principal_id) = state.tokens.authenticate(&state.store, parts).await?;
+        if kind != PrincipalKind::Dataplane {
+            return Err(ApiError::Forbidden(
+                "only data-plane credentials may call the data-plane API".to_owned(),
+            ));
+        }
+        match state.store.live_dataplane(principal_id).await {
+            Ok(dataplane) => Ok(Self { dataplane }),
+            Err(StoreError::NotFound { .. }) => {
+                Err(ApiError::Unauthorized("the data plane was deleted".to_owned()))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn secrets_verify_only_against_their_own_hash() {
+        let hash = hash_secret("correct horse".to_owned()).await.expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_secret("correct horse".to_owned(), hash.clone()).await);
+        assert!(!verify_secret("wrong horse".to_owned(), hash).await);
+        assert!(!verify_secret("x".to_owned(), "not a hash".to_owned()).await);
+    }
+
+    #[test]
+    fn token_hashes_are_hex_sha256() {
+        let hash = token_hash("abc");
+        assert_eq!(
+            hash,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn ranks_order_roles() {
+        assert!(rank(PermissionType::WorkspaceEditor) > rank(PermissionType::WorkspaceReader));
+        assert!(rank(PermissionType::InstanceAdmin) > rank(PermissionType::OrganizationAdmin));
+        assert_eq!(rank(PermissionType::OrganizationMember), 0);
+    }
+}

@@ -1,0 +1,48 @@
+//! The OpenAPI document of what this server serves, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Ferry public API", description = "Airbyte-compatible public API of Ferry's control plane."),
+    servers((url = "/api/public/v1")),
+    paths(
+        routes::applications::token,
+        routes::applications::list,
+        routes::applications::create,
+        routes::applications::read,
+        routes::applications::remove,
+        routes::organizations::list,
+        routes::regions::list,
+        routes::regions::create,
+        routes::regions::read,
+        routes::regions::update,
+        routes::regions::remove,
+        routes::dataplanes::list,
+        routes::dataplanes::create,
+        routes::dataplanes::read,
+        routes::dataplanes::update,
+        routes::dataplanes::remove,
+        routes::dataplanes::rotate_secret,
+        routes::workspaces::list,
+        routes::workspaces::create,
+        routes::workspaces::read,
+        routes::workspaces::update,
+        routes::workspaces::remove,
+        routes::permissions::create,
+        routes::permissions::list,
+        routes::permissions::read,
+        routes::permissions::update,
+        routes::permissions::remove,
+        routes::permissions::list_users,
+        routes::permissions::create_user,
+    )
+)]
+pub struct PublicApi;
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(PublicApi::openapi())
+}

@@ -1,0 +1,103 @@
+//! The data-plane API (`/api/v1/dataplanes/...`), with Airbyte's endpoint names. Every
+//! route but `token` takes a data-plane token and acts only on the caller itself.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use ferry_api::{
+    DataplaneHeartbeatRequest, DataplaneIdentityResponse, DataplaneTokenResponse, TokenRequest,
+};
+use ferry_store::{PrincipalKind, now_millis};
+
+use super::applications::credentials_of;
+use crate::AppState;
+use crate::auth::{DataplaneCaller, verify_secret};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, JsonOrForm};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/token", post(token))
+        .route("/initialize", post(initialize))
+        .route("/heartbeat", post(heartbeat))
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::Unauthorized("invalid data-plane client_id or client_secret".to_owned())
+}
+
+pub async fn token(
+    State(state): State<AppState>,
+    JsonOrForm(request): JsonOrForm<TokenRequest>,
+) -> ApiResult<Json<DataplaneTokenResponse>> {
+    let (client_id, client_secret) = credentials_of(&request)?;
+    let dataplane = state
+        .store
+        .dataplane_by_client_id(&client_id)
+        .await?
+        .ok_or_else(invalid_credentials)?;
+    let current = verify_secret(client_secret.clone(), dataplane.secret_hash.clone()).await;
+    let previous_in_grace = match (&dataplane.previous_secret_hash, dataplane.previous_secret_valid_until) {
+        (Some(hash), Some(until)) if until > now_millis() => {
+            verify_secret(client_secret, hash.clone()).await
+        }
+        _ => false,
+    };
+    if !current && !previous_in_grace {
+        tracing::warn!(dataplane_id = %dataplane.id, "data-plane token refused: wrong secret");
+        return Err(invalid_credentials());
+    }
+    let lifetime = state.config.dataplane_token_lifetime;
+    let access_token = state
+        .tokens
+        .issue(&state.store, PrincipalKind::Dataplane, dataplane.id, lifetime)
+        .await?;
+    Ok(Json(DataplaneTokenResponse {
+        access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
+    }))
+}
+
+async fn identity(
+    state: &AppState,
+    caller: &DataplaneCaller,
+    request: &DataplaneHeartbeatRequest,
+) -> ApiResult<DataplaneIdentityResponse> {
+    if request.client_id != caller.dataplane.client_id {
+        tracing::warn!(dataplane_id = %caller.dataplane.id, "data plane named another client_id");
+        return Err(ApiError::Forbidden(
+            "client_id does not match the token's data plane".to_owned(),
+        ));
+    }
+    state
+        .store
+        .record_dataplane_heartbeat(caller.dataplane.id, request.version.as_deref())
+        .await?;
+    let region = state.store.region(caller.dataplane.region_id).await?;
+    Ok(DataplaneIdentityResponse {
+        dataplane_name: caller.dataplane.name.clone(),
+        dataplane_id: caller.dataplane.id,
+        dataplane_enabled: caller.dataplane.enabled && region.enabled && !region.tombstone,
+        dataplane_group_name: region.name,
+        dataplane_group_id: region.id,
+        organization_id: region.organization_id,
+    })
+}
+
+pub async fn initialize(
+    State(state): State<AppState>,
+    caller: DataplaneCaller,
+    ApiJson(request): ApiJson<DataplaneHeartbeatRequest>,
+) -> ApiResult<Json<DataplaneIdentityResponse>> {
+    Ok(Json(identity(&state, &caller, &request).await?))
+}
+
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    caller: DataplaneCaller,
+    ApiJson(request): ApiJson<DataplaneHeartbeatRequest>,
+) -> ApiResult<Json<DataplaneIdentityResponse>> {
+    Ok(Json(identity(&state, &caller, &request).await?))
+}

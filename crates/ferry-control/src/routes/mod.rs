@@ -1,0 +1,84 @@
+//! Routes grouped by caller: the public API (users, through applications), the data-plane
+//! API (data planes, with their own tokens), and the unauthenticated few (health, tokens).
+
+pub(crate) mod applications;
+mod dataplane_api;
+pub(crate) mod dataplanes;
+pub(crate) mod organizations;
+mod pagination;
+pub(crate) mod permissions;
+pub(crate) mod regions;
+pub(crate) mod workspaces;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::MAX_BODY_BYTES;
+
+pub fn router(state: AppState) -> Router {
+    let public = public_api();
+    Router::new()
+        .nest("/api/public/v1", public.clone())
+        .nest("/v1", public)
+        .route("/api/v1/applications/token", post(applications::token))
+        .route("/applications/token", post(applications::token))
+        .nest("/api/v1/dataplanes", dataplane_api::router())
+        .route("/health", get(health))
+        .route("/", get(|| async { Redirect::temporary("/api/public/v1/openapi.json") }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_panic| {
+            ApiError::Internal("handler panicked".to_owned()).into_response()
+        }))
+        .with_state(state)
+}
+
+fn public_api() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(crate::openapi::document))
+        .merge(applications::router())
+        .merge(organizations::router())
+        .merge(regions::router())
+        .merge(dataplanes::router())
+        .merge(workspaces::router())
+        .merge(permissions::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn health() -> impl IntoResponse {
+    (StatusCode::OK, "Successful operation")
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".to_owned())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("method not allowed on this route".to_owned())
+}
+
+/// A name a user gave: trimmed, not empty, not absurdly long.
+pub(crate) fn valid_name(field: &str, name: &str) -> Result<String, ApiError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::field(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > 256 {
+        return Err(ApiError::field(field, "must be at most 256 characters"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(ApiError::field(field, "must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}

@@ -1,0 +1,39 @@
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: String },
+    /// A uniqueness rule was broken (e.g. a region name already used in the organization).
+    #[error("{0}")]
+    Conflict(String),
+    /// The row is still referenced and cannot be deleted; the message names the referrers.
+    #[error("{0}")]
+    InUse(String),
+    #[error("unsupported database url {0}: expected sqlite:// or postgres://")]
+    InvalidUrl(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    pub(crate) fn not_found(entity: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            entity,
+            id: id.to_string(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(database_error) if database_error.is_unique_violation() => {
+                Self::Conflict(database_error.message().to_owned())
+            }
+            _ => Self::Database(error),
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Control-plane persistence.
+//!
+//! One [`Store`] serves both backends: the embedded default (a SQLite file) and PostgreSQL
+//! for production. Queries are written once in the dialect both accept (`$n` placeholders,
+//! TEXT ids, BIGINT epoch-millisecond times and 0/1 flags) and run through sqlx's `Any`
+//! driver; where the dialects must differ, [`Backend`] says which one is in use. This crate
+//! knows nothing of HTTP, hashing or tokens: callers hand it hashes, never secrets.
+
+mod error;
+mod identity;
+mod migrations;
+mod models;
+mod organizations;
+mod regions;
+mod workspaces;
+
+mod dataplanes;
+
+pub use error::StoreError;
+pub use models::*;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use uuid::Uuid;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Store").field("backend", &self.backend).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the store at `url`:
+    /// `sqlite:///path/to/file.db` or `postgres://user@host:port/db`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::InvalidUrl(redact_url(url)));
+        };
+        let url = match backend {
+            // Create the file on first start; WAL lets readers run beside the single writer.
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|_| StoreError::InvalidUrl(redact_url(&url)))?;
+        let pool_options = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 16,
+            });
+        let pool_options = match backend {
+            Backend::Sqlite => pool_options.after_connect(|connection, _meta| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *connection)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000")
+                        .execute(&mut *connection)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *connection)
+                        .await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => pool_options,
+        };
+        let pool = pool_options.connect_with(options).await?;
+        let store = Self { pool, backend };
+        migrations::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Answers whether the database is reachable (for health checks).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM instance_settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get("value")).transpose()?)
+    }
+
+    /// Stores `value` under `key` unless a value is there already; returns the value that
+    /// is stored afterwards, so concurrent first starts agree on one.
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO instance_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        self.setting(key)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("setting {key} vanished")))
+    }
+}
+
+/// Milliseconds since the Unix epoch: the one time representation in the store.
+pub fn now_millis() -> i64 {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn redact_url(url: &str) -> String {
+    // Keep scheme and host for the message, never the password.
+    match url.split_once('@') {
+        Some((before, after)) => match before.split_once("://") {
+            Some((scheme, _credentials)) => format!("{scheme}://***@{after}"),
+            None => format!("***@{after}"),
+        },
+        None => url.to_owned(),
+    }
+}
+
+fn uuid_column(row: &AnyRow, column: &str) -> Result<Uuid> {
+    let text: String = row.try_get(column)?;
+    Uuid::parse_str(&text).map_err(|_| StoreError::Corrupt(format!("{column} is not a uuid: {text}")))
+}
+
+fn optional_uuid_column(row: &AnyRow, column: &str) -> Result<Option<Uuid>> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|text| {
+        Uuid::parse_str(&text)
+            .map_err(|_| StoreError::Corrupt(format!("{column} is not a uuid: {text}")))
+    })
+    .transpose()
+}
+
+fn flag_column(row: &AnyRow, column: &str) -> Result<bool> {
+    let value: i64 = row.try_get(column)?;
+    Ok(value != 0)
+}
+
+fn flag(value: bool) -> i64 {
+    i64::from(value)
+}
+
+/// `$start, $start+1, …` for `count` values: the placeholder list of an `IN (…)`.
+fn placeholders(start: usize, count: usize) -> String {
+    (start..start + count)
+        .map(|index| format!("${index}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_from_start() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(placeholders(1, 0), "");
+    }
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(
+            redact_url("postgres://user:secret@db:5432/x"),
+            "postgres://***@db:5432/x"
+        );
+        assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+    }
+}

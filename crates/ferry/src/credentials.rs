@@ -1,0 +1,80 @@
+//! `<data-dir>/credentials.json` (mode 0600): the secrets bootstrap generated, which exist
+//! nowhere else in clear.
+
+use std::path::Path;
+
+use anyhow::Context;
+use ferry_control::auth::Credentials;
+use ferry_control::bootstrap::BootstrapReport;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<ClientCredentials>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_dataplane: Option<DataplaneCredentials>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataplaneCredentials {
+    pub dataplane_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+fn client(credentials: &Credentials) -> ClientCredentials {
+    ClientCredentials {
+        client_id: credentials.client_id.clone(),
+        client_secret: credentials.client_secret.clone(),
+    }
+}
+
+/// Merges the secrets this start created into the file, leaving older ones in place.
+pub fn record(path: &Path, report: &BootstrapReport) -> anyhow::Result<()> {
+    if report.new_admin_credentials.is_none() && report.new_dataplane_credentials.is_none() {
+        return Ok(());
+    }
+    let mut file: CredentialsFile = match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading {}", path.display()))?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => CredentialsFile::default(),
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    if let Some(admin) = &report.new_admin_credentials {
+        file.admin = Some(client(admin));
+    }
+    if let Some(dataplane) = &report.new_dataplane_credentials {
+        let credentials = client(dataplane);
+        file.default_dataplane = Some(DataplaneCredentials {
+            dataplane_id: report.default_dataplane_id.to_string(),
+            client_id: credentials.client_id,
+            client_secret: credentials.client_secret,
+        });
+    }
+    let text = serde_json::to_vec_pretty(&file).context("encoding credentials")?;
+    write_private(path, &text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
