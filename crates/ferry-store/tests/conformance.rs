@@ -1,0 +1,395 @@
+//! One conformance suite, run against both stores: the embedded SQLite file and a real
+//! PostgreSQL database. Anything the control plane relies on is asserted here.
+
+#![allow(clippy::unwrap_used)]
+
+use ferry_store::{
+    AccessToken, DataplaneChanges, NewApplication, NewDataplane, NewPermission, NewRegion,
+    NewWorkspace, PrincipalKind, RegionChanges, Store, StoreError, Visibility, WorkspaceChanges,
+    WorkspaceQuery, now_millis,
+};
+use ferry_testkit::TestDatabase;
+use uuid::Uuid;
+
+const ORG: Uuid = Uuid::nil();
+
+async fn conformance(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    // Migrations are idempotent: a second start on the same database is a no-op.
+    let again = Store::connect(url).await.unwrap();
+    again.close().await;
+
+    settings(&store).await;
+    store.ensure_organization(ORG, "Default", "a@b.co").await.unwrap();
+    let again = store.ensure_organization(ORG, "Other name", "x@y.co").await.unwrap();
+    assert_eq!(again.name, "Default", "ensure_organization must not overwrite");
+
+    regions(&store).await;
+    dataplanes(&store).await;
+    workspaces(&store).await;
+    identity(&store).await;
+    store.close().await;
+}
+
+async fn settings(store: &Store) {
+    assert_eq!(store.setting("k").await.unwrap(), None);
+    assert_eq!(store.setting_or_insert("k", "first").await.unwrap(), "first");
+    assert_eq!(store.setting_or_insert("k", "second").await.unwrap(), "first");
+}
+
+fn new_region(name: &str) -> NewRegion {
+    NewRegion {
+        id: Uuid::new_v4(),
+        organization_id: ORG,
+        name: name.to_owned(),
+        enabled: true,
+    }
+}
+
+async fn regions(store: &Store) {
+    let region = store.create_region(&new_region("eu-west")).await.unwrap();
+    assert!(region.enabled && !region.tombstone);
+    assert_eq!(region.created_at, region.updated_at);
+
+    // Names are unique per organization, case-insensitively.
+    let duplicate = store.create_region(&new_region("EU-West")).await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+    let found = store.region_by_name(ORG, "EU-WEST").await.unwrap().unwrap();
+    assert_eq!(found.id, region.id);
+
+    let other = store.create_region(&new_region("us-east")).await.unwrap();
+    let rename_clash = store
+        .update_region(
+            other.id,
+            &RegionChanges {
+                name: Some("eu-west".to_owned()),
+                enabled: None,
+            },
+        )
+        .await;
+    assert!(matches!(rename_clash, Err(StoreError::Conflict(_))));
+    let disabled = store
+        .update_region(
+            other.id,
+            &RegionChanges {
+                name: None,
+                enabled: Some(false),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!disabled.enabled);
+    assert_eq!(disabled.name, "us-east");
+
+    let names: Vec<String> = store
+        .regions(ORG)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|region| region.name)
+        .collect();
+    assert_eq!(names, ["eu-west", "us-east"]);
+
+    // A deleted region frees its name and disappears from lists, but stays readable by id.
+    store.delete_region(other.id).await.unwrap();
+    assert!(store.region(other.id).await.unwrap().tombstone);
+    assert!(matches!(
+        store.live_region(other.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.regions(ORG).await.unwrap().len(), 1);
+    store.create_region(&new_region("us-east")).await.unwrap();
+    assert!(matches!(
+        store.delete_region(other.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.region(Uuid::new_v4()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn dataplanes(store: &Store) {
+    let region = store.create_region(&new_region("dp-region")).await.unwrap();
+    let dataplane = store
+        .create_dataplane(&NewDataplane {
+            id: Uuid::new_v4(),
+            region_id: region.id,
+            name: "dp-1".to_owned(),
+            enabled: true,
+            client_id: "client-dp-1".to_owned(),
+            secret_hash: "hash-1".to_owned(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(dataplane.last_heartbeat_at, None);
+    let missing_region = store
+        .create_dataplane(&NewDataplane {
+            id: Uuid::new_v4(),
+            region_id: Uuid::new_v4(),
+            name: "orphan".to_owned(),
+            enabled: true,
+            client_id: "client-orphan".to_owned(),
+            secret_hash: "h".to_owned(),
+        })
+        .await;
+    assert!(matches!(missing_region, Err(StoreError::NotFound { .. })));
+
+    // A region with a data plane cannot be deleted, and the refusal names it.
+    match store.delete_region(region.id).await {
+        Err(StoreError::InUse(message)) => assert!(message.contains("dp-1"), "{message}"),
+        other => panic!("expected InUse, got {other:?}"),
+    }
+
+    let by_client = store.dataplane_by_client_id("client-dp-1").await.unwrap().unwrap();
+    assert_eq!(by_client.id, dataplane.id);
+    assert_eq!(store.dataplanes(&[region.id]).await.unwrap().len(), 1);
+    assert!(store.dataplanes(&[Uuid::new_v4()]).await.unwrap().is_empty());
+
+    let renamed = store
+        .update_dataplane(
+            dataplane.id,
+            &DataplaneChanges {
+                name: Some("dp-one".to_owned()),
+                enabled: Some(false),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.enabled), ("dp-one", false));
+
+    store
+        .record_dataplane_heartbeat(dataplane.id, Some("1.2.3"))
+        .await
+        .unwrap();
+    store.record_dataplane_heartbeat(dataplane.id, None).await.unwrap();
+    let beaten = store.dataplane(dataplane.id).await.unwrap();
+    assert!(beaten.last_heartbeat_at.is_some());
+    assert_eq!(beaten.version.as_deref(), Some("1.2.3"));
+
+    // Rotation keeps the old hash for the grace period and revokes tokens.
+    let token = AccessToken {
+        token_hash: "dp-token".to_owned(),
+        principal_kind: PrincipalKind::Dataplane,
+        principal_id: dataplane.id,
+        expires_at: now_millis() + 60_000,
+    };
+    store.insert_access_token(&token).await.unwrap();
+    assert_eq!(store.live_access_token("dp-token").await.unwrap(), Some(token));
+    let rotated = store
+        .rotate_dataplane_secret(dataplane.id, "hash-2", 42)
+        .await
+        .unwrap();
+    assert_eq!(rotated.secret_hash, "hash-2");
+    assert_eq!(rotated.previous_secret_hash.as_deref(), Some("hash-1"));
+    assert_eq!(rotated.previous_secret_valid_until, Some(42));
+    assert_eq!(store.live_access_token("dp-token").await.unwrap(), None);
+
+    // Deletion hides it from lookups by client id and lets the region go.
+    store.delete_dataplane(dataplane.id).await.unwrap();
+    assert!(store.dataplane_by_client_id("client-dp-1").await.unwrap().is_none());
+    assert!(store.dataplanes(&[region.id]).await.unwrap().is_empty());
+    store.delete_region(region.id).await.unwrap();
+}
+
+async fn workspaces(store: &Store) {
+    let region = store.create_region(&new_region("ws-region")).await.unwrap();
+    let other_region = store.create_region(&new_region("ws-region-2")).await.unwrap();
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        let workspace = store
+            .create_workspace(&NewWorkspace {
+                id: Uuid::new_v4(),
+                organization_id: ORG,
+                name: format!("ws-{index}"),
+                region_id: region.id,
+                notifications: "{}".to_owned(),
+            })
+            .await
+            .unwrap();
+        ids.push(workspace.id);
+        // Distinct creation times make the page order observable.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let page = |limit, offset| WorkspaceQuery {
+        ids: None,
+        include_deleted: false,
+        visibility: Visibility::All,
+        limit,
+        offset,
+    };
+    let first = store.workspaces(&page(2, 0)).await.unwrap();
+    let second = store.workspaces(&page(2, 2)).await.unwrap();
+    let third = store.workspaces(&page(2, 4)).await.unwrap();
+    let seen: Vec<Uuid> = first
+        .iter()
+        .chain(&second)
+        .chain(&third)
+        .map(|workspace| workspace.id)
+        .collect();
+    assert_eq!(seen, ids);
+
+    let updated = store
+        .update_workspace(
+            ids[0],
+            &WorkspaceChanges {
+                name: Some("renamed".to_owned()),
+                region_id: Some(other_region.id),
+                notifications: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.name, "renamed");
+    assert_eq!(updated.region_id, other_region.id);
+    assert_eq!(updated.notifications, "{}");
+
+    match store.delete_region(region.id).await {
+        Err(StoreError::InUse(message)) => assert!(message.contains("ws-1"), "{message}"),
+        other => panic!("expected InUse, got {other:?}"),
+    }
+
+    store.delete_workspace(ids[1]).await.unwrap();
+    assert!(matches!(
+        store.delete_workspace(ids[1]).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.live_workspace(ids[1]).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let only = |visibility, include_deleted| WorkspaceQuery {
+        ids: Some(vec![ids[1], ids[2]]),
+        include_deleted,
+        visibility,
+        limit: 100,
+        offset: 0,
+    };
+    assert_eq!(store.workspaces(&only(Visibility::All, false)).await.unwrap().len(), 1);
+    assert_eq!(store.workspaces(&only(Visibility::All, true)).await.unwrap().len(), 2);
+    let scoped = Visibility::Scoped {
+        organization_ids: Vec::new(),
+        workspace_ids: vec![ids[2]],
+    };
+    let visible = store.workspaces(&only(scoped, true)).await.unwrap();
+    assert_eq!(visible.len(), 1);
+    assert_eq!(visible[0].id, ids[2]);
+    let nothing = Visibility::Scoped {
+        organization_ids: Vec::new(),
+        workspace_ids: Vec::new(),
+    };
+    assert!(store.workspaces(&only(nothing, true)).await.unwrap().is_empty());
+    let by_organization = Visibility::Scoped {
+        organization_ids: vec![ORG],
+        workspace_ids: Vec::new(),
+    };
+    assert_eq!(store.workspaces(&only(by_organization, true)).await.unwrap().len(), 2);
+}
+
+async fn identity(store: &Store) {
+    let user = store.create_user(Uuid::new_v4(), "Ada", "Ada@Example.com").await.unwrap();
+    let clash = store.create_user(Uuid::new_v4(), "Other", "ada@example.COM").await;
+    assert!(matches!(clash, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        store.user_by_email("ADA@example.com").await.unwrap().map(|found| found.id),
+        Some(user.id)
+    );
+
+    let workspace = store
+        .create_workspace(&NewWorkspace {
+            id: Uuid::new_v4(),
+            organization_id: ORG,
+            name: "perm-ws".to_owned(),
+            region_id: store.region_by_name(ORG, "ws-region").await.unwrap().unwrap().id,
+            notifications: "{}".to_owned(),
+        })
+        .await
+        .unwrap();
+    let permission = store
+        .create_permission(&NewPermission {
+            id: Uuid::new_v4(),
+            user_id: user.id,
+            permission_type: "workspace_reader".to_owned(),
+            workspace_id: Some(workspace.id),
+            organization_id: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.permissions(Some(user.id), None).await.unwrap(), [permission.clone()]);
+    assert_eq!(store.permissions(None, Some(ORG)).await.unwrap().len(), 1);
+    assert_eq!(
+        store.users_of_organization(ORG, &[], &[]).await.unwrap()[0].id,
+        user.id
+    );
+    assert!(store
+        .users_of_organization(ORG, &[], &["nobody@x.io".to_owned()])
+        .await
+        .unwrap()
+        .is_empty());
+    let updated = store
+        .update_permission(permission.id, "workspace_editor")
+        .await
+        .unwrap();
+    assert_eq!(updated.permission_type, "workspace_editor");
+
+    let application = store
+        .create_application(&NewApplication {
+            id: Uuid::new_v4(),
+            user_id: user.id,
+            name: "app".to_owned(),
+            client_id: "client-app".to_owned(),
+            secret_hash: "secret-hash".to_owned(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.application_by_client_id("client-app").await.unwrap(),
+        Some(application.clone())
+    );
+    assert_eq!(store.applications_of_user(user.id).await.unwrap().len(), 1);
+
+    let live = AccessToken {
+        token_hash: "live".to_owned(),
+        principal_kind: PrincipalKind::Application,
+        principal_id: application.id,
+        expires_at: now_millis() + 60_000,
+    };
+    let expired = AccessToken {
+        token_hash: "expired".to_owned(),
+        expires_at: now_millis() - 1,
+        ..live.clone()
+    };
+    store.insert_access_token(&live).await.unwrap();
+    store.insert_access_token(&expired).await.unwrap();
+    assert_eq!(store.live_access_token("live").await.unwrap(), Some(live));
+    assert_eq!(store.live_access_token("expired").await.unwrap(), None);
+    assert_eq!(store.purge_expired_access_tokens().await.unwrap(), 1);
+
+    // Deleting the application revokes its tokens.
+    store.delete_application(application.id).await.unwrap();
+    assert_eq!(store.live_access_token("live").await.unwrap(), None);
+
+    // Deleting the workspace removes permissions on it.
+    store.delete_workspace(workspace.id).await.unwrap();
+    assert!(store.permissions(Some(user.id), None).await.unwrap().is_empty());
+    store.delete_permission(permission.id).await.unwrap_err();
+}
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", directory.path().join("ferry.db").display());
+    conformance(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_store_conforms() {
+    let database = TestDatabase::create().await;
+    conformance(&database.url()).await;
+}
+
+#[tokio::test]
+async fn unknown_database_urls_are_refused() {
+    let error = Store::connect("mysql://root@127.0.0.1/test").await.unwrap_err();
+    assert!(matches!(error, StoreError::InvalidUrl(_)), "{error:?}");
+}

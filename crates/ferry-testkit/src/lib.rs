@@ -1,0 +1,360 @@
+//! Ferry's "cluster sandbox" for tests: a fresh PostgreSQL database per test, and the real
+//! `ferry` binary started on a random loopback port with `wait_for_*` helpers.
+//!
+//! PostgreSQL is required, never optional: a test that needs it fails loudly when it is
+//! not reachable (the test command starts or installs it first).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+/// Where the test PostgreSQL server is (`FERRY_TEST_POSTGRES_URL`), as a URL of a database
+/// that exists; per-test databases are created beside it.
+pub fn postgres_admin_url() -> String {
+    std::env::var("FERRY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database created for one test and dropped when the value is dropped.
+pub struct TestDatabase {
+    name: String,
+    admin_url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        let admin_url = postgres_admin_url();
+        let mut connection = PgConnection::connect(&admin_url).await.unwrap_or_else(|error| {
+            panic!(
+                "PostgreSQL is required for this test and is not reachable at {admin_url}: {error}. \
+                 Run scripts/test.sh, which starts it."
+            )
+        });
+        let name = format!("ferry_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        connection.close().await.unwrap();
+        Self { name, admin_url }
+    }
+
+    pub fn url(&self) -> String {
+        match self.admin_url.rsplit_once('/') {
+            Some((server, _database)) => format!("{server}/{}", self.name),
+            None => panic!("FERRY_TEST_POSTGRES_URL must name a database"),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside any runtime guarantee: use a thread with its own.
+        let dropper = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                if let Ok(mut connection) = PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut connection)
+                        .await;
+                }
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
+/// Which store a control plane under test uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A running `ferry up`/`ferry server` process, killed on drop.
+pub struct FerryProcess {
+    child: Child,
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    _temp_dir: Option<tempfile::TempDir>,
+    _database: Option<TestDatabase>,
+    /// Lines the process printed to stdout before it was ready.
+    pub stdout_lines: Vec<String>,
+}
+
+pub struct FerryOptions {
+    pub store: StoreKind,
+    pub env: Vec<(String, String)>,
+    /// Reuse this data dir (for restart tests) instead of a fresh one.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl FerryOptions {
+    pub fn new(store: StoreKind) -> Self {
+        Self {
+            store,
+            env: Vec::new(),
+            data_dir: None,
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+impl FerryProcess {
+    /// Starts the binary at `binary` (`env!("CARGO_BIN_EXE_ferry")`) and waits until it
+    /// listens.
+    pub async fn start(binary: &Path, options: FerryOptions) -> Self {
+        let temp_dir = match options.data_dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().unwrap()),
+        };
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| temp_dir.as_ref().unwrap().path().join("data"));
+        let mut command = Command::new(binary);
+        let database = match options.store {
+            StoreKind::Sqlite => {
+                command.arg("up");
+                None
+            }
+            StoreKind::Postgres => {
+                let database = TestDatabase::create().await;
+                command.arg("server").arg("--database-url").arg(database.url());
+                Some(database)
+            }
+        };
+        command
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("FERRY_LOG", "info,ferry_control=debug")
+            .envs(options.env.iter().map(|(key, value)| (key, value)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut stdout_lines = Vec::new();
+        let base_url = loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let line = receiver.recv_timeout(remaining).unwrap_or_else(|_| {
+                let status = child.try_wait().ok().flatten();
+                panic!("ferry did not start listening within 60 s (exit: {status:?}); stdout: {stdout_lines:?}")
+            });
+            if let Some(address) = line.strip_prefix("ferry control plane listening on ") {
+                break address.trim().to_owned();
+            }
+            stdout_lines.push(line);
+        };
+        Self {
+            child,
+            base_url,
+            data_dir,
+            _temp_dir: temp_dir,
+            _database: database,
+            stdout_lines,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The secrets bootstrap wrote to `<data-dir>/credentials.json`.
+    pub fn credentials(&self) -> Value {
+        let bytes = std::fs::read(self.data_dir.join("credentials.json")).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    pub fn admin_credentials(&self) -> (String, String) {
+        let credentials = self.credentials();
+        (
+            credentials["admin"]["clientId"].as_str().unwrap().to_owned(),
+            credentials["admin"]["clientSecret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A fresh admin access token.
+    pub async fn admin_token(&self) -> String {
+        let (client_id, client_secret) = self.admin_credentials();
+        token(&self.base_url, &client_id, &client_secret).await
+    }
+
+    /// Stops the process (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Takes the database out so it outlives this process (restart tests).
+    pub fn take_database(&mut self) -> Option<TestDatabase> {
+        self._database.take()
+    }
+}
+
+impl Drop for FerryProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Exchanges client credentials for an access token through the public API.
+pub async fn token(base_url: &str, client_id: &str, client_secret: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base_url}/api/public/v1/applications/token"))
+        .json(&serde_json::json!({
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "grant_type": "client_credentials",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "token request failed");
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A status and a JSON body (or `Null` when there is none).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub content_type: Option<String>,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Self {
+            status,
+            body,
+            content_type,
+        }
+    }
+
+    /// Asserts an Airbyte problem body with this status.
+    pub fn assert_problem(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(self.body["status"], status, "problem body: {}", self.body);
+        assert!(self.body["type"].is_string(), "problem body: {}", self.body);
+        assert!(self.body["title"].is_string(), "problem body: {}", self.body);
+        assert!(self.body["detail"].is_string(), "problem body: {}", self.body);
+        self
+    }
+
+    /// Asserts the problem names `field` among its field errors.
+    pub fn assert_names_field(&self, field: &str) -> &Self {
+        let named = self.body["errors"]
+            .as_array()
+            .is_some_and(|errors| errors.iter().any(|error| error["field"] == field));
+        assert!(named, "expected field {field} to be named in {}", self.body);
+        self
+    }
+}
+
+/// A JSON API client with a bearer token.
+#[derive(Clone)]
+pub struct Api {
+    pub base_url: String,
+    pub token: Option<String>,
+    client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base_url: &str, token: Option<String>) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            token,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, format!("{}{path}", self.base_url));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::from(self.request(reqwest::Method::GET, path).send().await.unwrap()).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        Reply::from(self.request(reqwest::Method::DELETE, path).send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::PATCH, path, body).await
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> Reply {
+        Reply::from(self.request(method, path).json(&body).send().await.unwrap()).await
+    }
+
+    /// Sends raw bytes as the body, with the given content type.
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        Reply::from(
+            self.request(method, path)
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+}
