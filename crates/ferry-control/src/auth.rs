@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -153,10 +153,9 @@ impl TokenIssuer {
 
     /// The principal a bearer token speaks for, or 401.
     async fn authenticate(&self, store: &Store, parts: &Parts) -> ApiResult<(PrincipalKind, Uuid)> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer token".to_owned()))?;
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::Unauthorized("missing Authorization: Bearer token".to_owned())
+        })?;
         let value = header
             .to_str()
             .map_err(|_| ApiError::Unauthorized("malformed Authorization header".to_owned()))?;
@@ -174,7 +173,9 @@ impl TokenIssuer {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|error| {
             use jsonwebtoken::errors::ErrorKind;
             match error.kind() {
-                ErrorKind::ExpiredSignature => ApiError::Unauthorized("token has expired".to_owned()),
+                ErrorKind::ExpiredSignature => {
+                    ApiError::Unauthorized("token has expired".to_owned())
+                }
                 _ => ApiError::Unauthorized("invalid token".to_owned()),
             }
         })?;
@@ -251,7 +252,11 @@ impl Caller {
         self.organization_rank(organization_id) >= access as u8
     }
 
-    pub fn require_organization_access(&self, organization_id: Uuid, access: Access) -> ApiResult<()> {
+    pub fn require_organization_access(
+        &self,
+        organization_id: Uuid,
+        access: Access,
+    ) -> ApiResult<()> {
         if self.has_organization_access(organization_id, access) {
             return Ok(());
         }
@@ -278,7 +283,10 @@ impl Caller {
 
     pub fn require_workspace_access(&self, workspace: &Workspace, access: Access) -> ApiResult<()> {
         if !self.can_see_workspace(workspace) {
-            return Err(ApiError::NotFound(format!("workspace {} not found", workspace.id)));
+            return Err(ApiError::NotFound(format!(
+                "workspace {} not found",
+                workspace.id
+            )));
         }
         if self.workspace_rank(workspace) >= access as u8 {
             return Ok(());
@@ -316,7 +324,10 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let (kind, principal_id) = state.tokens.authenticate(&state.store, parts).await?;
         if kind != PrincipalKind::Application {
             return Err(ApiError::Forbidden(
@@ -326,7 +337,9 @@ impl FromRequestParts<AppState> for Caller {
         let application = match state.store.application(principal_id).await {
             Ok(application) => application,
             Err(StoreError::NotFound { .. }) => {
-                return Err(ApiError::Unauthorized("the application was deleted".to_owned()));
+                return Err(ApiError::Unauthorized(
+                    "the application was deleted".to_owned(),
+                ));
             }
             Err(error) => return Err(error.into()),
         };
@@ -345,7 +358,10 @@ pub struct DataplaneCaller {
 impl FromRequestParts<AppState> for DataplaneCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let (kind, principal_id) = state.tokens.authenticate(&state.store, parts).await?;
         if kind != PrincipalKind::Dataplane {
             return Err(ApiError::Forbidden(
@@ -354,9 +370,9 @@ impl FromRequestParts<AppState> for DataplaneCaller {
         }
         match state.store.live_dataplane(principal_id).await {
             Ok(dataplane) => Ok(Self { dataplane }),
-            Err(StoreError::NotFound { .. }) => {
-                Err(ApiError::Unauthorized("the data plane was deleted".to_owned()))
-            }
+            Err(StoreError::NotFound { .. }) => Err(ApiError::Unauthorized(
+                "the data plane was deleted".to_owned(),
+            )),
             Err(error) => Err(error.into()),
         }
     }

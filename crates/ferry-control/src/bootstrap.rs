@@ -79,7 +79,8 @@ pub async fn bootstrap(store: &Store, options: &BootstrapOptions) -> ApiResult<B
     };
 
     let mut new_dataplane_credentials = None;
-    let default_dataplane_id = match setting_uuid(store.setting(DEFAULT_DATAPLANE_SETTING).await?)? {
+    let default_dataplane_id = match setting_uuid(store.setting(DEFAULT_DATAPLANE_SETTING).await?)?
+    {
         Some(id) => id,
         None => {
             let credentials = new_credentials()?;
@@ -101,7 +102,8 @@ pub async fn bootstrap(store: &Store, options: &BootstrapOptions) -> ApiResult<B
         }
     };
 
-    let default_workspace_id = match setting_uuid(store.setting(DEFAULT_WORKSPACE_SETTING).await?)? {
+    let default_workspace_id = match setting_uuid(store.setting(DEFAULT_WORKSPACE_SETTING).await?)?
+    {
         Some(id) => id,
         None => {
             let notifications = serde_json::to_string(&NotificationsConfig::airbyte_default())
@@ -127,7 +129,11 @@ pub async fn bootstrap(store: &Store, options: &BootstrapOptions) -> ApiResult<B
         None => {
             let user = match store.user_by_email(ADMIN_EMAIL).await? {
                 Some(user) => user,
-                None => store.create_user(Uuid::new_v4(), "admin", ADMIN_EMAIL).await?,
+                None => {
+                    store
+                        .create_user(Uuid::new_v4(), "admin", ADMIN_EMAIL)
+                        .await?
+                }
             };
             store
                 .create_permission(&NewPermission {
@@ -174,7 +180,8 @@ async fn ensure_admin_application(
             Some(application) => {
                 if !verify_secret(client_secret.clone(), application.secret_hash.clone()).await {
                     store.delete_application(application.id).await?;
-                    create_admin_application(store, admin_user_id, client_id, client_secret).await?;
+                    create_admin_application(store, admin_user_id, client_id, client_secret)
+                        .await?;
                 }
             }
             None => {

@@ -87,9 +87,9 @@ impl ApiError {
         let status = self.status();
         let detail = match self {
             // Internal details stay in the log; the client learns only that it was ours.
-            Self::Store(StoreError::NotFound { .. } | StoreError::Conflict(_) | StoreError::InUse(_)) => {
-                self.to_string()
-            }
+            Self::Store(
+                StoreError::NotFound { .. } | StoreError::Conflict(_) | StoreError::InUse(_),
+            ) => self.to_string(),
             Self::Store(_) | Self::Internal(_) => {
                 "An internal error occurred; it has been logged.".to_owned()
             }

@@ -2,7 +2,6 @@
 //! of axum's plain-text rejections.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -15,18 +14,35 @@ use crate::error::ApiError;
 /// Largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection: BytesRejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(format!(
-                    "request body is larger than {MAX_BODY_BYTES} bytes"
-                ))
-            } else {
-                ApiError::bad_request(format!("request body could not be read: {rejection}"))
-            }
-        })
+/// Past the limit, this much more is read and dropped so that the client, still sending,
+/// receives the 413 instead of a reset connection.
+const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+async fn body_bytes(request: Request) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let mut body = request.into_body();
+    let mut collected = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
+            ApiError::bad_request(format!("request body could not be read: {error}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen <= MAX_BODY_BYTES {
+            collected.extend_from_slice(&data);
+        } else if seen > MAX_BODY_BYTES + MAX_DRAIN_BYTES {
+            break;
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "request body is larger than {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    Ok(Bytes::from(collected))
 }
 
 fn content_type(request: &Request) -> Option<String> {
@@ -34,13 +50,22 @@ fn content_type(request: &Request) -> Option<String> {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .map(|value| value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 /// Parses JSON, reporting the path of the offending field (`regionId`, `notifications.failure`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("request body is required (a JSON object)"));
+        return Err(ApiError::bad_request(
+            "request body is required (a JSON object)",
+        ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
@@ -95,15 +120,16 @@ pub struct ApiJson<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(kind) = content_type(&request) {
-            if kind != "application/json" && !kind.ends_with("+json") {
-                return Err(ApiError::UnsupportedMediaType(format!(
-                    "expected Content-Type application/json, got {kind}"
-                )));
-            }
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(kind) = content_type(&request)
+            && kind != "application/json"
+            && !kind.ends_with("+json")
+        {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "expected Content-Type application/json, got {kind}"
+            )));
         }
-        let bytes = body_bytes(request, state).await?;
+        let bytes = body_bytes(request).await?;
         parse_json(&bytes).map(Self)
     }
 }
@@ -114,9 +140,10 @@ pub struct JsonOrForm<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOrForm<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = content_type(&request).as_deref() == Some("application/x-www-form-urlencoded");
-        let bytes = body_bytes(request, state).await?;
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let is_form =
+            content_type(&request).as_deref() == Some("application/x-www-form-urlencoded");
+        let bytes = body_bytes(request).await?;
         if is_form {
             serde_urlencoded::from_bytes(&bytes)
                 .map(Self)

@@ -103,7 +103,11 @@ impl Store {
             .collect()
     }
 
-    pub async fn update_dataplane(&self, id: Uuid, changes: &DataplaneChanges) -> Result<Dataplane> {
+    pub async fn update_dataplane(
+        &self,
+        id: Uuid,
+        changes: &DataplaneChanges,
+    ) -> Result<Dataplane> {
         let current = self.live_dataplane(id).await?;
         sqlx::query("UPDATE dataplanes SET name = $1, enabled = $2, updated_at = $3 WHERE id = $4")
             .bind(changes.name.as_deref().unwrap_or(&current.name))

@@ -87,11 +87,12 @@ impl Store {
         emails: &[String],
     ) -> Result<Vec<User>> {
         let mut values = vec![organization_id.to_string(), organization_id.to_string()];
-        let mut sql = "SELECT DISTINCT users.* FROM users JOIN permissions ON permissions.user_id = users.id
+        let mut sql =
+            "SELECT DISTINCT users.* FROM users JOIN permissions ON permissions.user_id = users.id
              LEFT JOIN workspaces ON workspaces.id = permissions.workspace_id
              WHERE (permissions.organization_id = $1 OR workspaces.organization_id = $2
                     OR permissions.permission_type = 'instance_admin')"
-            .to_owned();
+                .to_owned();
         if !ids.is_empty() {
             sql.push_str(&format!(
                 " AND users.id IN ({})",
@@ -287,11 +288,12 @@ impl Store {
 
     /// The token with that hash if it exists and has not expired.
     pub async fn live_access_token(&self, token_hash: &str) -> Result<Option<AccessToken>> {
-        let row = sqlx::query("SELECT * FROM access_tokens WHERE token_hash = $1 AND expires_at > $2")
-            .bind(token_hash)
-            .bind(now_millis())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM access_tokens WHERE token_hash = $1 AND expires_at > $2")
+                .bind(token_hash)
+                .bind(now_millis())
+                .fetch_optional(&self.pool)
+                .await?;
         let Some(row) = row else {
             return Ok(None);
         };

@@ -42,7 +42,10 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("Store").field("backend", &self.backend).finish()
+        formatter
+            .debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -151,7 +154,8 @@ fn redact_url(url: &str) -> String {
 
 fn uuid_column(row: &AnyRow, column: &str) -> Result<Uuid> {
     let text: String = row.try_get(column)?;
-    Uuid::parse_str(&text).map_err(|_| StoreError::Corrupt(format!("{column} is not a uuid: {text}")))
+    Uuid::parse_str(&text)
+        .map_err(|_| StoreError::Corrupt(format!("{column} is not a uuid: {text}")))
 }
 
 fn optional_uuid_column(row: &AnyRow, column: &str) -> Result<Option<Uuid>> {

@@ -2,7 +2,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use crate::{Organization, Result, Store, StoreError, now_millis, optional_uuid_column, uuid_column};
+use crate::{
+    Organization, Result, Store, StoreError, now_millis, optional_uuid_column, uuid_column,
+};
 
 fn organization_from_row(row: &AnyRow) -> Result<Organization> {
     Ok(Organization {
@@ -16,7 +18,12 @@ fn organization_from_row(row: &AnyRow) -> Result<Organization> {
 
 impl Store {
     /// Creates the organization unless it exists; returns it either way.
-    pub async fn ensure_organization(&self, id: Uuid, name: &str, email: &str) -> Result<Organization> {
+    pub async fn ensure_organization(
+        &self,
+        id: Uuid,
+        name: &str,
+        email: &str,
+    ) -> Result<Organization> {
         sqlx::query(
             "INSERT INTO organizations (id, name, email, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (id) DO NOTHING",

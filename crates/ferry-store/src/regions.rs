@@ -58,7 +58,11 @@ impl Store {
     }
 
     /// The live (not deleted) region of that name in the organization, case-insensitively.
-    pub async fn region_by_name(&self, organization_id: Uuid, name: &str) -> Result<Option<Region>> {
+    pub async fn region_by_name(
+        &self,
+        organization_id: Uuid,
+        name: &str,
+    ) -> Result<Option<Region>> {
         let row = sqlx::query(
             "SELECT * FROM regions WHERE organization_id = $1 AND name_key = $2 AND tombstone = 0",
         )

@@ -67,7 +67,10 @@ impl Store {
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
-            conditions.push(format!("id IN ({})", placeholders(values.len() + 1, ids.len())));
+            conditions.push(format!(
+                "id IN ({})",
+                placeholders(values.len() + 1, ids.len())
+            ));
             values.extend(ids.iter().map(Uuid::to_string));
         }
         if let Visibility::Scoped {
@@ -119,7 +122,11 @@ impl Store {
             .collect()
     }
 
-    pub async fn update_workspace(&self, id: Uuid, changes: &WorkspaceChanges) -> Result<Workspace> {
+    pub async fn update_workspace(
+        &self,
+        id: Uuid,
+        changes: &WorkspaceChanges,
+    ) -> Result<Workspace> {
         let current = self.live_workspace(id).await?;
         sqlx::query(
             "UPDATE workspaces SET name = $1, region_id = $2, notifications = $3, updated_at = $4 WHERE id = $5",

@@ -20,9 +20,18 @@ async fn conformance(url: &str) {
     again.close().await;
 
     settings(&store).await;
-    store.ensure_organization(ORG, "Default", "a@b.co").await.unwrap();
-    let again = store.ensure_organization(ORG, "Other name", "x@y.co").await.unwrap();
-    assert_eq!(again.name, "Default", "ensure_organization must not overwrite");
+    store
+        .ensure_organization(ORG, "Default", "a@b.co")
+        .await
+        .unwrap();
+    let again = store
+        .ensure_organization(ORG, "Other name", "x@y.co")
+        .await
+        .unwrap();
+    assert_eq!(
+        again.name, "Default",
+        "ensure_organization must not overwrite"
+    );
 
     regions(&store).await;
     dataplanes(&store).await;
@@ -33,8 +42,14 @@ async fn conformance(url: &str) {
 
 async fn settings(store: &Store) {
     assert_eq!(store.setting("k").await.unwrap(), None);
-    assert_eq!(store.setting_or_insert("k", "first").await.unwrap(), "first");
-    assert_eq!(store.setting_or_insert("k", "second").await.unwrap(), "first");
+    assert_eq!(
+        store.setting_or_insert("k", "first").await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.setting_or_insert("k", "second").await.unwrap(),
+        "first"
+    );
 }
 
 fn new_region(name: &str) -> NewRegion {
@@ -53,7 +68,10 @@ async fn regions(store: &Store) {
 
     // Names are unique per organization, case-insensitively.
     let duplicate = store.create_region(&new_region("EU-West")).await;
-    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(_))),
+        "{duplicate:?}"
+    );
     let found = store.region_by_name(ORG, "EU-WEST").await.unwrap().unwrap();
     assert_eq!(found.id, region.id);
 
@@ -141,10 +159,20 @@ async fn dataplanes(store: &Store) {
         other => panic!("expected InUse, got {other:?}"),
     }
 
-    let by_client = store.dataplane_by_client_id("client-dp-1").await.unwrap().unwrap();
+    let by_client = store
+        .dataplane_by_client_id("client-dp-1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_client.id, dataplane.id);
     assert_eq!(store.dataplanes(&[region.id]).await.unwrap().len(), 1);
-    assert!(store.dataplanes(&[Uuid::new_v4()]).await.unwrap().is_empty());
+    assert!(
+        store
+            .dataplanes(&[Uuid::new_v4()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let renamed = store
         .update_dataplane(
@@ -162,7 +190,10 @@ async fn dataplanes(store: &Store) {
         .record_dataplane_heartbeat(dataplane.id, Some("1.2.3"))
         .await
         .unwrap();
-    store.record_dataplane_heartbeat(dataplane.id, None).await.unwrap();
+    store
+        .record_dataplane_heartbeat(dataplane.id, None)
+        .await
+        .unwrap();
     let beaten = store.dataplane(dataplane.id).await.unwrap();
     assert!(beaten.last_heartbeat_at.is_some());
     assert_eq!(beaten.version.as_deref(), Some("1.2.3"));
@@ -175,7 +206,10 @@ async fn dataplanes(store: &Store) {
         expires_at: now_millis() + 60_000,
     };
     store.insert_access_token(&token).await.unwrap();
-    assert_eq!(store.live_access_token("dp-token").await.unwrap(), Some(token));
+    assert_eq!(
+        store.live_access_token("dp-token").await.unwrap(),
+        Some(token)
+    );
     let rotated = store
         .rotate_dataplane_secret(dataplane.id, "hash-2", 42)
         .await
@@ -187,14 +221,23 @@ async fn dataplanes(store: &Store) {
 
     // Deletion hides it from lookups by client id and lets the region go.
     store.delete_dataplane(dataplane.id).await.unwrap();
-    assert!(store.dataplane_by_client_id("client-dp-1").await.unwrap().is_none());
+    assert!(
+        store
+            .dataplane_by_client_id("client-dp-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.dataplanes(&[region.id]).await.unwrap().is_empty());
     store.delete_region(region.id).await.unwrap();
 }
 
 async fn workspaces(store: &Store) {
     let region = store.create_region(&new_region("ws-region")).await.unwrap();
-    let other_region = store.create_region(&new_region("ws-region-2")).await.unwrap();
+    let other_region = store
+        .create_region(&new_region("ws-region-2"))
+        .await
+        .unwrap();
     let mut ids = Vec::new();
     for index in 0..5 {
         let workspace = store
@@ -265,8 +308,22 @@ async fn workspaces(store: &Store) {
         limit: 100,
         offset: 0,
     };
-    assert_eq!(store.workspaces(&only(Visibility::All, false)).await.unwrap().len(), 1);
-    assert_eq!(store.workspaces(&only(Visibility::All, true)).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .workspaces(&only(Visibility::All, false))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .workspaces(&only(Visibility::All, true))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     let scoped = Visibility::Scoped {
         organization_ids: Vec::new(),
         workspace_ids: vec![ids[2]],
@@ -278,20 +335,42 @@ async fn workspaces(store: &Store) {
         organization_ids: Vec::new(),
         workspace_ids: Vec::new(),
     };
-    assert!(store.workspaces(&only(nothing, true)).await.unwrap().is_empty());
+    assert!(
+        store
+            .workspaces(&only(nothing, true))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let by_organization = Visibility::Scoped {
         organization_ids: vec![ORG],
         workspace_ids: Vec::new(),
     };
-    assert_eq!(store.workspaces(&only(by_organization, true)).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .workspaces(&only(by_organization, true))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 async fn identity(store: &Store) {
-    let user = store.create_user(Uuid::new_v4(), "Ada", "Ada@Example.com").await.unwrap();
-    let clash = store.create_user(Uuid::new_v4(), "Other", "ada@example.COM").await;
+    let user = store
+        .create_user(Uuid::new_v4(), "Ada", "Ada@Example.com")
+        .await
+        .unwrap();
+    let clash = store
+        .create_user(Uuid::new_v4(), "Other", "ada@example.COM")
+        .await;
     assert!(matches!(clash, Err(StoreError::Conflict(_))));
     assert_eq!(
-        store.user_by_email("ADA@example.com").await.unwrap().map(|found| found.id),
+        store
+            .user_by_email("ADA@example.com")
+            .await
+            .unwrap()
+            .map(|found| found.id),
         Some(user.id)
     );
 
@@ -300,7 +379,12 @@ async fn identity(store: &Store) {
             id: Uuid::new_v4(),
             organization_id: ORG,
             name: "perm-ws".to_owned(),
-            region_id: store.region_by_name(ORG, "ws-region").await.unwrap().unwrap().id,
+            region_id: store
+                .region_by_name(ORG, "ws-region")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
             notifications: "{}".to_owned(),
         })
         .await
@@ -315,17 +399,22 @@ async fn identity(store: &Store) {
         })
         .await
         .unwrap();
-    assert_eq!(store.permissions(Some(user.id), None).await.unwrap(), [permission.clone()]);
+    assert_eq!(
+        store.permissions(Some(user.id), None).await.unwrap(),
+        std::slice::from_ref(&permission)
+    );
     assert_eq!(store.permissions(None, Some(ORG)).await.unwrap().len(), 1);
     assert_eq!(
         store.users_of_organization(ORG, &[], &[]).await.unwrap()[0].id,
         user.id
     );
-    assert!(store
-        .users_of_organization(ORG, &[], &["nobody@x.io".to_owned()])
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        store
+            .users_of_organization(ORG, &[], &["nobody@x.io".to_owned()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let updated = store
         .update_permission(permission.id, "workspace_editor")
         .await
@@ -371,7 +460,13 @@ async fn identity(store: &Store) {
 
     // Deleting the workspace removes permissions on it.
     store.delete_workspace(workspace.id).await.unwrap();
-    assert!(store.permissions(Some(user.id), None).await.unwrap().is_empty());
+    assert!(
+        store
+            .permissions(Some(user.id), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     store.delete_permission(permission.id).await.unwrap_err();
 }
 
@@ -390,6 +485,8 @@ async fn postgres_store_conforms() {
 
 #[tokio::test]
 async fn unknown_database_urls_are_refused() {
-    let error = Store::connect("mysql://root@127.0.0.1/test").await.unwrap_err();
+    let error = Store::connect("mysql://root@127.0.0.1/test")
+        .await
+        .unwrap_err();
     assert!(matches!(error, StoreError::InvalidUrl(_)), "{error:?}");
 }

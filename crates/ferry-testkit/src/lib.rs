@@ -137,7 +137,10 @@ impl FerryProcess {
             }
             StoreKind::Postgres => {
                 let database = TestDatabase::create().await;
-                command.arg("server").arg("--database-url").arg(database.url());
+                command
+                    .arg("server")
+                    .arg("--database-url")
+                    .arg(database.url());
                 Some(database)
             }
         };
@@ -198,8 +201,14 @@ impl FerryProcess {
     pub fn admin_credentials(&self) -> (String, String) {
         let credentials = self.credentials();
         (
-            credentials["admin"]["clientId"].as_str().unwrap().to_owned(),
-            credentials["admin"]["clientSecret"].as_str().unwrap().to_owned(),
+            credentials["admin"]["clientId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            credentials["admin"]["clientSecret"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
         )
     }
 
@@ -276,11 +285,23 @@ impl Reply {
 
     /// Asserts an Airbyte problem body with this status.
     pub fn assert_problem(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
         assert_eq!(self.body["status"], status, "problem body: {}", self.body);
         assert!(self.body["type"].is_string(), "problem body: {}", self.body);
-        assert!(self.body["title"].is_string(), "problem body: {}", self.body);
-        assert!(self.body["detail"].is_string(), "problem body: {}", self.body);
+        assert!(
+            self.body["title"].is_string(),
+            "problem body: {}",
+            self.body
+        );
+        assert!(
+            self.body["detail"].is_string(),
+            "problem body: {}",
+            self.body
+        );
         self
     }
 
@@ -312,7 +333,9 @@ impl Api {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self.client.request(method, format!("{}{path}", self.base_url));
+        let builder = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
         match &self.token {
             Some(token) => builder.bearer_auth(token),
             None => builder,
@@ -320,11 +343,23 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        Reply::from(self.request(reqwest::Method::GET, path).send().await.unwrap()).await
+        Reply::from(
+            self.request(reqwest::Method::GET, path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> Reply {
-        Reply::from(self.request(reqwest::Method::DELETE, path).send().await.unwrap()).await
+        Reply::from(
+            self.request(reqwest::Method::DELETE, path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {

@@ -45,8 +45,9 @@ pub fn record(path: &Path, report: &BootstrapReport) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut file: CredentialsFile = match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("reading {}", path.display()))?,
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?
+        }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => CredentialsFile::default(),
         Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
     };

@@ -16,7 +16,11 @@ use ferry_store::Store;
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "Ferry: move data between systems, region by region")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Ferry: move data between systems, region by region"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -76,13 +80,19 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             use clap::error::ErrorKind;
-            if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) {
                 let _ = error.print();
                 return ExitCode::SUCCESS;
             }
             let rendered = error.render().to_string();
             let first_line = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("ferry: {} (see ferry --help)", first_line.trim_start_matches("error: "));
+            eprintln!(
+                "ferry: {} (see ferry --help)",
+                first_line.trim_start_matches("error: ")
+            );
             return ExitCode::from(2);
         }
     };
@@ -144,8 +154,12 @@ fn prepare_data_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn admin_credentials_from_env() -> anyhow::Result<Option<(String, String)>> {
-    let client_id = std::env::var("FERRY_ADMIN_CLIENT_ID").ok().filter(|v| !v.is_empty());
-    let client_secret = std::env::var("FERRY_ADMIN_CLIENT_SECRET").ok().filter(|v| !v.is_empty());
+    let client_id = std::env::var("FERRY_ADMIN_CLIENT_ID")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let client_secret = std::env::var("FERRY_ADMIN_CLIENT_SECRET")
+        .ok()
+        .filter(|v| !v.is_empty());
     match (client_id, client_secret) {
         (Some(id), Some(secret)) => Ok(Some((id, secret))),
         (None, None) => Ok(None),
@@ -153,7 +167,11 @@ fn admin_credentials_from_env() -> anyhow::Result<Option<(String, String)>> {
     }
 }
 
-async fn run_control_plane(args: &ControlArgs, data_dir: &Path, database_url: &str) -> anyhow::Result<()> {
+async fn run_control_plane(
+    args: &ControlArgs,
+    data_dir: &Path,
+    database_url: &str,
+) -> anyhow::Result<()> {
     let admin_credentials = admin_credentials_from_env()?;
     let store = Store::connect(database_url)
         .await

@@ -25,13 +25,20 @@ fn s(value: &Value) -> String {
 async fn requests_without_a_valid_token_are_401() {
     let (ferry, admin) = start(StoreKind::Sqlite).await;
     let anonymous = Api::new(&ferry.base_url, None);
-    for path in ["/api/public/v1/workspaces", "/v1/regions?organizationId=".to_owned().as_str(), "/api/public/v1/organizations"] {
+    for path in [
+        "/api/public/v1/workspaces",
+        "/v1/regions?organizationId=".to_owned().as_str(),
+        "/api/public/v1/organizations",
+    ] {
         let reply = anonymous.get(path).await;
         reply.assert_problem(401);
         assert_eq!(reply.body["title"], "invalid-api-key");
     }
     let garbage = Api::new(&ferry.base_url, Some("not-a-token".to_owned()));
-    garbage.get("/api/public/v1/workspaces").await.assert_problem(401);
+    garbage
+        .get("/api/public/v1/workspaces")
+        .await
+        .assert_problem(401);
 
     // A tampered token (its signature broken) is refused too.
     let forged = admin.token.clone().unwrap().replace('.', "x.");
@@ -50,11 +57,20 @@ async fn token_endpoint_takes_json_and_form_at_every_path_and_rejects_wrong_secr
     let (ferry, _admin) = start(StoreKind::Sqlite).await;
     let (client_id, client_secret) = ferry.admin_credentials();
     let client = reqwest::Client::new();
-    for path in ["/api/public/v1/applications/token", "/api/v1/applications/token", "/applications/token", "/v1/applications/token"] {
+    for path in [
+        "/api/public/v1/applications/token",
+        "/api/v1/applications/token",
+        "/applications/token",
+        "/v1/applications/token",
+    ] {
         // What Airbyte's Python SDK sends, on the wire.
         let form = client
             .post(ferry.url(path))
-            .form(&[("grant_type", "client_credentials"), ("client_id", &client_id), ("client_secret", &client_secret)])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &client_id),
+                ("client_secret", &client_secret),
+            ])
             .send()
             .await
             .unwrap();
@@ -62,7 +78,10 @@ async fn token_endpoint_takes_json_and_form_at_every_path_and_rejects_wrong_secr
         let body: Value = form.json().await.unwrap();
         assert_eq!(body["token_type"], "Bearer");
         assert_eq!(body["expires_in"], 900);
-        assert!(body["access_token"].as_str().unwrap().split('.').count() == 3, "a JWT");
+        assert!(
+            body["access_token"].as_str().unwrap().split('.').count() == 3,
+            "a JWT"
+        );
     }
     let api = Api::new(&ferry.base_url, None);
     // The spec's hyphenated spelling, and no grant at all, are both accepted.
@@ -71,21 +90,33 @@ async fn token_endpoint_takes_json_and_form_at_every_path_and_rejects_wrong_secr
         .await;
     assert_eq!(hyphen.status, 200);
     let wrong = api
-        .post("/api/public/v1/applications/token", json!({"client_id": client_id, "client_secret": "wrong"}))
+        .post(
+            "/api/public/v1/applications/token",
+            json!({"client_id": client_id, "client_secret": "wrong"}),
+        )
         .await;
     wrong.assert_problem(401);
     let unknown = api
-        .post("/api/public/v1/applications/token", json!({"client_id": "nobody", "client_secret": "x"}))
+        .post(
+            "/api/public/v1/applications/token",
+            json!({"client_id": "nobody", "client_secret": "x"}),
+        )
         .await;
     unknown.assert_problem(401);
-    api.post("/api/public/v1/applications/token", json!({"client_id": client_id, "client_secret": client_secret, "grant_type": "password"}))
-        .await
-        .assert_problem(400)
-        .assert_names_field("grant_type");
-    api.post("/api/public/v1/applications/token", json!({"client_secret": "x"}))
-        .await
-        .assert_problem(400)
-        .assert_names_field("client_id");
+    api.post(
+        "/api/public/v1/applications/token",
+        json!({"client_id": client_id, "client_secret": client_secret, "grant_type": "password"}),
+    )
+    .await
+    .assert_problem(400)
+    .assert_names_field("grant_type");
+    api.post(
+        "/api/public/v1/applications/token",
+        json!({"client_secret": "x"}),
+    )
+    .await
+    .assert_problem(400)
+    .assert_names_field("client_id");
 }
 
 #[tokio::test]
@@ -100,7 +131,11 @@ async fn expired_tokens_are_401() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let reply = api.get("/api/public/v1/workspaces").await;
     reply.assert_problem(401);
-    assert!(reply.body["detail"].as_str().unwrap().contains("expired"), "{}", reply.body);
+    assert!(
+        reply.body["detail"].as_str().unwrap().contains("expired"),
+        "{}",
+        reply.body
+    );
 }
 
 /// An instance admin makes a user with one workspace role and an application for it.
@@ -108,7 +143,10 @@ async fn reader_of_default_workspace(ferry: &FerryProcess, admin: &Api) -> (Api,
     let workspaces = admin.get("/api/public/v1/workspaces").await;
     let default_workspace = s(&workspaces.body["data"][0]["workspaceId"]);
     let user = admin
-        .post("/api/public/v1/users", json!({"name": "Rita Reader", "email": "rita@example.com"}))
+        .post(
+            "/api/public/v1/users",
+            json!({"name": "Rita Reader", "email": "rita@example.com"}),
+        )
         .await;
     assert_eq!(user.status, 200, "{}", user.body);
     let permission = admin
@@ -120,64 +158,169 @@ async fn reader_of_default_workspace(ferry: &FerryProcess, admin: &Api) -> (Api,
     assert_eq!(permission.status, 200, "{}", permission.body);
     assert_eq!(permission.body["permissionType"], "workspace_reader");
     let application = admin
-        .post("/api/public/v1/applications", json!({"name": "rita-app", "userId": user.body["id"]}))
+        .post(
+            "/api/public/v1/applications",
+            json!({"name": "rita-app", "userId": user.body["id"]}),
+        )
         .await;
     assert_eq!(application.status, 200, "{}", application.body);
-    let reader_token = token(&ferry.base_url, &s(&application.body["clientId"]), &s(&application.body["clientSecret"])).await;
-    (Api::new(&ferry.base_url, Some(reader_token)), default_workspace)
+    let reader_token = token(
+        &ferry.base_url,
+        &s(&application.body["clientId"]),
+        &s(&application.body["clientSecret"]),
+    )
+    .await;
+    (
+        Api::new(&ferry.base_url, Some(reader_token)),
+        default_workspace,
+    )
 }
 
 async fn non_admins_cannot_manage_regions_or_dataplanes(store: StoreKind) {
     let (ferry, admin) = start(store).await;
     let (reader, default_workspace) = reader_of_default_workspace(&ferry, &admin).await;
     let region = admin
-        .post("/api/public/v1/regions", json!({"name": "eu", "organizationId": ORG}))
+        .post(
+            "/api/public/v1/regions",
+            json!({"name": "eu", "organizationId": ORG}),
+        )
         .await;
     let region_id = s(&region.body["regionId"]);
     let dataplane = admin
-        .post("/api/public/v1/dataplanes", json!({"name": "eu-1", "regionId": region_id}))
+        .post(
+            "/api/public/v1/dataplanes",
+            json!({"name": "eu-1", "regionId": region_id}),
+        )
         .await;
     let dataplane_id = s(&dataplane.body["dataplaneId"]);
 
-    reader.get(&format!("/api/public/v1/regions?organizationId={ORG}")).await.assert_problem(403);
-    reader.post("/api/public/v1/regions", json!({"name": "x", "organizationId": ORG})).await.assert_problem(403);
-    reader.get(&format!("/api/public/v1/regions/{region_id}")).await.assert_problem(403);
-    reader.patch(&format!("/api/public/v1/regions/{region_id}"), json!({"enabled": false})).await.assert_problem(403);
-    reader.delete(&format!("/api/public/v1/regions/{region_id}")).await.assert_problem(403);
-    reader.get("/api/public/v1/dataplanes").await.assert_problem(403);
-    reader.post("/api/public/v1/dataplanes", json!({"name": "x", "regionId": region_id})).await.assert_problem(403);
-    reader.get(&format!("/api/public/v1/dataplanes/{dataplane_id}")).await.assert_problem(403);
-    reader.patch(&format!("/api/public/v1/dataplanes/{dataplane_id}"), json!({"enabled": false})).await.assert_problem(403);
-    reader.delete(&format!("/api/public/v1/dataplanes/{dataplane_id}")).await.assert_problem(403);
-    reader.post(&format!("/api/public/v1/dataplanes/{dataplane_id}/rotate_secret"), json!({})).await.assert_problem(403);
-
-    // A reader sees its workspace and nothing else, and cannot change it.
-    let other = admin.post("/api/public/v1/workspaces", json!({"name": "Hidden"})).await;
-    let listed = reader.get("/api/public/v1/workspaces").await;
-    assert_eq!(listed.status, 200);
-    let ids: Vec<String> = listed.body["data"].as_array().unwrap().iter().map(|w| s(&w["workspaceId"])).collect();
-    assert_eq!(ids, [default_workspace.clone()]);
-    assert_eq!(reader.get(&format!("/api/public/v1/workspaces/{default_workspace}")).await.status, 200);
-    reader.get(&format!("/api/public/v1/workspaces/{}", s(&other.body["workspaceId"]))).await.assert_problem(404);
     reader
-        .patch(&format!("/api/public/v1/workspaces/{default_workspace}"), json!({"name": "mine now"}))
+        .get(&format!("/api/public/v1/regions?organizationId={ORG}"))
         .await
         .assert_problem(403);
-    reader.delete(&format!("/api/public/v1/workspaces/{default_workspace}")).await.assert_problem(403);
-    reader.post("/api/public/v1/workspaces", json!({"name": "mine"})).await.assert_problem(403);
-    reader.post("/api/public/v1/users", json!({"name": "x", "email": "x@y.io"})).await.assert_problem(403);
+    reader
+        .post(
+            "/api/public/v1/regions",
+            json!({"name": "x", "organizationId": ORG}),
+        )
+        .await
+        .assert_problem(403);
+    reader
+        .get(&format!("/api/public/v1/regions/{region_id}"))
+        .await
+        .assert_problem(403);
+    reader
+        .patch(
+            &format!("/api/public/v1/regions/{region_id}"),
+            json!({"enabled": false}),
+        )
+        .await
+        .assert_problem(403);
+    reader
+        .delete(&format!("/api/public/v1/regions/{region_id}"))
+        .await
+        .assert_problem(403);
+    reader
+        .get("/api/public/v1/dataplanes")
+        .await
+        .assert_problem(403);
+    reader
+        .post(
+            "/api/public/v1/dataplanes",
+            json!({"name": "x", "regionId": region_id}),
+        )
+        .await
+        .assert_problem(403);
+    reader
+        .get(&format!("/api/public/v1/dataplanes/{dataplane_id}"))
+        .await
+        .assert_problem(403);
+    reader
+        .patch(
+            &format!("/api/public/v1/dataplanes/{dataplane_id}"),
+            json!({"enabled": false}),
+        )
+        .await
+        .assert_problem(403);
+    reader
+        .delete(&format!("/api/public/v1/dataplanes/{dataplane_id}"))
+        .await
+        .assert_problem(403);
+    reader
+        .post(
+            &format!("/api/public/v1/dataplanes/{dataplane_id}/rotate_secret"),
+            json!({}),
+        )
+        .await
+        .assert_problem(403);
+
+    // A reader sees its workspace and nothing else, and cannot change it.
+    let other = admin
+        .post("/api/public/v1/workspaces", json!({"name": "Hidden"}))
+        .await;
+    let listed = reader.get("/api/public/v1/workspaces").await;
+    assert_eq!(listed.status, 200);
+    let ids: Vec<String> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| s(&w["workspaceId"]))
+        .collect();
+    assert_eq!(ids, std::slice::from_ref(&default_workspace));
+    assert_eq!(
+        reader
+            .get(&format!("/api/public/v1/workspaces/{default_workspace}"))
+            .await
+            .status,
+        200
+    );
+    reader
+        .get(&format!(
+            "/api/public/v1/workspaces/{}",
+            s(&other.body["workspaceId"])
+        ))
+        .await
+        .assert_problem(404);
+    reader
+        .patch(
+            &format!("/api/public/v1/workspaces/{default_workspace}"),
+            json!({"name": "mine now"}),
+        )
+        .await
+        .assert_problem(403);
+    reader
+        .delete(&format!("/api/public/v1/workspaces/{default_workspace}"))
+        .await
+        .assert_problem(403);
+    reader
+        .post("/api/public/v1/workspaces", json!({"name": "mine"}))
+        .await
+        .assert_problem(403);
+    reader
+        .post(
+            "/api/public/v1/users",
+            json!({"name": "x", "email": "x@y.io"}),
+        )
+        .await
+        .assert_problem(403);
 
     // Nor can it grant itself more.
     let me = reader.get("/api/public/v1/permissions").await;
     assert_eq!(me.status, 200);
     let my_user = s(&me.body["data"][0]["userId"]);
     reader
-        .post("/api/public/v1/permissions", json!({"permissionType": "instance_admin", "userId": my_user}))
+        .post(
+            "/api/public/v1/permissions",
+            json!({"permissionType": "instance_admin", "userId": my_user}),
+        )
         .await
         .assert_problem(403);
     let own = s(&me.body["data"][0]["permissionId"]);
     reader
-        .patch(&format!("/api/public/v1/permissions/{own}"), json!({"permissionType": "workspace_admin"}))
+        .patch(
+            &format!("/api/public/v1/permissions/{own}"),
+            json!({"permissionType": "workspace_admin"}),
+        )
         .await
         .assert_problem(403);
 
@@ -185,8 +328,17 @@ async fn non_admins_cannot_manage_regions_or_dataplanes(store: StoreKind) {
     admin
         .post("/api/public/v1/permissions", json!({"permissionType": "organization_admin", "userId": my_user, "organizationId": ORG}))
         .await;
-    assert_eq!(reader.post("/api/public/v1/workspaces", json!({"name": "mine"})).await.status, 200);
-    reader.get(&format!("/api/public/v1/regions?organizationId={ORG}")).await.assert_problem(403);
+    assert_eq!(
+        reader
+            .post("/api/public/v1/workspaces", json!({"name": "mine"}))
+            .await
+            .status,
+        200
+    );
+    reader
+        .get(&format!("/api/public/v1/regions?organizationId={ORG}"))
+        .await
+        .assert_problem(403);
 }
 
 #[tokio::test]
@@ -202,13 +354,17 @@ async fn non_admins_cannot_manage_regions_or_dataplanes_on_postgres() {
 #[tokio::test]
 async fn applications_show_their_secret_once_and_deleting_one_revokes_its_tokens() {
     let (ferry, admin) = start(StoreKind::Sqlite).await;
-    let created = admin.post("/api/public/v1/applications", json!({"name": "ci"})).await;
+    let created = admin
+        .post("/api/public/v1/applications", json!({"name": "ci"}))
+        .await;
     assert_eq!(created.status, 200);
     let application_id = s(&created.body["id"]);
     let secret = s(&created.body["clientSecret"]);
     assert!(secret.len() >= 40);
     assert!(created.body["createdAt"].is_i64());
-    let read = admin.get(&format!("/api/public/v1/applications/{application_id}")).await;
+    let read = admin
+        .get(&format!("/api/public/v1/applications/{application_id}"))
+        .await;
     assert_eq!(read.body["clientSecret"], "**********");
     let listed = admin.get("/api/public/v1/applications").await;
     assert_eq!(listed.body["applications"].as_array().unwrap().len(), 2);
@@ -216,22 +372,41 @@ async fn applications_show_their_secret_once_and_deleting_one_revokes_its_tokens
     let app_token = token(&ferry.base_url, &s(&created.body["clientId"]), &secret).await;
     let as_app = Api::new(&ferry.base_url, Some(app_token));
     assert_eq!(as_app.get("/api/public/v1/workspaces").await.status, 200);
-    let deleted = admin.delete(&format!("/api/public/v1/applications/{application_id}")).await;
+    let deleted = admin
+        .delete(&format!("/api/public/v1/applications/{application_id}"))
+        .await;
     assert_eq!(deleted.status, 200);
     assert_eq!(deleted.body["id"], application_id.as_str());
-    as_app.get("/api/public/v1/workspaces").await.assert_problem(401);
-    Api::new(&ferry.base_url, None)
-        .post("/api/public/v1/applications/token", json!({"client_id": created.body["clientId"], "client_secret": secret}))
+    as_app
+        .get("/api/public/v1/workspaces")
         .await
         .assert_problem(401);
-    admin.get(&format!("/api/public/v1/applications/{application_id}")).await.assert_problem(404);
+    Api::new(&ferry.base_url, None)
+        .post(
+            "/api/public/v1/applications/token",
+            json!({"client_id": created.body["clientId"], "client_secret": secret}),
+        )
+        .await
+        .assert_problem(401);
+    admin
+        .get(&format!("/api/public/v1/applications/{application_id}"))
+        .await
+        .assert_problem(404);
 }
 
 async fn dataplane_credentials(store: StoreKind) {
     let (ferry, admin) = start(store).await;
-    let region = admin.post("/api/public/v1/regions", json!({"name": "eu", "organizationId": ORG})).await;
+    let region = admin
+        .post(
+            "/api/public/v1/regions",
+            json!({"name": "eu", "organizationId": ORG}),
+        )
+        .await;
     let created = admin
-        .post("/api/public/v1/dataplanes", json!({"name": "eu-1", "regionId": region.body["regionId"]}))
+        .post(
+            "/api/public/v1/dataplanes",
+            json!({"name": "eu-1", "regionId": region.body["regionId"]}),
+        )
         .await;
     let dataplane_id = s(&created.body["dataplaneId"]);
     let client_id = s(&created.body["clientId"]);
@@ -241,13 +416,18 @@ async fn dataplane_credentials(store: StoreKind) {
         let anonymous = anonymous.clone();
         async move {
             anonymous
-                .post("/api/v1/dataplanes/token", json!({"client_id": id, "client_secret": secret}))
+                .post(
+                    "/api/v1/dataplanes/token",
+                    json!({"client_id": id, "client_secret": secret}),
+                )
                 .await
         }
     };
 
     // Credentials are never shown again.
-    let read = admin.get(&format!("/api/public/v1/dataplanes/{dataplane_id}")).await;
+    let read = admin
+        .get(&format!("/api/public/v1/dataplanes/{dataplane_id}"))
+        .await;
     assert!(read.body.get("clientSecret").is_none() && read.body.get("clientId").is_none());
     assert_eq!(read.body["status"], "unknown");
 
@@ -256,42 +436,81 @@ async fn dataplane_credentials(store: StoreKind) {
     assert_eq!(issued.body["expires_in"], 300);
     let as_dataplane = Api::new(&ferry.base_url, Some(s(&issued.body["access_token"])));
     let heartbeat = as_dataplane
-        .post("/api/v1/dataplanes/heartbeat", json!({"client_id": client_id, "version": "0.1.0"}))
+        .post(
+            "/api/v1/dataplanes/heartbeat",
+            json!({"client_id": client_id, "version": "0.1.0"}),
+        )
         .await;
     assert_eq!(heartbeat.status, 200, "{}", heartbeat.body);
-    let read = admin.get(&format!("/api/public/v1/dataplanes/{dataplane_id}")).await;
+    let read = admin
+        .get(&format!("/api/public/v1/dataplanes/{dataplane_id}"))
+        .await;
     assert_eq!(read.body["status"], "healthy");
     assert_eq!(read.body["version"], "0.1.0");
 
     // Each kind of token stays on its side.
-    as_dataplane.get("/api/public/v1/workspaces").await.assert_problem(403);
+    as_dataplane
+        .get("/api/public/v1/workspaces")
+        .await
+        .assert_problem(403);
     admin
-        .post("/api/v1/dataplanes/heartbeat", json!({"client_id": client_id}))
+        .post(
+            "/api/v1/dataplanes/heartbeat",
+            json!({"client_id": client_id}),
+        )
         .await
         .assert_problem(403);
     as_dataplane
-        .post("/api/v1/dataplanes/heartbeat", json!({"client_id": "someone-else"}))
+        .post(
+            "/api/v1/dataplanes/heartbeat",
+            json!({"client_id": "someone-else"}),
+        )
         .await
         .assert_problem(403);
-    dataplane_token(client_id.clone(), "wrong".to_owned()).await.assert_problem(401);
+    dataplane_token(client_id.clone(), "wrong".to_owned())
+        .await
+        .assert_problem(401);
 
     // Disabling shows in the identity a data plane reads.
-    admin.patch(&format!("/api/public/v1/dataplanes/{dataplane_id}"), json!({"enabled": false})).await;
-    let disabled = as_dataplane.post("/api/v1/dataplanes/initialize", json!({"client_id": client_id})).await;
+    admin
+        .patch(
+            &format!("/api/public/v1/dataplanes/{dataplane_id}"),
+            json!({"enabled": false}),
+        )
+        .await;
+    let disabled = as_dataplane
+        .post(
+            "/api/v1/dataplanes/initialize",
+            json!({"client_id": client_id}),
+        )
+        .await;
     assert_eq!(disabled.body["dataplane_enabled"], false);
-    admin.patch(&format!("/api/public/v1/dataplanes/{dataplane_id}"), json!({"enabled": true})).await;
+    admin
+        .patch(
+            &format!("/api/public/v1/dataplanes/{dataplane_id}"),
+            json!({"enabled": true}),
+        )
+        .await;
 
     // Rotation: the old secret and the old token are refused at once, the new secret works.
     let rotated = admin
-        .post(&format!("/api/public/v1/dataplanes/{dataplane_id}/rotate_secret"), json!({}))
+        .post(
+            &format!("/api/public/v1/dataplanes/{dataplane_id}/rotate_secret"),
+            json!({}),
+        )
         .await;
     assert_eq!(rotated.status, 200, "{}", rotated.body);
     assert_eq!(rotated.body["clientId"], client_id.as_str());
     let new_secret = s(&rotated.body["clientSecret"]);
     assert_ne!(new_secret, secret);
-    dataplane_token(client_id.clone(), secret.clone()).await.assert_problem(401);
+    dataplane_token(client_id.clone(), secret.clone())
+        .await
+        .assert_problem(401);
     as_dataplane
-        .post("/api/v1/dataplanes/heartbeat", json!({"client_id": client_id}))
+        .post(
+            "/api/v1/dataplanes/heartbeat",
+            json!({"client_id": client_id}),
+        )
         .await
         .assert_problem(401);
     let renewed = dataplane_token(client_id.clone(), new_secret.clone()).await;
@@ -299,15 +518,25 @@ async fn dataplane_credentials(store: StoreKind) {
     let as_renewed = Api::new(&ferry.base_url, Some(s(&renewed.body["access_token"])));
 
     // Deletion: its secret and its token are refused at once.
-    let deleted = admin.delete(&format!("/api/public/v1/dataplanes/{dataplane_id}")).await;
+    let deleted = admin
+        .delete(&format!("/api/public/v1/dataplanes/{dataplane_id}"))
+        .await;
     assert_eq!(deleted.status, 200);
     assert_eq!(deleted.body["dataplaneId"], dataplane_id.as_str());
-    dataplane_token(client_id.clone(), new_secret).await.assert_problem(401);
-    as_renewed
-        .post("/api/v1/dataplanes/heartbeat", json!({"client_id": client_id}))
+    dataplane_token(client_id.clone(), new_secret)
         .await
         .assert_problem(401);
-    admin.get(&format!("/api/public/v1/dataplanes/{dataplane_id}")).await.assert_problem(404);
+    as_renewed
+        .post(
+            "/api/v1/dataplanes/heartbeat",
+            json!({"client_id": client_id}),
+        )
+        .await
+        .assert_problem(401);
+    admin
+        .get(&format!("/api/public/v1/dataplanes/{dataplane_id}"))
+        .await
+        .assert_problem(404);
 }
 
 #[tokio::test]

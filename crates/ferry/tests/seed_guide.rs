@@ -55,14 +55,22 @@ fn run_curl(command: &str, base_url: &str, token: &str) -> (u16, Value) {
     let command = command
         .replace("https://example.com", base_url)
         .replace("YOUR_ACCESS_TOKEN", token)
-        .replacen("curl ", "curl --silent --show-error --write-out '\\n%{http_code}' ", 1);
+        .replacen(
+            "curl ",
+            "curl --silent --show-error --write-out '\\n%{http_code}' ",
+            1,
+        );
     let output = Command::new("bash")
         .arg("-c")
         .arg(&command)
         .env("TOKEN", token)
         .output()
         .expect("curl must be installed to run the guide's commands");
-    assert!(output.status.success(), "curl failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
     let (body, status) = stdout.trim_end().rsplit_once('\n').unwrap();
     (status.parse().unwrap(), serde_json::from_str(body).unwrap())
@@ -77,10 +85,18 @@ async fn seed_guide(store: StoreKind) {
     let (status, region) = run_curl(CREATE_REGION, base, &token);
     assert_eq!(status, 200, "{region}");
     assert_eq!(region["name"], "aws-us-east-1");
-    assert_eq!(region["organizationId"], "00000000-0000-0000-0000-000000000000");
+    assert_eq!(
+        region["organizationId"],
+        "00000000-0000-0000-0000-000000000000"
+    );
     assert_eq!(region["enabled"], true);
     for field in ["regionId", "createdAt", "updatedAt"] {
-        assert!(region[field].as_str().is_some_and(|value| !value.is_empty()), "{field}: {region}");
+        assert!(
+            region[field]
+                .as_str()
+                .is_some_and(|value| !value.is_empty()),
+            "{field}: {region}"
+        );
     }
     assert!(region["createdAt"].as_str().unwrap().ends_with('Z'));
     let region_id = region["regionId"].as_str().unwrap();
@@ -94,7 +110,12 @@ async fn seed_guide(store: StoreKind) {
     assert_eq!(status, 200, "{dataplane}");
     assert_eq!(dataplane["regionId"], region_id);
     for field in ["dataplaneId", "clientId", "clientSecret"] {
-        assert!(dataplane[field].as_str().is_some_and(|value| !value.is_empty()), "{field}");
+        assert!(
+            dataplane[field]
+                .as_str()
+                .is_some_and(|value| !value.is_empty()),
+            "{field}"
+        );
     }
     // The credentials it returned are the ones a data plane authenticates with.
     let dataplane_token = Api::new(base, None)
@@ -104,9 +125,20 @@ async fn seed_guide(store: StoreKind) {
         )
         .await;
     assert_eq!(dataplane_token.status, 200, "{}", dataplane_token.body);
-    let identity = Api::new(base, Some(dataplane_token.body["access_token"].as_str().unwrap().to_owned()))
-        .post("/api/v1/dataplanes/initialize", json!({"client_id": dataplane["clientId"]}))
-        .await;
+    let identity = Api::new(
+        base,
+        Some(
+            dataplane_token.body["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ),
+    )
+    .post(
+        "/api/v1/dataplanes/initialize",
+        json!({"client_id": dataplane["clientId"]}),
+    )
+    .await;
     assert_eq!(identity.status, 200, "{}", identity.body);
     assert_eq!(identity.body["dataplane_id"], dataplane["dataplaneId"]);
     assert_eq!(identity.body["dataplane_group_id"], region_id);
@@ -118,21 +150,39 @@ async fn seed_guide(store: StoreKind) {
     assert_eq!(status, 200, "{workspace}");
     assert_eq!(workspace["name"], "My New Workspace");
     assert_eq!(workspace["dataResidency"], "auto");
-    assert_eq!(workspace["notifications"], json!({"failure": {}, "success": {}}));
+    assert_eq!(
+        workspace["notifications"],
+        json!({"failure": {}, "success": {}})
+    );
     let workspace_id = workspace["workspaceId"].as_str().unwrap();
 
     // Step 3, update: the guide moves it to a region named "us-west", which must exist.
-    let (status, us_west) = run_curl(&CREATE_REGION.replace("aws-us-east-1", "us-west"), base, &token);
+    let (status, us_west) = run_curl(
+        &CREATE_REGION.replace("aws-us-east-1", "us-west"),
+        base,
+        &token,
+    );
     assert_eq!(status, 200, "{us_west}");
-    let (status, updated) = run_curl(&UPDATE_WORKSPACE.replace("{workspaceId}", workspace_id), base, &token);
+    let (status, updated) = run_curl(
+        &UPDATE_WORKSPACE.replace("{workspaceId}", workspace_id),
+        base,
+        &token,
+    );
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["workspaceId"], workspace_id);
     assert_eq!(updated["name"], "Updated Workspace Name");
     assert_eq!(updated["dataResidency"], "us-west");
-    assert_eq!(updated["notifications"], json!({"failure": {}, "success": {}}));
+    assert_eq!(
+        updated["notifications"],
+        json!({"failure": {}, "success": {}})
+    );
 
     // "Check which region your workspaces use".
-    let (status, checked) = run_curl(&CHECK_WORKSPACE.replace("{workspaceId}", workspace_id), base, &token);
+    let (status, checked) = run_curl(
+        &CHECK_WORKSPACE.replace("{workspaceId}", workspace_id),
+        base,
+        &token,
+    );
     assert_eq!(status, 200, "{checked}");
     assert_eq!(checked["workspaceId"], workspace_id);
     assert_eq!(checked["dataResidency"], "us-west");
@@ -141,18 +191,26 @@ async fn seed_guide(store: StoreKind) {
     // The same update naming the region by its id (the guide: "a region identifier you
     // received in step 1"), and by the spec's regionId.
     let by_id = Api::new(base, Some(token.clone()))
-        .patch(&format!("/api/public/v1/workspaces/{workspace_id}"), json!({"dataResidency": region_id}))
+        .patch(
+            &format!("/api/public/v1/workspaces/{workspace_id}"),
+            json!({"dataResidency": region_id}),
+        )
         .await;
     assert_eq!(by_id.status, 200, "{}", by_id.body);
     assert_eq!(by_id.body["dataResidency"], "aws-us-east-1");
     let by_region_id = Api::new(base, Some(token.clone()))
-        .patch(&format!("/v1/workspaces/{workspace_id}"), json!({"regionId": us_west["regionId"]}))
+        .patch(
+            &format!("/v1/workspaces/{workspace_id}"),
+            json!({"regionId": us_west["regionId"]}),
+        )
         .await;
     assert_eq!(by_region_id.body["dataResidency"], "us-west");
 
     // The default workspace, created at first start, uses the default region ("auto").
     let api = Api::new(base, Some(token));
-    let listed = api.get("/api/public/v1/workspaces?includeDeleted=false&limit=20&offset=0").await;
+    let listed = api
+        .get("/api/public/v1/workspaces?includeDeleted=false&limit=20&offset=0")
+        .await;
     assert_eq!(listed.status, 200);
     let residencies: Vec<&str> = listed.body["data"]
         .as_array()

@@ -24,13 +24,13 @@ pub fn router() -> Router<AppState> {
 
 /// The client id and secret of a token request, or a 400 naming what is missing.
 pub fn credentials_of(request: &TokenRequest) -> ApiResult<(String, String)> {
-    if let Some(grant) = &request.grant_type {
-        if grant != "client_credentials" {
-            return Err(ApiError::field(
-                "grant_type",
-                format!("must be client_credentials, got '{grant}'"),
-            ));
-        }
+    if let Some(grant) = &request.grant_type
+        && grant != "client_credentials"
+    {
+        return Err(ApiError::field(
+            "grant_type",
+            format!("must be client_credentials, got '{grant}'"),
+        ));
     }
     let client_id = request
         .client_id
@@ -68,7 +68,12 @@ pub async fn token(
     let lifetime = state.config.token_lifetime;
     let access_token = state
         .tokens
-        .issue(&state.store, PrincipalKind::Application, application.id, lifetime)
+        .issue(
+            &state.store,
+            PrincipalKind::Application,
+            application.id,
+            lifetime,
+        )
         .await?;
     Ok(Json(TokenResponse {
         access_token,
@@ -89,7 +94,10 @@ fn application_read(application: Application, secret: Option<String>) -> Applica
 
 #[utoipa::path(get, path = "/applications", tag = "applications",
     responses((status = 200, body = ApplicationReadList)))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ApplicationReadList>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<ApplicationReadList>> {
     let applications = state
         .store
         .applications_of_user(caller.user.id)
@@ -108,16 +116,17 @@ pub async fn create(
     ApiJson(request): ApiJson<ApplicationCreateRequest>,
 ) -> ApiResult<Json<ApplicationRead>> {
     let name = valid_name("name", &request.name)?;
-    let user_id = match request.user_id {
-        Some(user_id) if user_id != caller.user.id => {
-            caller.require_instance_admin("applications of other users")?;
-            state.store.user(user_id).await.map_err(|_| {
-                ApiError::field("userId", format!("user {user_id} does not exist"))
-            })?;
-            user_id
-        }
-        _ => caller.user.id,
-    };
+    let user_id =
+        match request.user_id {
+            Some(user_id) if user_id != caller.user.id => {
+                caller.require_instance_admin("applications of other users")?;
+                state.store.user(user_id).await.map_err(|_| {
+                    ApiError::field("userId", format!("user {user_id} does not exist"))
+                })?;
+                user_id
+            }
+            _ => caller.user.id,
+        };
     let credentials = new_credentials()?;
     let application = state
         .store

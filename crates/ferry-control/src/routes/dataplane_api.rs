@@ -38,7 +38,10 @@ pub async fn token(
         .await?
         .ok_or_else(invalid_credentials)?;
     let current = verify_secret(client_secret.clone(), dataplane.secret_hash.clone()).await;
-    let previous_in_grace = match (&dataplane.previous_secret_hash, dataplane.previous_secret_valid_until) {
+    let previous_in_grace = match (
+        &dataplane.previous_secret_hash,
+        dataplane.previous_secret_valid_until,
+    ) {
         (Some(hash), Some(until)) if until > now_millis() => {
             verify_secret(client_secret, hash.clone()).await
         }
@@ -51,7 +54,12 @@ pub async fn token(
     let lifetime = state.config.dataplane_token_lifetime;
     let access_token = state
         .tokens
-        .issue(&state.store, PrincipalKind::Dataplane, dataplane.id, lifetime)
+        .issue(
+            &state.store,
+            PrincipalKind::Dataplane,
+            dataplane.id,
+            lifetime,
+        )
         .await?;
     Ok(Json(DataplaneTokenResponse {
         access_token,

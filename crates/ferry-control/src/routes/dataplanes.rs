@@ -25,8 +25,14 @@ const DEGRADED_WITHIN_MILLIS: i64 = 5 * 60_000;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/dataplanes", get(list).post(create))
-        .route("/dataplanes/{dataplaneId}", get(read).patch(update).delete(remove))
-        .route("/dataplanes/{dataplaneId}/rotate_secret", post(rotate_secret))
+        .route(
+            "/dataplanes/{dataplaneId}",
+            get(read).patch(update).delete(remove),
+        )
+        .route(
+            "/dataplanes/{dataplaneId}/rotate_secret",
+            post(rotate_secret),
+        )
 }
 
 pub fn health(last_heartbeat_at: Option<i64>, now: i64) -> DataplaneHealth {
@@ -97,10 +103,9 @@ pub async fn create(
         })
         .await
         .map_err(|error| match error {
-            StoreError::NotFound { .. } => ApiError::NotFound(format!(
-                "regionId: region {} not found",
-                request.region_id
-            )),
+            StoreError::NotFound { .. } => {
+                ApiError::NotFound(format!("regionId: region {} not found", request.region_id))
+            }
             other => other.into(),
         })?;
     Ok(Json(DataplaneCreateResponse {

@@ -11,7 +11,6 @@ pub(crate) mod regions;
 pub(crate) mod workspaces;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
@@ -20,7 +19,6 @@ use tower_http::trace::TraceLayer;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::MAX_BODY_BYTES;
 
 pub fn router(state: AppState) -> Router {
     let public = public_api();
@@ -31,10 +29,12 @@ pub fn router(state: AppState) -> Router {
         .route("/applications/token", post(applications::token))
         .nest("/api/v1/dataplanes", dataplane_api::router())
         .route("/health", get(health))
-        .route("/", get(|| async { Redirect::temporary("/api/public/v1/openapi.json") }))
+        .route(
+            "/",
+            get(|| async { Redirect::temporary("/api/public/v1/openapi.json") }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_panic| {
             ApiError::Internal("handler panicked".to_owned()).into_response()
@@ -78,7 +78,10 @@ pub(crate) fn valid_name(field: &str, name: &str) -> Result<String, ApiError> {
         return Err(ApiError::field(field, "must be at most 256 characters"));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(ApiError::field(field, "must not contain control characters"));
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(trimmed.to_owned())
 }

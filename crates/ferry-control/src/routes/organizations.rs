@@ -14,7 +14,10 @@ pub fn router() -> Router<AppState> {
 
 #[utoipa::path(get, path = "/organizations", tag = "organizations",
     responses((status = 200, body = OrganizationsResponse)))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<OrganizationsResponse>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<OrganizationsResponse>> {
     // A user with a role in one workspace is a member of that workspace's organization.
     let mut member_of = Vec::new();
     for workspace_id in caller

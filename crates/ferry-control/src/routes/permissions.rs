@@ -19,7 +19,10 @@ use crate::extract::{ApiJson, QueryParams, parse_uuid};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/permissions", get(list).post(create))
-        .route("/permissions/{permissionId}", get(read).patch(update).delete(remove))
+        .route(
+            "/permissions/{permissionId}",
+            get(read).patch(update).delete(remove),
+        )
         .route("/users", get(list_users).post(create_user))
 }
 
@@ -50,7 +53,9 @@ fn user_response(user: User) -> UserResponse {
 /// The organization a permission's scope falls in; `None` for instance-wide.
 async fn scope_organization(state: &AppState, permission: &Permission) -> ApiResult<Option<Uuid>> {
     if let Some(workspace_id) = permission.workspace_id {
-        return Ok(Some(state.store.workspace(workspace_id).await?.organization_id));
+        return Ok(Some(
+            state.store.workspace(workspace_id).await?.organization_id,
+        ));
     }
     Ok(permission.organization_id)
 }
@@ -80,9 +85,9 @@ pub async fn create(
 ) -> ApiResult<Json<PermissionResponse>> {
     let kind = request.permission_type;
     let (workspace_id, organization_id) = if kind.is_workspace_scoped() {
-        let workspace_id = request
-            .workspace_id
-            .ok_or_else(|| ApiError::field("workspaceId", format!("is required for {}", kind.as_str())))?;
+        let workspace_id = request.workspace_id.ok_or_else(|| {
+            ApiError::field("workspaceId", format!("is required for {}", kind.as_str()))
+        })?;
         if request.organization_id.is_some() {
             return Err(ApiError::field(
                 "organizationId",
@@ -92,7 +97,10 @@ pub async fn create(
         (Some(workspace_id), None)
     } else if kind.is_organization_scoped() {
         let organization_id = request.organization_id.ok_or_else(|| {
-            ApiError::field("organizationId", format!("is required for {}", kind.as_str()))
+            ApiError::field(
+                "organizationId",
+                format!("is required for {}", kind.as_str()),
+            )
         })?;
         if request.workspace_id.is_some() {
             return Err(ApiError::field(
@@ -104,23 +112,32 @@ pub async fn create(
     } else {
         (None, None)
     };
-    state
-        .store
-        .user(request.user_id)
-        .await
-        .map_err(|_| ApiError::field("userId", format!("user {} does not exist", request.user_id)))?;
+    state.store.user(request.user_id).await.map_err(|_| {
+        ApiError::field("userId", format!("user {} does not exist", request.user_id))
+    })?;
     let scope = if let Some(workspace_id) = workspace_id {
-        let workspace = state.store.live_workspace(workspace_id).await.map_err(|_| {
-            ApiError::field("workspaceId", format!("workspace {workspace_id} does not exist"))
-        })?;
+        let workspace = state
+            .store
+            .live_workspace(workspace_id)
+            .await
+            .map_err(|_| {
+                ApiError::field(
+                    "workspaceId",
+                    format!("workspace {workspace_id} does not exist"),
+                )
+            })?;
         Some(workspace.organization_id)
     } else if let Some(organization_id) = organization_id {
-        state.store.organization(organization_id).await.map_err(|_| {
-            ApiError::field(
-                "organizationId",
-                format!("organization {organization_id} does not exist"),
-            )
-        })?;
+        state
+            .store
+            .organization(organization_id)
+            .await
+            .map_err(|_| {
+                ApiError::field(
+                    "organizationId",
+                    format!("organization {organization_id} does not exist"),
+                )
+            })?;
         Some(organization_id)
     } else {
         None
@@ -150,8 +167,9 @@ pub async fn list(
     let user_id = query.uuid("userId")?;
     let organization_id = query.uuid("organizationId")?;
     let allowed = caller.is_instance_admin()
-        || organization_id
-            .is_some_and(|organization| caller.has_organization_access(organization, Access::Admin))
+        || organization_id.is_some_and(|organization| {
+            caller.has_organization_access(organization, Access::Admin)
+        })
         || (user_id == Some(caller.user.id));
     let user_id = match (allowed, user_id) {
         (true, user_id) => user_id,
@@ -173,7 +191,11 @@ pub async fn list(
     Ok(Json(PermissionsResponse { data }))
 }
 
-async fn reachable_permission(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Permission> {
+async fn reachable_permission(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<Permission> {
     let permission_id = parse_uuid("permissionId", id)?;
     let permission = state.store.permission(permission_id).await?;
     if permission.user_id == caller.user.id || caller.is_instance_admin() {
@@ -183,7 +205,9 @@ async fn reachable_permission(state: &AppState, caller: &Caller, id: &str) -> Ap
         Some(organization_id) if caller.has_organization_access(organization_id, Access::Admin) => {
             Ok(permission)
         }
-        _ => Err(ApiError::NotFound(format!("permission {permission_id} not found"))),
+        _ => Err(ApiError::NotFound(format!(
+            "permission {permission_id} not found"
+        ))),
     }
 }
 
@@ -266,7 +290,11 @@ pub async fn list_users(
     caller.require_organization_access(organization_id, Access::Read)?;
     let data = state
         .store
-        .users_of_organization(organization_id, &query.uuids("ids")?, &query.strings("emails"))
+        .users_of_organization(
+            organization_id,
+            &query.uuids("ids")?,
+            &query.strings("emails"),
+        )
         .await?
         .into_iter()
         .map(user_response)
@@ -285,12 +313,18 @@ pub async fn create_user(
     caller.require_instance_admin("users")?;
     let name = valid_name("name", &request.name)?;
     let email = request.email.trim();
-    let valid_email = email
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !email.contains(' '));
+    let valid_email = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !email.contains(' ')
+    });
     if !valid_email {
-        return Err(ApiError::field("email", format!("'{email}' is not an email address")));
+        return Err(ApiError::field(
+            "email",
+            format!("'{email}' is not an email address"),
+        ));
     }
-    let user = state.store.create_user(Uuid::new_v4(), &name, email).await?;
+    let user = state
+        .store
+        .create_user(Uuid::new_v4(), &name, email)
+        .await?;
     Ok(Json(user_response(user)))
 }

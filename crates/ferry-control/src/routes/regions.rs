@@ -18,7 +18,10 @@ const REGIONS: &str = "regions";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/regions", get(list).post(create))
-        .route("/regions/{regionId}", get(read).patch(update).delete(remove))
+        .route(
+            "/regions/{regionId}",
+            get(read).patch(update).delete(remove),
+        )
 }
 
 pub fn region_response(region: Region) -> RegionResponse {
@@ -93,7 +96,9 @@ pub async fn read(
 ) -> ApiResult<Json<RegionResponse>> {
     caller.require_instance_admin(REGIONS)?;
     let region_id = parse_uuid("regionId", &region_id)?;
-    Ok(Json(region_response(state.store.live_region(region_id).await?)))
+    Ok(Json(region_response(
+        state.store.live_region(region_id).await?,
+    )))
 }
 
 #[utoipa::path(patch, path = "/regions/{regionId}", tag = "regions", request_body = RegionPatchRequest,
@@ -134,5 +139,7 @@ pub async fn remove(
 ) -> ApiResult<Json<RegionResponse>> {
     caller.require_instance_admin(REGIONS)?;
     let region_id = parse_uuid("regionId", &region_id)?;
-    Ok(Json(region_response(state.store.delete_region(region_id).await?)))
+    Ok(Json(region_response(
+        state.store.delete_region(region_id).await?,
+    )))
 }

@@ -20,7 +20,10 @@ use crate::extract::{ApiJson, QueryParams, parse_uuid};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/workspaces", get(list).post(create))
-        .route("/workspaces/{workspaceId}", get(read).patch(update).delete(remove))
+        .route(
+            "/workspaces/{workspaceId}",
+            get(read).patch(update).delete(remove),
+        )
 }
 
 async fn workspace_response(store: &Store, workspace: Workspace) -> ApiResult<WorkspaceResponse> {
@@ -75,14 +78,18 @@ async fn requested_region(
         }
         (by_id, by_residency) => by_id.or(by_residency),
     };
-    if let Some(region) = &region {
-        if !region.enabled {
-            let field = if region_id.is_some() { "regionId" } else { "dataResidency" };
-            return Err(ApiError::unprocessable_field(
-                field,
-                format!("region '{}' is disabled", region.name),
-            ));
-        }
+    if let Some(region) = &region
+        && !region.enabled
+    {
+        let field = if region_id.is_some() {
+            "regionId"
+        } else {
+            "dataResidency"
+        };
+        return Err(ApiError::unprocessable_field(
+            field,
+            format!("region '{}' is disabled", region.name),
+        ));
     }
     Ok(region)
 }
@@ -92,23 +99,23 @@ async fn region_for_residency(
     organization_id: Uuid,
     residency: &str,
 ) -> ApiResult<Region> {
-    if let Ok(id) = Uuid::parse_str(residency) {
-        if let Some(region) = store
+    if let Ok(id) = Uuid::parse_str(residency)
+        && let Some(region) = store
             .live_region(id)
             .await
             .ok()
             .filter(|region| region.organization_id == organization_id)
-        {
-            return Ok(region);
-        }
+    {
+        return Ok(region);
     }
     if let Some(region) = store.region_by_name(organization_id, residency).await? {
         return Ok(region);
     }
-    if residency.eq_ignore_ascii_case("auto") {
-        if let Some(default_region_id) = store.organization(organization_id).await?.default_region_id {
-            return Ok(store.region(default_region_id).await?);
-        }
+    if residency.eq_ignore_ascii_case("auto")
+        && let Some(default_region_id) =
+            store.organization(organization_id).await?.default_region_id
+    {
+        return Ok(store.region(default_region_id).await?);
     }
     Err(ApiError::field(
         "dataResidency",
@@ -143,7 +150,14 @@ pub async fn list(
             offset: page.offset,
         })
         .await?;
-    let page_links = links(&state, &headers, uri.path(), &query.filters(), page, workspaces.len());
+    let page_links = links(
+        &state,
+        &headers,
+        uri.path(),
+        &query.filters(),
+        page,
+        workspaces.len(),
+    );
     let mut data = Vec::with_capacity(workspaces.len());
     for workspace in workspaces {
         data.push(workspace_response(&state.store, workspace).await?);
@@ -164,12 +178,16 @@ pub async fn create(
 ) -> ApiResult<Json<WorkspaceResponse>> {
     let name = valid_name("name", &request.name)?;
     let organization_id = request.organization_id.unwrap_or(DEFAULT_ORGANIZATION_ID);
-    let organization = state.store.organization(organization_id).await.map_err(|_| {
-        ApiError::field(
-            "organizationId",
-            format!("organization {organization_id} does not exist"),
-        )
-    })?;
+    let organization = state
+        .store
+        .organization(organization_id)
+        .await
+        .map_err(|_| {
+            ApiError::field(
+                "organizationId",
+                format!("organization {organization_id} does not exist"),
+            )
+        })?;
     caller.require_organization_access(organization_id, Access::Edit)?;
     let region_id = match requested_region(
         &state.store,
@@ -181,7 +199,10 @@ pub async fn create(
     {
         Some(region) => region.id,
         None => organization.default_region_id.ok_or_else(|| {
-            ApiError::field("regionId", "the organization has no default region; name one")
+            ApiError::field(
+                "regionId",
+                "the organization has no default region; name one",
+            )
         })?,
     };
     let notifications = request
