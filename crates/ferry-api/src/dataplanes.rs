@@ -73,8 +73,9 @@ pub struct DataplaneHeartbeatRequest {
     pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// Attempts this data plane is running; their leases are renewed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub running_jobs: Option<Vec<i64>>,
+    pub running_attempts: Option<Vec<Uuid>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free_slots: Option<u32>,
 }
@@ -89,6 +90,9 @@ pub struct DataplaneIdentityResponse {
     pub dataplane_group_name: String,
     pub dataplane_group_id: Uuid,
     pub organization_id: Uuid,
+    /// Ferry extension, on heartbeats: what to do with the running attempts.
+    #[serde(default)]
+    pub directives: crate::AttemptDirectives,
 }
 
 /// Airbyte's data-plane `AccessToken`; `token_type` and `expires_in` are Ferry's additions.

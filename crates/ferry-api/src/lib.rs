@@ -5,7 +5,10 @@
 //! unchanged; Ferry's additions are marked as extensions and are always optional for clients.
 
 pub mod applications;
+pub mod connections;
+pub mod dataplane_jobs;
 pub mod dataplanes;
+pub mod definitions;
 pub mod organizations;
 pub mod problem;
 pub mod regions;
@@ -13,6 +16,8 @@ pub mod users;
 pub mod workspaces;
 
 pub use applications::*;
+pub use connections::*;
+pub use dataplane_jobs::*;
 pub use dataplanes::*;
 pub use organizations::*;
 pub use problem::*;

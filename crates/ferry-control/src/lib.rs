@@ -37,6 +37,24 @@ pub struct ControlConfig {
     /// Base URL clients reach this server at, for pagination links; when unset, taken from
     /// the request's Host header.
     pub public_url: Option<String>,
+    /// How long a claimed job stays leased without a heartbeat renewing it.
+    pub job_lease: Duration,
+    /// Attempts a job gets before it fails for good.
+    pub max_attempts: i64,
+    /// Delay before a job's second attempt; doubled for each later one, up to a minute.
+    pub retry_backoff: Duration,
+    /// Heartbeat ages past which a data plane shows `degraded`, then `unhealthy`.
+    pub dataplane_degraded_after: Duration,
+    pub dataplane_unhealthy_after: Duration,
+}
+
+impl ControlConfig {
+    pub fn retry_policy(&self) -> ferry_store::RetryPolicy {
+        ferry_store::RetryPolicy {
+            backoff_base_millis: i64::try_from(self.retry_backoff.as_millis()).unwrap_or(i64::MAX),
+            backoff_max_millis: 60_000,
+        }
+    }
 }
 
 impl Default for ControlConfig {
@@ -46,6 +64,11 @@ impl Default for ControlConfig {
             dataplane_token_lifetime: Duration::from_secs(5 * 60),
             secret_rotation_grace: Duration::ZERO,
             public_url: None,
+            job_lease: Duration::from_secs(60),
+            max_attempts: 3,
+            retry_backoff: Duration::from_secs(10),
+            dataplane_degraded_after: Duration::from_secs(60),
+            dataplane_unhealthy_after: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -55,6 +78,8 @@ pub struct AppState {
     pub store: Store,
     pub tokens: TokenIssuer,
     pub config: Arc<ControlConfig>,
+    /// Woken when a job becomes claimable, so long-polling claims return at once.
+    pub job_created: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -64,6 +89,7 @@ impl AppState {
             store,
             tokens,
             config: Arc::new(config),
+            job_created: Arc::new(tokio::sync::Notify::new()),
         })
     }
 }
@@ -71,6 +97,31 @@ impl AppState {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     routes::router(state)
+}
+
+/// Every second: fails the attempts whose data plane stopped heartbeating and puts their
+/// jobs back in their region's lane. Runs until the runtime stops.
+pub fn spawn_lease_reaper(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            match state.store.expire_leases(state.config.retry_policy()).await {
+                Ok(expired) if !expired.is_empty() => {
+                    for (job_id, attempt_id) in &expired {
+                        tracing::warn!(job_id, %attempt_id, "attempt lease expired; job requeued or failed");
+                    }
+                    state.job_created.notify_waiters();
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "expiring job leases failed"),
+            }
+            if let Err(error) = state.store.purge_expired_access_tokens().await {
+                tracing::error!(%error, "purging expired tokens failed");
+            }
+        }
+    })
 }
 
 /// Serves the control plane on `listener` until `shutdown` resolves.

@@ -8,6 +8,10 @@ pub enum StoreError {
     /// The row is still referenced and cannot be deleted; the message names the referrers.
     #[error("{0}")]
     InUse(String),
+    /// The caller's attempt is no longer the job's current one (its lease was lost, or the
+    /// job ended): it may not report or commit anything.
+    #[error("{0}")]
+    Fenced(String),
     #[error("unsupported database url {0}: expected sqlite:// or postgres://")]
     InvalidUrl(String),
     #[error("stored data is inconsistent: {0}")]

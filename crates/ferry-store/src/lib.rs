@@ -14,9 +14,12 @@ mod organizations;
 mod regions;
 mod workspaces;
 
+mod actors;
 mod dataplanes;
+mod jobs;
 
 pub use error::StoreError;
+pub use jobs::AttemptOutcome;
 pub use models::*;
 
 use std::str::FromStr;

@@ -19,12 +19,20 @@ struct Source {
     postgres: &'static str,
 }
 
-const SOURCES: &[Source] = &[Source {
-    version: 1,
-    description: "control plane",
-    sqlite: include_str!("../migrations/0001_control_plane.sql"),
-    postgres: include_str!("../migrations/0001_control_plane.sql"),
-}];
+const SOURCES: &[Source] = &[
+    Source {
+        version: 1,
+        description: "control plane",
+        sqlite: include_str!("../migrations/0001_control_plane.sql"),
+        postgres: include_str!("../migrations/0001_control_plane.sql"),
+    },
+    Source {
+        version: 2,
+        description: "connections and jobs",
+        sqlite: include_str!("../migrations/0002_jobs.sql"),
+        postgres: include_str!("../migrations/0002_jobs.sql"),
+    },
+];
 
 /// The embedded list, handed to sqlx's migrator through its public source trait.
 #[derive(Debug)]

@@ -195,3 +195,182 @@ pub struct AccessToken {
     pub principal_id: Uuid,
     pub expires_at: i64,
 }
+
+/// A source or a destination (Airbyte's "actor").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    Source,
+    Destination,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Destination => "destination",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: Uuid,
+    pub kind: ActorKind,
+    pub workspace_id: Uuid,
+    pub name: String,
+    /// `sourceType` / `destinationType`, e.g. `faker`, `postgres`.
+    pub connector_type: String,
+    pub definition_id: Uuid,
+    /// The configuration as JSON text.
+    pub configuration: String,
+    pub tombstone: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewActor {
+    pub id: Uuid,
+    pub kind: ActorKind,
+    pub workspace_id: Uuid,
+    pub name: String,
+    pub connector_type: String,
+    pub definition_id: Uuid,
+    pub configuration: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub source_id: Uuid,
+    pub destination_id: Uuid,
+    pub name: String,
+    pub status: String,
+    /// JSON text of the schedule object.
+    pub schedule: String,
+    /// JSON text of the stream configurations.
+    pub configurations: String,
+    pub tombstone: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub source_id: Uuid,
+    pub destination_id: Uuid,
+    pub name: String,
+    pub status: String,
+    pub schedule: String,
+    pub configurations: String,
+}
+
+/// A page of workspace-scoped rows (actors, connections, jobs).
+#[derive(Debug, Clone)]
+pub struct ScopedQuery {
+    /// Only rows of these workspaces; `None` for all.
+    pub workspace_ids: Option<Vec<Uuid>>,
+    pub include_deleted: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub connection_id: Uuid,
+    pub workspace_id: Uuid,
+    pub region_id: Uuid,
+    pub job_type: String,
+    /// `pending`, `running`, `incomplete` (a failed attempt, to be retried), `succeeded`,
+    /// `failed`, `cancelled`.
+    pub status: String,
+    pub attempt_count: i64,
+    pub max_attempts: i64,
+    pub next_attempt_at: i64,
+    pub current_attempt_id: Option<Uuid>,
+    pub lease_expires_at: Option<i64>,
+    pub cancel_requested: bool,
+    pub failure_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub connection_id: Uuid,
+    pub workspace_id: Uuid,
+    pub region_id: Uuid,
+    pub job_type: String,
+    pub max_attempts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub id: Uuid,
+    pub job_id: i64,
+    pub attempt_number: i64,
+    pub region_id: Uuid,
+    pub dataplane_id: Uuid,
+    /// `running`, `succeeded`, `failed`, `cancelled`.
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub rows_synced: i64,
+    pub bytes_synced: i64,
+    pub created_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobQuery {
+    pub workspace_ids: Option<Vec<Uuid>>,
+    pub connection_id: Option<Uuid>,
+    pub job_type: Option<String>,
+    pub status: Option<String>,
+    pub created_at_start: Option<i64>,
+    pub created_at_end: Option<i64>,
+    pub updated_at_start: Option<i64>,
+    pub updated_at_end: Option<i64>,
+    /// `created_at` or `updated_at`.
+    pub order_by: &'static str,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// How a failed attempt is retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Delay before the second attempt; doubled for each later one.
+    pub backoff_base_millis: i64,
+    pub backoff_max_millis: i64,
+}
+
+impl RetryPolicy {
+    pub fn delay_after(&self, attempt_number: i64) -> i64 {
+        let exponent = u32::try_from((attempt_number - 1).clamp(0, 20)).unwrap_or(20);
+        self.backoff_base_millis
+            .saturating_mul(1_i64 << exponent)
+            .min(self.backoff_max_millis)
+    }
+}
+
+/// A state row: the stream key and the state JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredState {
+    pub stream: String,
+    pub state: String,
+}
+
+/// What a heartbeat learns about the attempts a data plane says it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseRenewal {
+    /// Attempts whose job was cancelled.
+    pub cancel: Vec<Uuid>,
+    /// Attempts the data plane no longer holds.
+    pub lost: Vec<Uuid>,
+}

@@ -79,3 +79,51 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()
 }
+
+/// The default data plane's credentials: from the file, or — when the secret was lost —
+/// a rotated one, recorded anew.
+pub async fn default_dataplane(
+    path: &Path,
+    store: &ferry_store::Store,
+    report: &BootstrapReport,
+) -> anyhow::Result<DataplaneCredentials> {
+    let file: CredentialsFile = match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => CredentialsFile::default(),
+    };
+    let dataplane = store
+        .live_dataplane(report.default_dataplane_id)
+        .await
+        .context("reading the default data plane")?;
+    if let Some(known) = file.default_dataplane.clone() {
+        if known.client_id == dataplane.client_id
+            && ferry_control::auth::verify_secret(
+                known.client_secret.clone(),
+                dataplane.secret_hash.clone(),
+            )
+            .await
+        {
+            return Ok(known);
+        }
+    }
+    let secret = ferry_control::auth::new_credentials()
+        .map_err(|error| anyhow::anyhow!("{error}"))?
+        .client_secret;
+    let hash = ferry_control::auth::hash_secret(secret.clone())
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    store
+        .rotate_dataplane_secret(dataplane.id, &hash, ferry_store::now_millis())
+        .await
+        .context("renewing the default data plane's secret")?;
+    let credentials = DataplaneCredentials {
+        dataplane_id: dataplane.id.to_string(),
+        client_id: dataplane.client_id,
+        client_secret: secret,
+    };
+    let mut file = file;
+    file.default_dataplane = Some(credentials.clone());
+    let text = serde_json::to_vec_pretty(&file).context("encoding credentials")?;
+    write_private(path, &text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(credentials)
+}

@@ -33,6 +33,8 @@ enum Command {
     Up(UpArgs),
     /// Run the control plane alone, on the database given (PostgreSQL in production).
     Server(ServerArgs),
+    /// Run a data plane: claim and run the jobs of its region from a control plane.
+    Dataplane(DataplaneArgs),
 }
 
 #[derive(Args)]
@@ -55,6 +57,52 @@ struct ControlArgs {
     /// Base URL clients use to reach this server (for pagination links).
     #[arg(long, env = "FERRY_PUBLIC_URL")]
     public_url: Option<String>,
+    /// How long a claimed job stays leased without a heartbeat, in seconds.
+    #[arg(long, env = "FERRY_JOB_LEASE_SECONDS", default_value_t = 60)]
+    job_lease_seconds: u64,
+    /// Attempts a job gets before it fails.
+    #[arg(long, env = "FERRY_JOB_MAX_ATTEMPTS", default_value_t = 3)]
+    job_max_attempts: i64,
+    /// Delay before a job's second attempt, in seconds; doubled for each later one.
+    #[arg(long, env = "FERRY_JOB_RETRY_BACKOFF_SECONDS", default_value_t = 10)]
+    job_retry_backoff_seconds: u64,
+    /// Seconds without a heartbeat after which a data plane shows `degraded`.
+    #[arg(
+        long,
+        env = "FERRY_DATAPLANE_DEGRADED_AFTER_SECONDS",
+        default_value_t = 60
+    )]
+    dataplane_degraded_after_seconds: u64,
+    /// Seconds without a heartbeat after which a data plane shows `unhealthy`.
+    #[arg(
+        long,
+        env = "FERRY_DATAPLANE_UNHEALTHY_AFTER_SECONDS",
+        default_value_t = 300
+    )]
+    dataplane_unhealthy_after_seconds: u64,
+    /// Heartbeat interval of `ferry up`'s own data plane, in seconds.
+    #[arg(long, env = "FERRY_HEARTBEAT_INTERVAL_SECONDS", default_value_t = 10)]
+    heartbeat_interval_seconds: u64,
+}
+
+#[derive(Args)]
+struct DataplaneArgs {
+    /// The control plane's base URL (Airbyte's `airbyteUrl`).
+    #[arg(long, env = "FERRY_CONTROL_PLANE_URL")]
+    control_plane_url: String,
+    /// Client id from `POST /dataplanes`; also read from `DATA_PLANE_CLIENT_ID` (the guide's
+    /// secret) or `DATAPLANE_CLIENT_ID` (Airbyte's chart).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// Client secret; also `DATA_PLANE_CLIENT_SECRET` or `DATAPLANE_CLIENT_SECRET`.
+    #[arg(long)]
+    client_secret: Option<String>,
+    /// Jobs run at once.
+    #[arg(long, env = "FERRY_DATAPLANE_CONCURRENCY", default_value_t = 2)]
+    concurrency: usize,
+    /// Seconds between heartbeats.
+    #[arg(long, env = "FERRY_HEARTBEAT_INTERVAL_SECONDS", default_value_t = 10)]
+    heartbeat_interval_seconds: u64,
 }
 
 #[derive(Args)]
@@ -129,13 +177,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             std::fs::create_dir_all(data_dir.join("storage"))
                 .context("creating the local storage directory")?;
-            run_control_plane(&args.control, &data_dir, &database_url).await
+            run_control_plane(&args.control, &data_dir, &database_url, true).await
         }
         Command::Server(args) => {
             let data_dir = prepare_data_dir(&args.control.data_dir)?;
-            run_control_plane(&args.control, &data_dir, &args.database_url).await
+            run_control_plane(&args.control, &data_dir, &args.database_url, false).await
         }
+        Command::Dataplane(args) => run_dataplane(args).await,
     }
+}
+
+/// The first of these environment variables that is set.
+fn first_env(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+}
+
+async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
+    let client_id = args
+        .client_id
+        .or_else(|| first_env(&["DATA_PLANE_CLIENT_ID", "DATAPLANE_CLIENT_ID"]))
+        .context("no client id: pass --client-id or set DATA_PLANE_CLIENT_ID")?;
+    let client_secret = args
+        .client_secret
+        .or_else(|| first_env(&["DATA_PLANE_CLIENT_SECRET", "DATAPLANE_CLIENT_SECRET"]))
+        .context("no client secret: pass --client-secret or set DATA_PLANE_CLIENT_SECRET")?;
+    let mut config =
+        ferry_dataplane::DataplaneConfig::new(&args.control_plane_url, &client_id, &client_secret);
+    config.concurrency = args.concurrency;
+    config.heartbeat_interval = Duration::from_secs(args.heartbeat_interval_seconds.max(1));
+    ferry_dataplane::run(config, shutdown_signal())
+        .await
+        .context("data plane stopped")
 }
 
 fn prepare_data_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
@@ -171,6 +245,7 @@ async fn run_control_plane(
     args: &ControlArgs,
     data_dir: &Path,
     database_url: &str,
+    with_default_dataplane: bool,
 ) -> anyhow::Result<()> {
     let admin_credentials = admin_credentials_from_env()?;
     let store = Store::connect(database_url)
@@ -192,6 +267,11 @@ async fn run_control_plane(
         dataplane_token_lifetime: Duration::from_secs(args.dataplane_token_ttl_seconds),
         secret_rotation_grace: Duration::from_secs(args.secret_rotation_grace_seconds),
         public_url: args.public_url.clone(),
+        job_lease: Duration::from_secs(args.job_lease_seconds.max(1)),
+        max_attempts: args.job_max_attempts.max(1),
+        retry_backoff: Duration::from_secs(args.job_retry_backoff_seconds),
+        dataplane_degraded_after: Duration::from_secs(args.dataplane_degraded_after_seconds),
+        dataplane_unhealthy_after: Duration::from_secs(args.dataplane_unhealthy_after_seconds),
     };
     let state = AppState::new(store.clone(), config)
         .await
@@ -202,11 +282,61 @@ async fn run_control_plane(
     let address = listener.local_addr().context("reading the bound address")?;
     println!("ferry control plane listening on http://{address}");
     tracing::info!(%address, database = ?store.backend(), "control plane started");
+    let reaper = ferry_control::spawn_lease_reaper(state.clone());
+    let dataplane = if with_default_dataplane {
+        let credentials =
+            credentials::default_dataplane(&credentials_path, &store, &report).await?;
+        Some(tokio::spawn(supervise_default_dataplane(
+            format!("http://{address}"),
+            credentials,
+            args.heartbeat_interval_seconds,
+        )))
+    } else {
+        None
+    };
     ferry_control::serve(listener, state, shutdown_signal())
         .await
         .context("serving HTTP")?;
+    reaper.abort();
+    if let Some(dataplane) = dataplane {
+        dataplane.abort();
+    }
     store.close().await;
     Ok(())
+}
+
+/// Runs `ferry up`'s default data plane as its own process (the same code as
+/// `ferry dataplane`, talking HTTP to this control plane), restarting it if it dies.
+async fn supervise_default_dataplane(
+    control_plane_url: String,
+    credentials: credentials::DataplaneCredentials,
+    heartbeat_interval_seconds: u64,
+) {
+    let Ok(executable) = std::env::current_exe() else {
+        tracing::error!("cannot find the ferry executable to start the default data plane");
+        return;
+    };
+    loop {
+        let child = tokio::process::Command::new(&executable)
+            .arg("dataplane")
+            .arg("--control-plane-url")
+            .arg(&control_plane_url)
+            .arg("--heartbeat-interval-seconds")
+            .arg(heartbeat_interval_seconds.to_string())
+            .env("DATA_PLANE_CLIENT_ID", &credentials.client_id)
+            .env("DATA_PLANE_CLIENT_SECRET", &credentials.client_secret)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        match child {
+            Ok(mut child) => match child.wait().await {
+                Ok(status) => tracing::warn!(%status, "default data plane exited; restarting"),
+                Err(error) => tracing::error!(%error, "waiting for the default data plane"),
+            },
+            Err(error) => tracing::error!(%error, "starting the default data plane"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
 
 async fn shutdown_signal() {

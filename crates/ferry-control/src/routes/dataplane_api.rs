@@ -6,7 +6,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
 use ferry_api::{
-    DataplaneHeartbeatRequest, DataplaneIdentityResponse, DataplaneTokenResponse, TokenRequest,
+    AttemptDirectives, DataplaneHeartbeatRequest, DataplaneIdentityResponse,
+    DataplaneTokenResponse, TokenRequest,
 };
 use ferry_store::{PrincipalKind, now_millis};
 
@@ -91,6 +92,7 @@ async fn identity(
         dataplane_group_name: region.name,
         dataplane_group_id: region.id,
         organization_id: region.organization_id,
+        directives: Default::default(),
     })
 }
 
@@ -102,10 +104,23 @@ pub async fn initialize(
     Ok(Json(identity(&state, &caller, &request).await?))
 }
 
+/// Records the heartbeat, renews the leases of the attempts the data plane runs, and tells
+/// it which to stop (cancelled, or no longer its own).
 pub async fn heartbeat(
     State(state): State<AppState>,
     caller: DataplaneCaller,
     ApiJson(request): ApiJson<DataplaneHeartbeatRequest>,
 ) -> ApiResult<Json<DataplaneIdentityResponse>> {
-    Ok(Json(identity(&state, &caller, &request).await?))
+    let mut response = identity(&state, &caller, &request).await?;
+    let running = request.running_attempts.unwrap_or_default();
+    let lease_millis = i64::try_from(state.config.job_lease.as_millis()).unwrap_or(i64::MAX);
+    let renewal = state
+        .store
+        .renew_leases(caller.dataplane.id, &running, lease_millis)
+        .await?;
+    response.directives = AttemptDirectives {
+        cancel: renewal.cancel,
+        lost: renewal.lost,
+    };
+    Ok(Json(response))
 }

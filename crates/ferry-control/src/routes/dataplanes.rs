@@ -7,6 +7,8 @@ use ferry_api::{
     DataplaneResponse, DataplanesResponse,
 };
 use ferry_store::{Dataplane, DataplaneChanges, NewDataplane, StoreError, now_millis};
+use std::time::Duration;
+
 use uuid::Uuid;
 
 use super::valid_name;
@@ -17,10 +19,6 @@ use crate::extract::{ApiJson, QueryParams, parse_uuid};
 use crate::time_format::rfc3339;
 
 const DATAPLANES: &str = "data planes";
-
-/// Heartbeat ages that separate the health states.
-const HEALTHY_WITHIN_MILLIS: i64 = 60_000;
-const DEGRADED_WITHIN_MILLIS: i64 = 5 * 60_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,16 +33,24 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-pub fn health(last_heartbeat_at: Option<i64>, now: i64) -> DataplaneHealth {
+/// Health from the heartbeat's age: healthy up to `degraded_after`, degraded up to
+/// `unhealthy_after`, unhealthy past it.
+pub fn health(
+    last_heartbeat_at: Option<i64>,
+    now: i64,
+    degraded_after: Duration,
+    unhealthy_after: Duration,
+) -> DataplaneHealth {
+    let millis = |duration: Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
     match last_heartbeat_at {
         None => DataplaneHealth::Unknown,
-        Some(at) if now - at <= HEALTHY_WITHIN_MILLIS => DataplaneHealth::Healthy,
-        Some(at) if now - at <= DEGRADED_WITHIN_MILLIS => DataplaneHealth::Degraded,
+        Some(at) if now - at <= millis(degraded_after) => DataplaneHealth::Healthy,
+        Some(at) if now - at <= millis(unhealthy_after) => DataplaneHealth::Degraded,
         Some(_) => DataplaneHealth::Unhealthy,
     }
 }
 
-fn dataplane_response(dataplane: Dataplane) -> DataplaneResponse {
+fn dataplane_response(state: &AppState, dataplane: Dataplane) -> DataplaneResponse {
     DataplaneResponse {
         dataplane_id: dataplane.id,
         name: dataplane.name,
@@ -52,7 +58,12 @@ fn dataplane_response(dataplane: Dataplane) -> DataplaneResponse {
         enabled: dataplane.enabled,
         created_at: rfc3339(dataplane.created_at),
         updated_at: rfc3339(dataplane.updated_at),
-        status: health(dataplane.last_heartbeat_at, now_millis()),
+        status: health(
+            dataplane.last_heartbeat_at,
+            now_millis(),
+            state.config.dataplane_degraded_after,
+            state.config.dataplane_unhealthy_after,
+        ),
         last_heartbeat_at: dataplane.last_heartbeat_at.map(rfc3339),
         version: dataplane.version,
     }
@@ -76,7 +87,7 @@ pub async fn list(
         .dataplanes(&region_ids)
         .await?
         .into_iter()
-        .map(dataplane_response)
+        .map(|dataplane| dataplane_response(&state, dataplane))
         .collect();
     Ok(Json(DataplanesResponse { data }))
 }
@@ -126,6 +137,7 @@ pub async fn read(
     caller.require_instance_admin(DATAPLANES)?;
     let dataplane_id = parse_uuid("dataplaneId", &dataplane_id)?;
     Ok(Json(dataplane_response(
+        &state,
         state.store.live_dataplane(dataplane_id).await?,
     )))
 }
@@ -156,7 +168,7 @@ pub async fn update(
             },
         )
         .await?;
-    Ok(Json(dataplane_response(dataplane)))
+    Ok(Json(dataplane_response(&state, dataplane)))
 }
 
 #[utoipa::path(delete, path = "/dataplanes/{dataplaneId}", tag = "dataplanes",
@@ -169,6 +181,7 @@ pub async fn remove(
     caller.require_instance_admin(DATAPLANES)?;
     let dataplane_id = parse_uuid("dataplaneId", &dataplane_id)?;
     Ok(Json(dataplane_response(
+        &state,
         state.store.delete_dataplane(dataplane_id).await?,
     )))
 }
@@ -209,10 +222,18 @@ mod tests {
     #[test]
     fn health_follows_heartbeat_age() {
         let now = 10_000_000;
-        assert_eq!(health(None, now), DataplaneHealth::Unknown);
-        assert_eq!(health(Some(now - 60_000), now), DataplaneHealth::Healthy);
-        assert_eq!(health(Some(now - 60_001), now), DataplaneHealth::Degraded);
-        assert_eq!(health(Some(now - 300_000), now), DataplaneHealth::Degraded);
-        assert_eq!(health(Some(now - 300_001), now), DataplaneHealth::Unhealthy);
+        let at = |age: Option<i64>| {
+            health(
+                age.map(|age| now - age),
+                now,
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+            )
+        };
+        assert_eq!(at(None), DataplaneHealth::Unknown);
+        assert_eq!(at(Some(60_000)), DataplaneHealth::Healthy);
+        assert_eq!(at(Some(60_001)), DataplaneHealth::Degraded);
+        assert_eq!(at(Some(300_000)), DataplaneHealth::Degraded);
+        assert_eq!(at(Some(300_001)), DataplaneHealth::Unhealthy);
     }
 }

@@ -1,9 +1,13 @@
 //! Routes grouped by caller: the public API (users, through applications), the data-plane
 //! API (data planes, with their own tokens), and the unauthenticated few (health, tokens).
 
+pub(crate) mod actors;
 pub(crate) mod applications;
+pub(crate) mod connections;
 mod dataplane_api;
+mod dataplane_jobs;
 pub(crate) mod dataplanes;
+pub(crate) mod jobs;
 pub(crate) mod organizations;
 mod pagination;
 pub(crate) mod permissions;
@@ -28,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/applications/token", post(applications::token))
         .route("/applications/token", post(applications::token))
         .nest("/api/v1/dataplanes", dataplane_api::router())
+        .nest("/api/v1/jobs", dataplane_jobs::router())
         .route("/health", get(health))
         .route(
             "/",
@@ -52,6 +57,9 @@ fn public_api() -> Router<AppState> {
         .merge(dataplanes::router())
         .merge(workspaces::router())
         .merge(permissions::router())
+        .merge(actors::router())
+        .merge(connections::router())
+        .merge(jobs::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
@@ -84,4 +92,40 @@ pub(crate) fn valid_name(field: &str, name: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+/// The workspaces a list may show: those asked for (each must be visible), or all the caller
+/// can see (`None`: no restriction, for instance admins).
+pub(crate) async fn visible_workspace_ids(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    requested: &[uuid::Uuid],
+) -> Result<Option<Vec<uuid::Uuid>>, ApiError> {
+    if !requested.is_empty() {
+        for workspace_id in requested {
+            let workspace = state.store.workspace(*workspace_id).await?;
+            caller.require_workspace_access(&workspace, crate::auth::Access::Read)?;
+        }
+        return Ok(Some(requested.to_vec()));
+    }
+    let visibility = caller.workspace_visibility();
+    if visibility == ferry_store::Visibility::All {
+        return Ok(None);
+    }
+    let workspaces = state
+        .store
+        .workspaces(&ferry_store::WorkspaceQuery {
+            ids: None,
+            include_deleted: true,
+            visibility,
+            limit: i64::from(i32::MAX),
+            offset: 0,
+        })
+        .await?;
+    Ok(Some(
+        workspaces
+            .into_iter()
+            .map(|workspace| workspace.id)
+            .collect(),
+    ))
 }

@@ -1,0 +1,171 @@
+//! Sources, destinations, connections and jobs (Airbyte public API §6–8).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceCreateRequest {
+    pub name: String,
+    pub workspace_id: Uuid,
+    /// Connector configuration; `sourceType` names a built-in connector.
+    #[schema(value_type = Object)]
+    pub configuration: Value,
+    #[serde(default)]
+    pub definition_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceResponse {
+    pub source_id: Uuid,
+    pub name: String,
+    pub source_type: String,
+    pub definition_id: Uuid,
+    pub workspace_id: Uuid,
+    #[schema(value_type = Object)]
+    pub configuration: Value,
+    /// Epoch seconds.
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SourcesResponse {
+    pub data: Vec<SourceResponse>,
+    pub next: String,
+    pub previous: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationCreateRequest {
+    pub name: String,
+    pub workspace_id: Uuid,
+    #[schema(value_type = Object)]
+    pub configuration: Value,
+    #[serde(default)]
+    pub definition_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationResponse {
+    pub destination_id: Uuid,
+    pub name: String,
+    pub destination_type: String,
+    pub definition_id: Uuid,
+    pub workspace_id: Uuid,
+    #[schema(value_type = Object)]
+    pub configuration: Value,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DestinationsResponse {
+    pub data: Vec<DestinationResponse>,
+    pub next: String,
+    pub previous: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionSchedule {
+    pub schedule_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron_expression: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionCreateRequest {
+    pub source_id: Uuid,
+    pub destination_id: Uuid,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub schedule: Option<ConnectionSchedule>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionResponse {
+    pub connection_id: Uuid,
+    pub name: String,
+    pub source_id: Uuid,
+    pub destination_id: Uuid,
+    pub workspace_id: Uuid,
+    pub status: String,
+    pub schedule: ConnectionSchedule,
+    #[schema(value_type = Object)]
+    pub configurations: Value,
+    pub created_at: i64,
+    #[schema(value_type = Vec<Object>)]
+    pub tags: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionsResponse {
+    pub data: Vec<ConnectionResponse>,
+    pub next: String,
+    pub previous: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCreateRequest {
+    pub connection_id: Uuid,
+    pub job_type: String,
+}
+
+/// One attempt at running a job (Ferry extension): where it ran and how it ended.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptResponse {
+    pub attempt_id: Uuid,
+    pub attempt_number: i64,
+    pub status: String,
+    pub region_id: Uuid,
+    pub dataplane_id: Uuid,
+    pub dataplane_name: String,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    pub rows_synced: i64,
+    pub bytes_synced: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobResponse {
+    pub job_id: i64,
+    pub status: String,
+    pub job_type: String,
+    pub start_time: String,
+    pub connection_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    pub bytes_synced: i64,
+    pub rows_synced: i64,
+    /// Ferry extension: the region the job is bound to.
+    pub region_id: Uuid,
+    /// Ferry extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    /// Ferry extension.
+    pub attempts: Vec<AttemptResponse>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobsResponse {
+    pub data: Vec<JobResponse>,
+    pub next: String,
+    pub previous: String,
+}

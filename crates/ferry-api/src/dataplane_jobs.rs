@@ -1,0 +1,90 @@
+//! Ferry's own data-plane job endpoints (`/api/v1/jobs/...`), beside Airbyte's
+//! token/initialize/heartbeat. snake_case, like Airbyte's internal API.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// `POST /api/v1/jobs/claim`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClaimRequest {
+    /// How long the server may hold the request open waiting for a job (long poll).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+    /// Claim this job only (it must be in the caller's region).
+    #[serde(default)]
+    pub job_id: Option<i64>,
+}
+
+/// A claimed job: the attempt id fences every later call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimedJob {
+    pub job_id: i64,
+    pub attempt_id: Uuid,
+    pub attempt_number: i64,
+    pub job_type: String,
+    pub connection_id: Uuid,
+    pub lease_expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimResponse {
+    pub job: Option<ClaimedJob>,
+}
+
+/// What a data plane needs to run an attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttemptConfig {
+    pub job_id: i64,
+    pub attempt_id: Uuid,
+    pub job_type: String,
+    pub connection_id: Uuid,
+    pub source_type: String,
+    pub source_configuration: Value,
+    pub destination_type: String,
+    pub destination_configuration: Value,
+    /// Committed state per stream key (`namespace.name`, or `name`).
+    pub state: Vec<StreamState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamState {
+    /// `namespace.name`, or the stream name alone without a namespace.
+    pub stream: String,
+    /// The Airbyte STATE message's state object for that stream, as the source emitted it.
+    pub state: Value,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProgressReport {
+    pub rows_synced: i64,
+    pub bytes_synced: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateCommit {
+    pub states: Vec<StreamState>,
+    pub rows_synced: i64,
+    pub bytes_synced: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinishReport {
+    /// `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+    pub rows_synced: i64,
+    pub bytes_synced: i64,
+}
+
+/// What the heartbeat's reply tells a data plane about its running attempts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AttemptDirectives {
+    /// Attempts whose job was cancelled: stop them and report `cancelled`.
+    #[serde(default)]
+    pub cancel: Vec<Uuid>,
+    /// Attempts this data plane no longer holds (lease lost): stop them, commit nothing.
+    #[serde(default)]
+    pub lost: Vec<Uuid>,
+}

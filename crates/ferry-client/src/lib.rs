@@ -1,0 +1,254 @@
+//! The control plane as a data plane sees it: a token from its client credentials (refreshed
+//! 30 s before expiry and after any 401), and one typed method per data-plane endpoint.
+
+use std::time::Duration;
+
+use ferry_api::{
+    AttemptConfig, ClaimRequest, ClaimResponse, ClaimedJob, DataplaneHeartbeatRequest,
+    DataplaneIdentityResponse, DataplaneTokenResponse, FinishReport, ProgressReport, StateCommit,
+};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The control plane answered with an error status; `detail` is its problem's detail.
+    #[error("control plane answered {status}: {detail}")]
+    Status { status: u16, detail: String },
+    #[error("control plane unreachable: {0}")]
+    Transport(#[source] reqwest::Error),
+    #[error("unexpected reply from the control plane: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The attempt is no longer this data plane's to report on.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self.status(), Some(403 | 404 | 409))
+    }
+}
+
+/// Renew this long before the token expires.
+const REFRESH_MARGIN: Duration = Duration::from_secs(30);
+
+struct CachedToken {
+    token: String,
+    refresh_at: Instant,
+}
+
+pub struct ControlPlaneClient {
+    base_url: String,
+    client_id: String,
+    client_secret: String,
+    http: reqwest::Client,
+    token: Mutex<Option<CachedToken>>,
+}
+
+impl ControlPlaneClient {
+    pub fn new(base_url: &str, client_id: &str, client_secret: &str) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            // Long enough for a long-polling claim.
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(ClientError::Transport)?;
+        Ok(Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            http,
+            token: Mutex::new(None),
+        })
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    async fn error_of(response: reqwest::Response) -> ClientError {
+        let status = response.status().as_u16();
+        let detail = match response.json::<serde_json::Value>().await {
+            Ok(body) => body["detail"].as_str().unwrap_or("").to_owned(),
+            Err(_) => String::new(),
+        };
+        ClientError::Status { status, detail }
+    }
+
+    async fn fetch_token(&self) -> Result<CachedToken, ClientError> {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/dataplanes/token", self.base_url))
+            .json(&serde_json::json!({
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            }))
+            .send()
+            .await
+            .map_err(ClientError::Transport)?;
+        if !response.status().is_success() {
+            return Err(Self::error_of(response).await);
+        }
+        let body: DataplaneTokenResponse = response
+            .json()
+            .await
+            .map_err(|error| ClientError::Decode(error.to_string()))?;
+        let lifetime = Duration::from_secs(u64::try_from(body.expires_in).unwrap_or(0));
+        Ok(CachedToken {
+            token: body.access_token,
+            refresh_at: Instant::now() + lifetime.saturating_sub(REFRESH_MARGIN),
+        })
+    }
+
+    async fn token(&self, force_refresh: bool) -> Result<String, ClientError> {
+        let mut cached = self.token.lock().await;
+        let fresh = cached
+            .as_ref()
+            .is_some_and(|token| !force_refresh && Instant::now() < token.refresh_at);
+        if !fresh {
+            *cached = Some(self.fetch_token().await?);
+        }
+        cached
+            .as_ref()
+            .map(|token| token.token.clone())
+            .ok_or_else(|| ClientError::Decode("no token".to_owned()))
+    }
+
+    async fn call<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<R, ClientError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.token(refreshed).await?;
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base_url))
+                .bearer_auth(token)
+                .header("X-Airbyte-Version", env!("CARGO_PKG_VERSION"));
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(ClientError::Transport)?;
+            if response.status() == StatusCode::UNAUTHORIZED && !refreshed {
+                // Revoked or expired early: one fresh token, then give up.
+                refreshed = true;
+                continue;
+            }
+            if !response.status().is_success() {
+                return Err(Self::error_of(response).await);
+            }
+            return response
+                .json()
+                .await
+                .map_err(|error| ClientError::Decode(error.to_string()));
+        }
+    }
+
+    pub async fn initialize(&self) -> Result<DataplaneIdentityResponse, ClientError> {
+        let body = DataplaneHeartbeatRequest {
+            client_id: self.client_id.clone(),
+            version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            ..Default::default()
+        };
+        self.call(Method::POST, "/api/v1/dataplanes/initialize", Some(&body))
+            .await
+    }
+
+    pub async fn heartbeat(
+        &self,
+        request: &DataplaneHeartbeatRequest,
+    ) -> Result<DataplaneIdentityResponse, ClientError> {
+        self.call(Method::POST, "/api/v1/dataplanes/heartbeat", Some(request))
+            .await
+    }
+
+    /// Waits up to `wait` for a job of this data plane's region.
+    pub async fn claim(&self, wait: Duration) -> Result<Option<ClaimedJob>, ClientError> {
+        let request = ClaimRequest {
+            wait_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+            job_id: None,
+        };
+        let response: ClaimResponse = self
+            .call(Method::POST, "/api/v1/jobs/claim", Some(&request))
+            .await?;
+        Ok(response.job)
+    }
+
+    fn attempt_path(job_id: i64, attempt_id: Uuid, what: &str) -> String {
+        format!("/api/v1/jobs/{job_id}/attempts/{attempt_id}/{what}")
+    }
+
+    pub async fn attempt_config(
+        &self,
+        job_id: i64,
+        attempt_id: Uuid,
+    ) -> Result<AttemptConfig, ClientError> {
+        self.call::<(), _>(
+            Method::GET,
+            &Self::attempt_path(job_id, attempt_id, "config"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn report_progress(
+        &self,
+        job_id: i64,
+        attempt_id: Uuid,
+        report: &ProgressReport,
+    ) -> Result<(), ClientError> {
+        let _: serde_json::Value = self
+            .call(
+                Method::POST,
+                &Self::attempt_path(job_id, attempt_id, "progress"),
+                Some(report),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn commit_state(
+        &self,
+        job_id: i64,
+        attempt_id: Uuid,
+        commit: &StateCommit,
+    ) -> Result<(), ClientError> {
+        let _: serde_json::Value = self
+            .call(
+                Method::POST,
+                &Self::attempt_path(job_id, attempt_id, "state"),
+                Some(commit),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn finish(
+        &self,
+        job_id: i64,
+        attempt_id: Uuid,
+        report: &FinishReport,
+    ) -> Result<(), ClientError> {
+        let _: serde_json::Value = self
+            .call(
+                Method::POST,
+                &Self::attempt_path(job_id, attempt_id, "finish"),
+                Some(report),
+            )
+            .await?;
+        Ok(())
+    }
+}

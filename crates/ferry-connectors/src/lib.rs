@@ -1,0 +1,105 @@
+//! Connectors that run inside the data plane. A source writes Airbyte messages into a bounded
+//! channel; a destination reads them and acknowledges each STATE once everything before it
+//! is durable — only then may the data plane commit that state.
+
+mod dev_null;
+mod faker;
+
+pub use dev_null::DevNullDestination;
+pub use faker::FakerSource;
+
+use ferry_protocol::{AirbyteMessage, StateMessage, StreamDescriptor};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("invalid configuration: {field}: {message}")]
+    InvalidConfiguration { field: String, message: String },
+    #[error("no native {role} connector of type '{connector_type}'")]
+    UnknownConnector {
+        role: &'static str,
+        connector_type: String,
+    },
+    /// The other end of the pipe went away (cancellation, or the destination failed).
+    #[error("the pipe closed")]
+    PipeClosed,
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ConnectorError {
+    fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::InvalidConfiguration {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A STATE the destination has made durable, with what it committed since the previous one.
+#[derive(Debug, Clone)]
+pub struct StateAck {
+    pub state: StateMessage,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// Committed state of one stream, handed to a source to resume from.
+#[derive(Debug, Clone)]
+pub struct ResumeState {
+    pub stream: StreamDescriptor,
+    pub state: Value,
+}
+
+pub enum NativeSource {
+    Faker(FakerSource),
+}
+
+impl NativeSource {
+    pub fn new(connector_type: &str, configuration: &Value) -> Result<Self, ConnectorError> {
+        match connector_type {
+            "faker" => Ok(Self::Faker(FakerSource::new(configuration)?)),
+            other => Err(ConnectorError::UnknownConnector {
+                role: "source",
+                connector_type: other.to_owned(),
+            }),
+        }
+    }
+
+    pub async fn read(
+        self,
+        state: &[ResumeState],
+        output: mpsc::Sender<AirbyteMessage>,
+    ) -> Result<(), ConnectorError> {
+        match self {
+            Self::Faker(source) => source.read(state, output).await,
+        }
+    }
+}
+
+pub enum NativeDestination {
+    DevNull(DevNullDestination),
+}
+
+impl NativeDestination {
+    pub fn new(connector_type: &str, _configuration: &Value) -> Result<Self, ConnectorError> {
+        match connector_type {
+            "dev-null" => Ok(Self::DevNull(DevNullDestination)),
+            other => Err(ConnectorError::UnknownConnector {
+                role: "destination",
+                connector_type: other.to_owned(),
+            }),
+        }
+    }
+
+    pub async fn write(
+        self,
+        input: mpsc::Receiver<AirbyteMessage>,
+        acks: mpsc::Sender<StateAck>,
+    ) -> Result<(), ConnectorError> {
+        match self {
+            Self::DevNull(destination) => destination.write(input, acks).await,
+        }
+    }
+}

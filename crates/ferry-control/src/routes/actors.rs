@@ -1,0 +1,321 @@
+//! Sources and destinations: the same shapes with different names, one implementation.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use ferry_api::definitions::{ConnectorRole, find_definition};
+use ferry_api::{
+    DestinationCreateRequest, DestinationResponse, DestinationsResponse, SourceCreateRequest,
+    SourceResponse, SourcesResponse,
+};
+use ferry_store::{Actor, ActorKind, NewActor, ScopedQuery};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::pagination::links;
+use super::{valid_name, visible_workspace_ids};
+use crate::AppState;
+use crate::auth::{Access, Caller};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, QueryParams, parse_uuid};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sources", get(list_sources).post(create_source))
+        .route("/sources/{sourceId}", get(read_source))
+        .route(
+            "/destinations",
+            get(list_destinations).post(create_destination),
+        )
+        .route("/destinations/{destinationId}", get(read_destination))
+}
+
+fn type_field(kind: ActorKind) -> &'static str {
+    match kind {
+        ActorKind::Source => "sourceType",
+        ActorKind::Destination => "destinationType",
+    }
+}
+
+fn role(kind: ActorKind) -> ConnectorRole {
+    match kind {
+        ActorKind::Source => ConnectorRole::Source,
+        ActorKind::Destination => ConnectorRole::Destination,
+    }
+}
+
+/// Checks what Ferry can check of a configuration before any connector runs.
+fn validate_configuration(connector_type: &str, configuration: &Value) -> ApiResult<()> {
+    let non_negative_integer = |key: &str, minimum: i64| -> ApiResult<()> {
+        match configuration.get(key) {
+            None | Some(Value::Null) => Ok(()),
+            Some(value) => match value.as_i64() {
+                Some(number) if number >= minimum => Ok(()),
+                _ => Err(ApiError::field(
+                    format!("configuration.{key}"),
+                    format!("must be an integer of at least {minimum}"),
+                )),
+            },
+        }
+    };
+    match connector_type {
+        "faker" => {
+            non_negative_integer("count", 0)?;
+            non_negative_integer("seed", i64::MIN)?;
+            non_negative_integer("records_per_slice", 1)?;
+            non_negative_integer("slice_delay_ms", 0)
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn create(
+    state: &AppState,
+    caller: &Caller,
+    kind: ActorKind,
+    request: (String, Uuid, Value, Option<Uuid>),
+) -> ApiResult<Actor> {
+    let (name, workspace_id, configuration, definition_id) = request;
+    let name = valid_name("name", &name)?;
+    let workspace = state
+        .store
+        .live_workspace(workspace_id)
+        .await
+        .map_err(|_| {
+            ApiError::field(
+                "workspaceId",
+                format!("workspace {workspace_id} does not exist"),
+            )
+        })?;
+    caller.require_workspace_access(&workspace, Access::Edit)?;
+    if !configuration.is_object() {
+        return Err(ApiError::field("configuration", "must be an object"));
+    }
+    let type_field = type_field(kind);
+    let connector_type = match configuration.get(type_field) {
+        None => None,
+        Some(Value::String(kind)) => Some(kind.as_str()),
+        Some(_) => {
+            return Err(ApiError::field(
+                format!("configuration.{type_field}"),
+                "must be a string",
+            ));
+        }
+    };
+    if connector_type.is_none() && definition_id.is_none() {
+        return Err(ApiError::field(
+            format!("configuration.{type_field}"),
+            format!("give configuration.{type_field} or definitionId"),
+        ));
+    }
+    let definition =
+        find_definition(role(kind), connector_type, definition_id).ok_or_else(|| {
+            match connector_type {
+                Some(unknown) => ApiError::field(
+                    format!("configuration.{type_field}"),
+                    format!(
+                        "no {} connector of type '{unknown}' (or it does not match definitionId)",
+                        kind.as_str()
+                    ),
+                ),
+                None => ApiError::field("definitionId", "no such connector definition"),
+            }
+        })?;
+    validate_configuration(definition.connector_type, &configuration)?;
+    let actor = state
+        .store
+        .create_actor(&NewActor {
+            id: Uuid::new_v4(),
+            kind,
+            workspace_id,
+            name,
+            connector_type: definition.connector_type.to_owned(),
+            definition_id: definition.definition_id,
+            configuration: configuration.to_string(),
+        })
+        .await?;
+    Ok(actor)
+}
+
+fn configuration_of(actor: &Actor) -> Value {
+    serde_json::from_str(&actor.configuration).unwrap_or(Value::Null)
+}
+
+fn source_response(actor: Actor) -> SourceResponse {
+    SourceResponse {
+        configuration: configuration_of(&actor),
+        source_id: actor.id,
+        name: actor.name,
+        source_type: actor.connector_type,
+        definition_id: actor.definition_id,
+        workspace_id: actor.workspace_id,
+        created_at: actor.created_at / 1000,
+    }
+}
+
+fn destination_response(actor: Actor) -> DestinationResponse {
+    DestinationResponse {
+        configuration: configuration_of(&actor),
+        destination_id: actor.id,
+        name: actor.name,
+        destination_type: actor.connector_type,
+        definition_id: actor.definition_id,
+        workspace_id: actor.workspace_id,
+        created_at: actor.created_at / 1000,
+    }
+}
+
+/// The actor, if the caller may see its workspace.
+pub async fn visible_actor(
+    state: &AppState,
+    caller: &Caller,
+    kind: ActorKind,
+    id: Uuid,
+) -> ApiResult<Actor> {
+    let actor = state.store.actor(kind, id).await?;
+    let workspace = state.store.workspace(actor.workspace_id).await?;
+    caller.require_workspace_access(&workspace, Access::Read)?;
+    Ok(actor)
+}
+
+async fn list(
+    state: &AppState,
+    caller: &Caller,
+    kind: ActorKind,
+    query: &QueryParams,
+) -> ApiResult<(Vec<Actor>, crate::extract::Page)> {
+    let page = query.page()?;
+    let workspace_ids = visible_workspace_ids(state, caller, &query.uuids("workspaceIds")?).await?;
+    let actors = state
+        .store
+        .actors(
+            kind,
+            &ScopedQuery {
+                workspace_ids,
+                include_deleted: query.bool("includeDeleted", false)?,
+                limit: page.limit,
+                offset: page.offset,
+            },
+        )
+        .await?;
+    Ok((actors, page))
+}
+
+#[utoipa::path(post, path = "/sources", tag = "sources", request_body = SourceCreateRequest,
+    responses((status = 200, body = SourceResponse)))]
+pub async fn create_source(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<SourceCreateRequest>,
+) -> ApiResult<Json<SourceResponse>> {
+    let actor = create(
+        &state,
+        &caller,
+        ActorKind::Source,
+        (
+            request.name,
+            request.workspace_id,
+            request.configuration,
+            request.definition_id,
+        ),
+    )
+    .await?;
+    Ok(Json(source_response(actor)))
+}
+
+#[utoipa::path(get, path = "/sources", tag = "sources", responses((status = 200, body = SourcesResponse)))]
+pub async fn list_sources(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> ApiResult<Json<SourcesResponse>> {
+    let (actors, page) = list(&state, &caller, ActorKind::Source, &query).await?;
+    let page_links = links(
+        &state,
+        &headers,
+        uri.path(),
+        &query.filters(),
+        page,
+        actors.len(),
+    );
+    Ok(Json(SourcesResponse {
+        data: actors.into_iter().map(source_response).collect(),
+        next: page_links.next,
+        previous: page_links.previous,
+    }))
+}
+
+#[utoipa::path(get, path = "/sources/{sourceId}", tag = "sources",
+    params(("sourceId" = Uuid, Path)), responses((status = 200, body = SourceResponse)))]
+pub async fn read_source(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(source_id): Path<String>,
+) -> ApiResult<Json<SourceResponse>> {
+    let id = parse_uuid("sourceId", &source_id)?;
+    let actor = visible_actor(&state, &caller, ActorKind::Source, id).await?;
+    Ok(Json(source_response(actor)))
+}
+
+#[utoipa::path(post, path = "/destinations", tag = "destinations", request_body = DestinationCreateRequest,
+    responses((status = 200, body = DestinationResponse)))]
+pub async fn create_destination(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<DestinationCreateRequest>,
+) -> ApiResult<Json<DestinationResponse>> {
+    let actor = create(
+        &state,
+        &caller,
+        ActorKind::Destination,
+        (
+            request.name,
+            request.workspace_id,
+            request.configuration,
+            request.definition_id,
+        ),
+    )
+    .await?;
+    Ok(Json(destination_response(actor)))
+}
+
+#[utoipa::path(get, path = "/destinations", tag = "destinations",
+    responses((status = 200, body = DestinationsResponse)))]
+pub async fn list_destinations(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> ApiResult<Json<DestinationsResponse>> {
+    let (actors, page) = list(&state, &caller, ActorKind::Destination, &query).await?;
+    let page_links = links(
+        &state,
+        &headers,
+        uri.path(),
+        &query.filters(),
+        page,
+        actors.len(),
+    );
+    Ok(Json(DestinationsResponse {
+        data: actors.into_iter().map(destination_response).collect(),
+        next: page_links.next,
+        previous: page_links.previous,
+    }))
+}
+
+#[utoipa::path(get, path = "/destinations/{destinationId}", tag = "destinations",
+    params(("destinationId" = Uuid, Path)), responses((status = 200, body = DestinationResponse)))]
+pub async fn read_destination(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(destination_id): Path<String>,
+) -> ApiResult<Json<DestinationResponse>> {
+    let id = parse_uuid("destinationId", &destination_id)?;
+    let actor = visible_actor(&state, &caller, ActorKind::Destination, id).await?;
+    Ok(Json(destination_response(actor)))
+}

@@ -1,0 +1,198 @@
+use axum::Json;
+use axum::Router;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use ferry_api::{
+    ConnectionCreateRequest, ConnectionResponse, ConnectionSchedule, ConnectionsResponse,
+};
+use ferry_store::{ActorKind, Connection, NewConnection, ScopedQuery};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::actors::visible_actor;
+use super::pagination::links;
+use super::{valid_name, visible_workspace_ids};
+use crate::AppState;
+use crate::auth::{Access, Caller};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, QueryParams, parse_uuid};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/connections", get(list).post(create))
+        .route("/connections/{connectionId}", get(read))
+}
+
+const STATUSES: [&str; 4] = ["active", "inactive", "deprecated", "locked"];
+
+fn connection_response(connection: Connection) -> ConnectionResponse {
+    ConnectionResponse {
+        connection_id: connection.id,
+        name: connection.name,
+        source_id: connection.source_id,
+        destination_id: connection.destination_id,
+        workspace_id: connection.workspace_id,
+        status: connection.status,
+        schedule: serde_json::from_str(&connection.schedule).unwrap_or(ConnectionSchedule {
+            schedule_type: "manual".to_owned(),
+            cron_expression: None,
+        }),
+        configurations: serde_json::from_str(&connection.configurations)
+            .unwrap_or_else(|_| json!({"streams": []})),
+        created_at: connection.created_at / 1000,
+        tags: Vec::new(),
+    }
+}
+
+/// The connection, if the caller may see its workspace.
+pub async fn visible_connection(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<Connection> {
+    let connection = state.store.connection(id).await?;
+    let workspace = state.store.workspace(connection.workspace_id).await?;
+    caller.require_workspace_access(&workspace, Access::Read)?;
+    Ok(connection)
+}
+
+#[utoipa::path(post, path = "/connections", tag = "connections", request_body = ConnectionCreateRequest,
+    responses((status = 200, body = ConnectionResponse)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<ConnectionCreateRequest>,
+) -> ApiResult<Json<ConnectionResponse>> {
+    let source = visible_actor(&state, &caller, ActorKind::Source, request.source_id)
+        .await
+        .map_err(|_| {
+            ApiError::field(
+                "sourceId",
+                format!("source {} does not exist", request.source_id),
+            )
+        })?;
+    let destination = visible_actor(
+        &state,
+        &caller,
+        ActorKind::Destination,
+        request.destination_id,
+    )
+    .await
+    .map_err(|_| {
+        ApiError::field(
+            "destinationId",
+            format!("destination {} does not exist", request.destination_id),
+        )
+    })?;
+    if source.workspace_id != destination.workspace_id {
+        return Err(ApiError::field(
+            "destinationId",
+            "the source and the destination belong to different workspaces",
+        ));
+    }
+    let workspace = state.store.live_workspace(source.workspace_id).await?;
+    caller.require_workspace_access(&workspace, Access::Edit)?;
+    let name = match &request.name {
+        Some(name) => valid_name("name", name)?,
+        None => format!("{} → {}", source.name, destination.name),
+    };
+    let status = request
+        .status
+        .clone()
+        .unwrap_or_else(|| "active".to_owned());
+    if !STATUSES.contains(&status.as_str()) {
+        return Err(ApiError::field(
+            "status",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let schedule = request.schedule.clone().unwrap_or(ConnectionSchedule {
+        schedule_type: "manual".to_owned(),
+        cron_expression: None,
+    });
+    if schedule.schedule_type != "manual" {
+        return Err(ApiError::unprocessable_field(
+            "schedule.scheduleType",
+            "only manual schedules are supported by this version",
+        ));
+    }
+    let connection = state
+        .store
+        .create_connection(&NewConnection {
+            id: Uuid::new_v4(),
+            workspace_id: workspace.id,
+            source_id: source.id,
+            destination_id: destination.id,
+            name,
+            status,
+            schedule: serde_json::to_string(&schedule)
+                .map_err(|error| ApiError::Internal(error.to_string()))?,
+            configurations: json!({"streams": []}).to_string(),
+        })
+        .await?;
+    Ok(Json(connection_response(connection)))
+}
+
+#[utoipa::path(get, path = "/connections", tag = "connections",
+    responses((status = 200, body = ConnectionsResponse)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> ApiResult<Json<ConnectionsResponse>> {
+    let page = query.page()?;
+    let workspace_ids =
+        visible_workspace_ids(&state, &caller, &query.uuids("workspaceIds")?).await?;
+    let connections = state
+        .store
+        .connections(&ScopedQuery {
+            workspace_ids,
+            include_deleted: query.bool("includeDeleted", false)?,
+            limit: page.limit,
+            offset: page.offset,
+        })
+        .await?;
+    let page_links = links(
+        &state,
+        &headers,
+        uri.path(),
+        &query.filters(),
+        page,
+        connections.len(),
+    );
+    Ok(Json(ConnectionsResponse {
+        data: connections.into_iter().map(connection_response).collect(),
+        next: page_links.next,
+        previous: page_links.previous,
+    }))
+}
+
+#[utoipa::path(get, path = "/connections/{connectionId}", tag = "connections",
+    params(("connectionId" = Uuid, Path)), responses((status = 200, body = ConnectionResponse)))]
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(connection_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_uuid("connectionId", &connection_id)?;
+    let connection = visible_connection(&state, &caller, id).await?;
+    // Ferry extension: the committed state (cursor and primary-key values only).
+    let state_rows = state.store.connection_states(connection.id).await?;
+    let mut body = serde_json::to_value(connection_response(connection))
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    body["state"] = Value::Array(
+        state_rows
+            .into_iter()
+            .map(|row| {
+                json!({
+                    "stream": row.stream,
+                    "state": serde_json::from_str::<Value>(&row.state).unwrap_or(Value::Null),
+                })
+            })
+            .collect(),
+    );
+    Ok(Json(body))
+}

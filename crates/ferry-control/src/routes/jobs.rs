@@ -1,0 +1,370 @@
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use ferry_api::{AttemptResponse, JobCreateRequest, JobResponse, JobsResponse};
+use ferry_store::{Job, JobQuery, NewJob, now_millis};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use super::connections::visible_connection;
+use super::pagination::links;
+use super::visible_workspace_ids;
+use crate::AppState;
+use crate::auth::{Access, Caller};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, QueryParams};
+use crate::time_format::rfc3339;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(list).post(create))
+        .route("/jobs/{jobId}", get(read).delete(cancel))
+}
+
+const TERMINAL: [&str; 3] = ["succeeded", "failed", "cancelled"];
+const STATUSES: [&str; 7] = [
+    "pending",
+    "queued",
+    "running",
+    "incomplete",
+    "failed",
+    "succeeded",
+    "cancelled",
+];
+const JOB_TYPES: [&str; 4] = ["sync", "reset", "refresh", "clear"];
+
+/// `PT8M30S`, as Airbyte reports a job's duration.
+pub fn iso8601_duration(millis: i64) -> String {
+    let total = millis.max(0) / 1000;
+    let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
+    let mut text = "PT".to_owned();
+    if hours > 0 {
+        text.push_str(&format!("{hours}H"));
+    }
+    if minutes > 0 {
+        text.push_str(&format!("{minutes}M"));
+    }
+    if seconds > 0 || (hours == 0 && minutes == 0) {
+        text.push_str(&format!("{seconds}S"));
+    }
+    text
+}
+
+pub async fn job_response(state: &AppState, job: Job) -> ApiResult<JobResponse> {
+    let attempts = state.store.attempts(job.id).await?;
+    let mut dataplane_names: HashMap<Uuid, String> = HashMap::new();
+    let mut attempt_responses = Vec::with_capacity(attempts.len());
+    for attempt in attempts {
+        if !dataplane_names.contains_key(&attempt.dataplane_id) {
+            let name = state.store.dataplane(attempt.dataplane_id).await?.name;
+            dataplane_names.insert(attempt.dataplane_id, name);
+        }
+        attempt_responses.push(AttemptResponse {
+            attempt_id: attempt.id,
+            attempt_number: attempt.attempt_number,
+            status: attempt.status,
+            region_id: attempt.region_id,
+            dataplane_id: attempt.dataplane_id,
+            dataplane_name: dataplane_names[&attempt.dataplane_id].clone(),
+            started_at: rfc3339(attempt.created_at),
+            ended_at: attempt.ended_at.map(rfc3339),
+            failure_reason: attempt.failure_reason,
+            rows_synced: attempt.rows_synced,
+            bytes_synced: attempt.bytes_synced,
+        });
+    }
+    let terminal = TERMINAL.contains(&job.status.as_str());
+    let duration = match (job.status.as_str(), job.ended_at) {
+        ("pending", _) => None,
+        (_, Some(ended)) => Some(iso8601_duration(ended - job.created_at)),
+        _ => Some(iso8601_duration(now_millis() - job.created_at)),
+    };
+    Ok(JobResponse {
+        job_id: job.id,
+        status: job.status,
+        job_type: job.job_type,
+        start_time: rfc3339(job.created_at),
+        connection_id: job.connection_id,
+        last_updated_at: terminal.then(|| rfc3339(job.updated_at)),
+        duration,
+        rows_synced: attempt_responses
+            .iter()
+            .map(|attempt| attempt.rows_synced)
+            .sum(),
+        bytes_synced: attempt_responses
+            .iter()
+            .map(|attempt| attempt.bytes_synced)
+            .sum(),
+        region_id: job.region_id,
+        failure_reason: job.failure_reason,
+        attempts: attempt_responses,
+    })
+}
+
+#[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = JobCreateRequest,
+    responses((status = 200, body = JobResponse), (status = 409, body = ferry_api::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<JobCreateRequest>,
+) -> ApiResult<Json<JobResponse>> {
+    match request.job_type.as_str() {
+        "sync" | "reset" | "clear" => {}
+        "refresh" => {
+            return Err(ApiError::unprocessable_field(
+                "jobType",
+                "Refreshes are not supported in the public API",
+            ));
+        }
+        other => {
+            return Err(ApiError::field(
+                "jobType",
+                format!("must be one of {}, got '{other}'", JOB_TYPES.join(", ")),
+            ));
+        }
+    }
+    let connection = visible_connection(&state, &caller, request.connection_id)
+        .await
+        .map_err(|error| match error {
+            ApiError::Store(ferry_store::StoreError::NotFound { .. }) | ApiError::NotFound(_) => {
+                ApiError::field(
+                    "connectionId",
+                    format!("connection {} does not exist", request.connection_id),
+                )
+            }
+            other => other,
+        })?;
+    let workspace = state.store.live_workspace(connection.workspace_id).await?;
+    let needed = if request.job_type == "clear" {
+        Access::Edit
+    } else {
+        Access::Run
+    };
+    caller.require_workspace_access(&workspace, needed)?;
+    if connection.status != "active" {
+        return Err(ApiError::Conflict(format!(
+            "connection {} is {}, not active",
+            connection.id, connection.status
+        )));
+    }
+    // The job's region is fixed now, from the workspace; refuse at once what could not run.
+    let region = state.store.region(workspace.region_id).await?;
+    if region.tombstone || !region.enabled {
+        return Err(ApiError::Conflict(format!(
+            "region '{}' of workspace '{}' is disabled: no job can run there",
+            region.name, workspace.name
+        )));
+    }
+    if !state.store.region_has_enabled_dataplane(region.id).await? {
+        return Err(ApiError::Conflict(format!(
+            "region '{}' has no enabled data plane to run the job",
+            region.name
+        )));
+    }
+    let running = state
+        .store
+        .jobs(&JobQuery {
+            workspace_ids: None,
+            connection_id: Some(connection.id),
+            job_type: None,
+            status: None,
+            created_at_start: None,
+            created_at_end: None,
+            updated_at_start: None,
+            updated_at_end: None,
+            order_by: "created_at",
+            descending: true,
+            limit: 1,
+            offset: 0,
+        })
+        .await?
+        .into_iter()
+        .find(|job| !TERMINAL.contains(&job.status.as_str()));
+    if let Some(running) = running {
+        return Err(ApiError::Conflict(format!(
+            "a job ({}) is already {} for this connection",
+            running.id, running.status
+        )));
+    }
+    let job = state
+        .store
+        .create_job(&NewJob {
+            connection_id: connection.id,
+            workspace_id: workspace.id,
+            region_id: region.id,
+            job_type: request.job_type,
+            max_attempts: state.config.max_attempts,
+        })
+        .await?;
+    state.job_created.notify_waiters();
+    Ok(Json(job_response(&state, job).await?))
+}
+
+fn parse_time(query: &QueryParams, name: &str) -> ApiResult<Option<i64>> {
+    query
+        .string(name)
+        .map(|value| {
+            OffsetDateTime::parse(&value, &Rfc3339)
+                .map(|time| {
+                    i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+                })
+                .map_err(|_| {
+                    ApiError::field(
+                        name,
+                        format!("must be an RFC 3339 date-time, got '{value}'"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+#[utoipa::path(get, path = "/jobs", tag = "jobs", responses((status = 200, body = JobsResponse)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> ApiResult<Json<JobsResponse>> {
+    let page = query.page()?;
+    let workspace_ids =
+        visible_workspace_ids(&state, &caller, &query.uuids("workspaceIds")?).await?;
+    let connection_id = query.uuid("connectionId")?;
+    if let Some(connection_id) = connection_id {
+        visible_connection(&state, &caller, connection_id).await?;
+    }
+    let job_type = query.string("jobType");
+    if let Some(job_type) = &job_type {
+        if !JOB_TYPES.contains(&job_type.as_str()) {
+            return Err(ApiError::field(
+                "jobType",
+                format!("must be one of {}", JOB_TYPES.join(", ")),
+            ));
+        }
+    }
+    let status = query.string("status");
+    if let Some(status) = &status {
+        if !STATUSES.contains(&status.as_str()) {
+            return Err(ApiError::field(
+                "status",
+                format!("must be one of {}", STATUSES.join(", ")),
+            ));
+        }
+    }
+    let order = query
+        .string("orderBy")
+        .unwrap_or_else(|| "createdAt|ASC".to_owned());
+    let (order_by, descending) = match order.split_once('|') {
+        Some(("createdAt", "ASC")) => ("created_at", false),
+        Some(("createdAt", "DESC")) => ("created_at", true),
+        Some(("updatedAt", "ASC")) => ("updated_at", false),
+        Some(("updatedAt", "DESC")) => ("updated_at", true),
+        _ => {
+            return Err(ApiError::field(
+                "orderBy",
+                "must be createdAt|ASC, createdAt|DESC, updatedAt|ASC or updatedAt|DESC",
+            ));
+        }
+    };
+    let jobs = state
+        .store
+        .jobs(&JobQuery {
+            workspace_ids,
+            connection_id,
+            job_type,
+            // Airbyte's `queued` is Ferry's `pending`.
+            status: status.map(|status| {
+                if status == "queued" {
+                    "pending".to_owned()
+                } else {
+                    status
+                }
+            }),
+            created_at_start: parse_time(&query, "createdAtStart")?,
+            created_at_end: parse_time(&query, "createdAtEnd")?,
+            updated_at_start: parse_time(&query, "updatedAtStart")?,
+            updated_at_end: parse_time(&query, "updatedAtEnd")?,
+            order_by,
+            descending,
+            limit: page.limit,
+            offset: page.offset,
+        })
+        .await?;
+    let page_links = links(
+        &state,
+        &headers,
+        uri.path(),
+        &query.filters(),
+        page,
+        jobs.len(),
+    );
+    let mut data = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        data.push(job_response(&state, job).await?);
+    }
+    Ok(Json(JobsResponse {
+        data,
+        next: page_links.next,
+        previous: page_links.previous,
+    }))
+}
+
+async fn visible_job(state: &AppState, caller: &Caller, job_id: &str) -> ApiResult<Job> {
+    let id: i64 = job_id
+        .parse()
+        .map_err(|_| ApiError::field("jobId", format!("must be an integer, got '{job_id}'")))?;
+    let job = state.store.job(id).await?;
+    let workspace = state.store.workspace(job.workspace_id).await?;
+    caller.require_workspace_access(&workspace, Access::Read)?;
+    Ok(job)
+}
+
+#[utoipa::path(get, path = "/jobs/{jobId}", tag = "jobs",
+    params(("jobId" = i64, Path)), responses((status = 200, body = JobResponse)))]
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(job_id): Path<String>,
+) -> ApiResult<Json<JobResponse>> {
+    let job = visible_job(&state, &caller, &job_id).await?;
+    Ok(Json(job_response(&state, job).await?))
+}
+
+/// Cancels the job (Airbyte's `DELETE /jobs/{jobId}`).
+#[utoipa::path(delete, path = "/jobs/{jobId}", tag = "jobs",
+    params(("jobId" = i64, Path)), responses((status = 200, body = JobResponse)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(job_id): Path<String>,
+) -> ApiResult<Json<JobResponse>> {
+    let job = visible_job(&state, &caller, &job_id).await?;
+    let workspace = state.store.workspace(job.workspace_id).await?;
+    caller.require_workspace_access(&workspace, Access::Run)?;
+    if job.status == "succeeded" || job.status == "failed" {
+        return Err(ApiError::Conflict(format!(
+            "job {} already {}",
+            job.id, job.status
+        )));
+    }
+    let job = state.store.cancel_job(job.id).await?;
+    Ok(Json(job_response(&state, job).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_airbytes() {
+        assert_eq!(iso8601_duration(0), "PT0S");
+        assert_eq!(iso8601_duration(510_000), "PT8M30S");
+        assert_eq!(iso8601_duration(3_600_000), "PT1H");
+        assert_eq!(iso8601_duration(3_661_999), "PT1H1M1S");
+    }
+}

@@ -1,0 +1,184 @@
+//! One attempt of a job: fetch its configuration, pipe source → destination, commit each
+//! state the destination acknowledges, and report how it ended.
+
+use std::collections::BTreeMap;
+
+use ferry_api::{ClaimedJob, FinishReport, StateCommit, StreamState};
+use ferry_client::ControlPlaneClient;
+use ferry_connectors::{NativeDestination, NativeSource, ResumeState, StateAck};
+use tokio::sync::{mpsc, watch};
+
+/// What the data plane asks of a running attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Run,
+    /// The user cancelled the job: stop, report `cancelled`.
+    Cancel,
+    /// The lease is gone: stop, report and commit nothing.
+    Lost,
+    /// The data plane is shutting down: stop, report `failed` so the job is retried.
+    Stop,
+}
+
+/// Records in flight between source and destination; bounds memory whatever the table size.
+const PIPE_CAPACITY: usize = 4096;
+
+enum Ending {
+    Finished(FinishReport),
+    /// Fenced: the attempt is not ours any more; report nothing.
+    Abandoned,
+}
+
+pub async fn run(
+    client: &ControlPlaneClient,
+    claimed: ClaimedJob,
+    signal: watch::Receiver<Signal>,
+) {
+    let (job_id, attempt_id) = (claimed.job_id, claimed.attempt_id);
+    match execute(client, &claimed, signal).await {
+        Ending::Finished(report) => {
+            tracing::info!(job_id, %attempt_id, status = %report.status, rows = report.rows_synced, "attempt ended");
+            if let Err(error) = client.finish(job_id, attempt_id, &report).await {
+                tracing::warn!(job_id, %attempt_id, %error, "could not report the attempt's end");
+            }
+        }
+        Ending::Abandoned => {
+            tracing::warn!(job_id, %attempt_id, "attempt abandoned: no longer ours")
+        }
+    }
+}
+
+fn failed(reason: String, rows: i64, bytes: i64) -> Ending {
+    Ending::Finished(FinishReport {
+        status: "failed".to_owned(),
+        failure_reason: Some(reason),
+        rows_synced: rows,
+        bytes_synced: bytes,
+    })
+}
+
+async fn execute(
+    client: &ControlPlaneClient,
+    claimed: &ClaimedJob,
+    mut signal: watch::Receiver<Signal>,
+) -> Ending {
+    let (job_id, attempt_id) = (claimed.job_id, claimed.attempt_id);
+    let config = match client.attempt_config(job_id, attempt_id).await {
+        Ok(config) => config,
+        Err(error) if error.is_fenced() => return Ending::Abandoned,
+        Err(error) => {
+            return failed(
+                format!("could not read the job's configuration: {error}"),
+                0,
+                0,
+            );
+        }
+    };
+    let source = match NativeSource::new(&config.source_type, &config.source_configuration) {
+        Ok(source) => source,
+        Err(error) => return failed(format!("source: {error}"), 0, 0),
+    };
+    let destination =
+        match NativeDestination::new(&config.destination_type, &config.destination_configuration) {
+            Ok(destination) => destination,
+            Err(error) => return failed(format!("destination: {error}"), 0, 0),
+        };
+    let resume: Vec<ResumeState> = config
+        .state
+        .iter()
+        .filter_map(|stored| {
+            let stream: ferry_protocol::StreamState =
+                serde_json::from_value(stored.state.clone()).ok()?;
+            Some(ResumeState {
+                stream: stream.stream_descriptor,
+                state: stream.stream_state?,
+            })
+        })
+        .collect();
+    let (records_sender, records) = mpsc::channel(PIPE_CAPACITY);
+    let (acks_sender, mut acks) = mpsc::channel::<StateAck>(64);
+    let is_reset = config.job_type != "sync";
+    let source_task = tokio::spawn(async move {
+        if is_reset {
+            // A reset reads nothing: the destination is emptied and the state cleared.
+            drop(records_sender);
+            return Ok(());
+        }
+        source.read(&resume, records_sender).await
+    });
+    let destination_task = tokio::spawn(destination.write(records, acks_sender));
+    let abort = || {
+        source_task.abort();
+        destination_task.abort();
+    };
+    let (mut rows, mut bytes) = (0i64, 0i64);
+    loop {
+        tokio::select! {
+            ack = acks.recv() => {
+                let Some(first) = ack else { break };
+                // Coalesce what is waiting into one commit: the latest state per stream.
+                let mut latest: BTreeMap<String, StreamState> = BTreeMap::new();
+                let mut next = Some(first);
+                while let Some(ack) = next {
+                    rows += i64::try_from(ack.records).unwrap_or(i64::MAX);
+                    bytes += i64::try_from(ack.bytes).unwrap_or(i64::MAX);
+                    if let Some(stream) = &ack.state.stream {
+                        let key = stream.stream_descriptor.key();
+                        let state = serde_json::to_value(stream).unwrap_or_default();
+                        latest.insert(key.clone(), StreamState { stream: key, state });
+                    }
+                    next = acks.try_recv().ok();
+                }
+                let commit = StateCommit { states: latest.into_values().collect(), rows_synced: rows, bytes_synced: bytes };
+                if let Err(error) = client.commit_state(job_id, attempt_id, &commit).await {
+                    if error.is_fenced() {
+                        abort();
+                        return Ending::Abandoned;
+                    }
+                    abort();
+                    return failed(format!("could not commit state: {error}"), rows, bytes);
+                }
+            }
+            changed = signal.changed() => {
+                let now = if changed.is_ok() { *signal.borrow() } else { Signal::Stop };
+                match now {
+                    Signal::Run => continue,
+                    Signal::Cancel => {
+                        abort();
+                        return Ending::Finished(FinishReport {
+                            status: "cancelled".to_owned(),
+                            failure_reason: None,
+                            rows_synced: rows,
+                            bytes_synced: bytes,
+                        });
+                    }
+                    Signal::Lost => {
+                        abort();
+                        return Ending::Abandoned;
+                    }
+                    Signal::Stop => {
+                        abort();
+                        return failed("the data plane running this attempt shut down".to_owned(), rows, bytes);
+                    }
+                }
+            }
+        }
+    }
+    let source_result = source_task.await;
+    let destination_result = destination_task.await;
+    let outcome = match (source_result, destination_result) {
+        (Ok(Ok(())), Ok(Ok(()))) => None,
+        (Ok(Err(error)), _) => Some(format!("source failed: {error}")),
+        (_, Ok(Err(error))) => Some(format!("destination failed: {error}")),
+        (Err(error), _) | (_, Err(error)) => Some(format!("connector task failed: {error}")),
+    };
+    match outcome {
+        None => Ending::Finished(FinishReport {
+            status: "succeeded".to_owned(),
+            failure_reason: None,
+            rows_synced: rows,
+            bytes_synced: bytes,
+        }),
+        Some(reason) => failed(reason, rows, bytes),
+    }
+}

@@ -1,0 +1,177 @@
+//! Sources, destinations (one table, as Airbyte's `actor`) and connections.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+use crate::{
+    Actor, ActorKind, Connection, NewActor, NewConnection, Result, ScopedQuery, Store, StoreError,
+    flag_column, now_millis, placeholders, uuid_column,
+};
+
+fn actor_from_row(row: &AnyRow) -> Result<Actor> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Actor {
+        id: uuid_column(row, "id")?,
+        kind: match kind.as_str() {
+            "source" => ActorKind::Source,
+            "destination" => ActorKind::Destination,
+            other => return Err(StoreError::Corrupt(format!("unknown actor kind {other}"))),
+        },
+        workspace_id: uuid_column(row, "workspace_id")?,
+        name: row.try_get("name")?,
+        connector_type: row.try_get("connector_type")?,
+        definition_id: uuid_column(row, "definition_id")?,
+        configuration: row.try_get("configuration")?,
+        tombstone: flag_column(row, "tombstone")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn connection_from_row(row: &AnyRow) -> Result<Connection> {
+    Ok(Connection {
+        id: uuid_column(row, "id")?,
+        workspace_id: uuid_column(row, "workspace_id")?,
+        source_id: uuid_column(row, "source_id")?,
+        destination_id: uuid_column(row, "destination_id")?,
+        name: row.try_get("name")?,
+        status: row.try_get("status")?,
+        schedule: row.try_get("schedule")?,
+        configurations: row.try_get("configurations")?,
+        tombstone: flag_column(row, "tombstone")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// `WHERE` conditions and values for a workspace-scoped page; values start at `$first`.
+pub(crate) fn scoped_conditions(
+    query: &ScopedQuery,
+    conditions: &mut Vec<String>,
+    values: &mut Vec<String>,
+) {
+    if !query.include_deleted {
+        conditions.push("tombstone = 0".to_owned());
+    }
+    if let Some(workspace_ids) = &query.workspace_ids {
+        if workspace_ids.is_empty() {
+            conditions.push("1 = 0".to_owned());
+        } else {
+            conditions.push(format!(
+                "workspace_id IN ({})",
+                placeholders(values.len() + 1, workspace_ids.len())
+            ));
+            values.extend(workspace_ids.iter().map(Uuid::to_string));
+        }
+    }
+}
+
+impl Store {
+    pub async fn create_actor(&self, actor: &NewActor) -> Result<Actor> {
+        let now = now_millis();
+        sqlx::query(
+            "INSERT INTO actors (id, kind, workspace_id, name, connector_type, definition_id, configuration, tombstone, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
+        )
+        .bind(actor.id.to_string())
+        .bind(actor.kind.as_str())
+        .bind(actor.workspace_id.to_string())
+        .bind(&actor.name)
+        .bind(&actor.connector_type)
+        .bind(actor.definition_id.to_string())
+        .bind(&actor.configuration)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.actor(actor.kind, actor.id).await
+    }
+
+    /// The live source or destination.
+    pub async fn actor(&self, kind: ActorKind, id: Uuid) -> Result<Actor> {
+        let row = sqlx::query("SELECT * FROM actors WHERE id = $1 AND kind = $2 AND tombstone = 0")
+            .bind(id.to_string())
+            .bind(kind.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found(kind.as_str(), id))?;
+        actor_from_row(&row)
+    }
+
+    pub async fn actors(&self, kind: ActorKind, query: &ScopedQuery) -> Result<Vec<Actor>> {
+        let mut conditions = vec!["kind = $1".to_owned()];
+        let mut values = vec![kind.as_str().to_owned()];
+        scoped_conditions(query, &mut conditions, &mut values);
+        let sql = format!(
+            "SELECT * FROM actors WHERE {} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+            conditions.join(" AND "),
+            values.len() + 1,
+            values.len() + 2
+        );
+        let mut statement = sqlx::query(&sql);
+        for value in values {
+            statement = statement.bind(value);
+        }
+        statement
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(actor_from_row)
+            .collect()
+    }
+
+    pub async fn create_connection(&self, connection: &NewConnection) -> Result<Connection> {
+        let now = now_millis();
+        sqlx::query(
+            "INSERT INTO connections (id, workspace_id, source_id, destination_id, name, status, schedule, configurations, tombstone, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9)",
+        )
+        .bind(connection.id.to_string())
+        .bind(connection.workspace_id.to_string())
+        .bind(connection.source_id.to_string())
+        .bind(connection.destination_id.to_string())
+        .bind(&connection.name)
+        .bind(&connection.status)
+        .bind(&connection.schedule)
+        .bind(&connection.configurations)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.connection(connection.id).await
+    }
+
+    pub async fn connection(&self, id: Uuid) -> Result<Connection> {
+        let row = sqlx::query("SELECT * FROM connections WHERE id = $1 AND tombstone = 0")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found("connection", id))?;
+        connection_from_row(&row)
+    }
+
+    pub async fn connections(&self, query: &ScopedQuery) -> Result<Vec<Connection>> {
+        let mut conditions = vec!["1 = 1".to_owned()];
+        let mut values = Vec::new();
+        scoped_conditions(query, &mut conditions, &mut values);
+        let sql = format!(
+            "SELECT * FROM connections WHERE {} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+            conditions.join(" AND "),
+            values.len() + 1,
+            values.len() + 2
+        );
+        let mut statement = sqlx::query(&sql);
+        for value in values {
+            statement = statement.bind(value);
+        }
+        statement
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(connection_from_row)
+            .collect()
+    }
+}
