@@ -95,16 +95,15 @@ pub async fn default_dataplane(
         .live_dataplane(report.default_dataplane_id)
         .await
         .context("reading the default data plane")?;
-    if let Some(known) = file.default_dataplane.clone() {
-        if known.client_id == dataplane.client_id
-            && ferry_control::auth::verify_secret(
-                known.client_secret.clone(),
-                dataplane.secret_hash.clone(),
-            )
-            .await
-        {
-            return Ok(known);
-        }
+    if let Some(known) = file.default_dataplane.clone()
+        && known.client_id == dataplane.client_id
+        && ferry_control::auth::verify_secret(
+            known.client_secret.clone(),
+            dataplane.secret_hash.clone(),
+        )
+        .await
+    {
+        return Ok(known);
     }
     let secret = ferry_control::auth::new_credentials()
         .map_err(|error| anyhow::anyhow!("{error}"))?

@@ -103,8 +103,8 @@ pub async fn claim(
     loop {
         // Registered before looking, so a job created meanwhile is not missed.
         let woken = state.job_created.notified();
-        if may_claim(&state, &caller).await? {
-            if let Some((job, attempt)) = state
+        if may_claim(&state, &caller).await?
+            && let Some((job, attempt)) = state
                 .store
                 .claim_job(
                     caller.dataplane.region_id,
@@ -113,26 +113,25 @@ pub async fn claim(
                     request.job_id,
                 )
                 .await?
-            {
-                tracing::info!(
-                    job_id = job.id,
-                    attempt_id = %attempt.id,
-                    attempt_number = attempt.attempt_number,
-                    dataplane_id = %caller.dataplane.id,
-                    region_id = %job.region_id,
-                    "job claimed"
-                );
-                return Ok(Json(ClaimResponse {
-                    job: Some(ClaimedJob {
-                        job_id: job.id,
-                        attempt_id: attempt.id,
-                        attempt_number: attempt.attempt_number,
-                        job_type: job.job_type,
-                        connection_id: job.connection_id,
-                        lease_expires_at: job.lease_expires_at.unwrap_or_default(),
-                    }),
-                }));
-            }
+        {
+            tracing::info!(
+                job_id = job.id,
+                attempt_id = %attempt.id,
+                attempt_number = attempt.attempt_number,
+                dataplane_id = %caller.dataplane.id,
+                region_id = %job.region_id,
+                "job claimed"
+            );
+            return Ok(Json(ClaimResponse {
+                job: Some(ClaimedJob {
+                    job_id: job.id,
+                    attempt_id: attempt.id,
+                    attempt_number: attempt.attempt_number,
+                    job_type: job.job_type,
+                    connection_id: job.connection_id,
+                    lease_expires_at: job.lease_expires_at.unwrap_or_default(),
+                }),
+            }));
         }
         let now = Instant::now();
         if now >= deadline {

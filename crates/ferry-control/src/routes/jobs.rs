@@ -60,9 +60,10 @@ pub async fn job_response(state: &AppState, job: Job) -> ApiResult<JobResponse> 
     let mut dataplane_names: HashMap<Uuid, String> = HashMap::new();
     let mut attempt_responses = Vec::with_capacity(attempts.len());
     for attempt in attempts {
-        if !dataplane_names.contains_key(&attempt.dataplane_id) {
-            let name = state.store.dataplane(attempt.dataplane_id).await?.name;
-            dataplane_names.insert(attempt.dataplane_id, name);
+        if let std::collections::hash_map::Entry::Vacant(entry) =
+            dataplane_names.entry(attempt.dataplane_id)
+        {
+            entry.insert(state.store.dataplane(attempt.dataplane_id).await?.name);
         }
         attempt_responses.push(AttemptResponse {
             attempt_id: attempt.id,
@@ -239,22 +240,22 @@ pub async fn list(
         visible_connection(&state, &caller, connection_id).await?;
     }
     let job_type = query.string("jobType");
-    if let Some(job_type) = &job_type {
-        if !JOB_TYPES.contains(&job_type.as_str()) {
-            return Err(ApiError::field(
-                "jobType",
-                format!("must be one of {}", JOB_TYPES.join(", ")),
-            ));
-        }
+    if let Some(job_type) = &job_type
+        && !JOB_TYPES.contains(&job_type.as_str())
+    {
+        return Err(ApiError::field(
+            "jobType",
+            format!("must be one of {}", JOB_TYPES.join(", ")),
+        ));
     }
     let status = query.string("status");
-    if let Some(status) = &status {
-        if !STATUSES.contains(&status.as_str()) {
-            return Err(ApiError::field(
-                "status",
-                format!("must be one of {}", STATUSES.join(", ")),
-            ));
-        }
+    if let Some(status) = &status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::field(
+            "status",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
     }
     let order = query
         .string("orderBy")
