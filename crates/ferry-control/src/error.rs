@@ -78,7 +78,9 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
-            Self::Store(StoreError::Conflict(_) | StoreError::InUse(_)) => StatusCode::CONFLICT,
+            Self::Store(StoreError::Conflict(_) | StoreError::InUse(_) | StoreError::Fenced(_)) => {
+                StatusCode::CONFLICT
+            }
             Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

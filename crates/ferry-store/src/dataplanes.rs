@@ -29,7 +29,7 @@ impl Store {
     pub async fn create_dataplane(&self, dataplane: &NewDataplane) -> Result<Dataplane> {
         // Checked in the same statement's transaction so a region deleted meanwhile is not
         // given a data plane.
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let region = sqlx::query("SELECT id FROM regions WHERE id = $1 AND tombstone = 0")
             .bind(dataplane.region_id.to_string())
             .fetch_optional(&mut *transaction)
@@ -121,7 +121,7 @@ impl Store {
 
     /// Soft-deletes the data plane and revokes its tokens at once.
     pub async fn delete_dataplane(&self, id: Uuid) -> Result<Dataplane> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let result = sqlx::query(
             "UPDATE dataplanes SET tombstone = 1, updated_at = $1 WHERE id = $2 AND tombstone = 0",
         )
@@ -149,7 +149,7 @@ impl Store {
         new_secret_hash: &str,
         previous_valid_until: i64,
     ) -> Result<Dataplane> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let result = sqlx::query(
             "UPDATE dataplanes SET previous_secret_hash = secret_hash, previous_secret_valid_until = $1,
                  secret_hash = $2, updated_at = $3

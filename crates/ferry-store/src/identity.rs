@@ -258,7 +258,7 @@ impl Store {
     /// Deletes the application and revokes its tokens.
     pub async fn delete_application(&self, id: Uuid) -> Result<Application> {
         let application = self.application(id).await?;
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         sqlx::query("DELETE FROM access_tokens WHERE principal_kind = $1 AND principal_id = $2")
             .bind(PrincipalKind::Application.as_str())
             .bind(id.to_string())

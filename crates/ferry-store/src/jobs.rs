@@ -10,6 +10,11 @@ use crate::{
     StoredState, flag_column, now_millis, optional_uuid_column, placeholders, uuid_column,
 };
 
+/// The job still wants its current attempt's work: running, or cancelled by the user with
+/// the attempt not yet stopped (what it made durable meanwhile is still worth keeping).
+const LIVE_ATTEMPT: &str =
+    "(status = 'running' OR (status = 'cancelled' AND cancel_requested = 1))";
+
 /// Statuses from which a job can be claimed.
 const CLAIMABLE: &str = "('pending', 'incomplete')";
 
@@ -67,7 +72,7 @@ pub enum AttemptOutcome {
 impl Store {
     pub async fn create_job(&self, job: &NewJob) -> Result<Job> {
         let now = now_millis();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let id: i64 = sqlx::query(
             "UPDATE id_counters SET value = value + 1 WHERE name = 'job' RETURNING value",
         )
@@ -223,7 +228,7 @@ impl Store {
                  ORDER BY id LIMIT 1 {lock})
              RETURNING id, attempt_count"
         );
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let mut statement = sqlx::query(&sql)
             .bind(attempt_id.to_string())
             .bind(now + lease_millis)
@@ -356,17 +361,18 @@ impl Store {
         rows_synced: i64,
         bytes_synced: i64,
     ) -> Result<()> {
-        let result = sqlx::query(
+        let sql = format!(
             "UPDATE attempts SET rows_synced = $1, bytes_synced = $2
              WHERE id = $3 AND job_id = $4 AND status = 'running'
-               AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = $4 AND jobs.current_attempt_id = $3 AND jobs.status = 'running')",
-        )
-        .bind(rows_synced)
-        .bind(bytes_synced)
-        .bind(attempt_id.to_string())
-        .bind(job_id)
-        .execute(&self.pool)
-        .await?;
+               AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = $4 AND jobs.current_attempt_id = $3 AND {LIVE_ATTEMPT})"
+        );
+        let result = sqlx::query(&sql)
+            .bind(rows_synced)
+            .bind(bytes_synced)
+            .bind(attempt_id.to_string())
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
         if result.rows_affected() == 0 {
             return Err(fenced(job_id, attempt_id));
         }
@@ -384,16 +390,18 @@ impl Store {
         bytes_synced: i64,
     ) -> Result<()> {
         let now = now_millis();
-        let mut transaction = self.pool.begin().await?;
-        let guard = sqlx::query(
-            "UPDATE jobs SET updated_at = $1 WHERE id = $2 AND current_attempt_id = $3 AND status = 'running'
-             RETURNING connection_id",
-        )
-        .bind(now)
-        .bind(job_id)
-        .bind(attempt_id.to_string())
-        .fetch_optional(&mut *transaction)
-        .await?;
+        let mut transaction = self.begin_write().await?;
+        let sql = format!(
+            "UPDATE jobs SET updated_at = $1 WHERE id = $2 AND current_attempt_id = $3 AND {LIVE_ATTEMPT}
+               AND EXISTS (SELECT 1 FROM attempts WHERE attempts.id = $3 AND attempts.status = 'running')
+             RETURNING connection_id"
+        );
+        let guard = sqlx::query(&sql)
+            .bind(now)
+            .bind(job_id)
+            .bind(attempt_id.to_string())
+            .fetch_optional(&mut *transaction)
+            .await?;
         let Some(guard) = guard else {
             return Err(fenced(job_id, attempt_id));
         };
@@ -453,7 +461,7 @@ impl Store {
         policy: RetryPolicy,
     ) -> Result<()> {
         let now = now_millis();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT jobs.status, jobs.attempt_count, jobs.max_attempts, jobs.cancel_requested, jobs.job_type, jobs.connection_id
              FROM jobs JOIN attempts ON attempts.id = jobs.current_attempt_id

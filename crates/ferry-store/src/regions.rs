@@ -109,7 +109,7 @@ impl Store {
     /// Soft-deletes the region, refusing while live data planes or workspaces use it, or
     /// while it is its organization's default.
     pub async fn delete_region(&self, id: Uuid) -> Result<Region> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let id_text = id.to_string();
         let exists = sqlx::query("SELECT id FROM regions WHERE id = $1 AND tombstone = 0")
             .bind(&id_text)

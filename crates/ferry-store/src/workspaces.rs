@@ -143,7 +143,7 @@ impl Store {
 
     /// Soft-deletes the workspace; its permissions go with it.
     pub async fn delete_workspace(&self, id: Uuid) -> Result<()> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let result = sqlx::query(
             "UPDATE workspaces SET tombstone = 1, updated_at = $1 WHERE id = $2 AND tombstone = 0",
         )

@@ -97,6 +97,8 @@ pub struct FerryProcess {
 
 pub struct FerryOptions {
     pub store: StoreKind,
+    /// `ferry server` (control plane only) instead of `ferry up` for SQLite.
+    pub control_plane_only: bool,
     pub env: Vec<(String, String)>,
     /// Reuse this data dir (for restart tests) instead of a fresh one.
     pub data_dir: Option<PathBuf>,
@@ -106,9 +108,15 @@ impl FerryOptions {
     pub fn new(store: StoreKind) -> Self {
         Self {
             store,
+            control_plane_only: false,
             env: Vec::new(),
             data_dir: None,
         }
+    }
+
+    pub fn control_plane_only(mut self) -> Self {
+        self.control_plane_only = true;
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -131,6 +139,12 @@ impl FerryProcess {
             .unwrap_or_else(|| temp_dir.as_ref().unwrap().path().join("data"));
         let mut command = Command::new(binary);
         let database = match options.store {
+            StoreKind::Sqlite if options.control_plane_only => {
+                let url = format!("sqlite://{}", data_dir.join("ferry.db").display());
+                std::fs::create_dir_all(&data_dir).unwrap();
+                command.arg("server").arg("--database-url").arg(url);
+                None
+            }
             StoreKind::Sqlite => {
                 command.arg("up");
                 None
@@ -391,5 +405,101 @@ impl Api {
                 .unwrap(),
         )
         .await
+    }
+}
+
+/// A `ferry dataplane` process whose log (stderr) goes to a file, killed on drop.
+pub struct DataplaneProcess {
+    child: Child,
+    pub log_path: PathBuf,
+    _log_dir: tempfile::TempDir,
+}
+
+impl DataplaneProcess {
+    /// Starts a data plane with the credentials `POST /dataplanes` returned, passed the way
+    /// the guide's Kubernetes secret does (`DATA_PLANE_CLIENT_ID`/`_SECRET`).
+    pub fn start(
+        binary: &Path,
+        control_plane_url: &str,
+        client_id: &str,
+        client_secret: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let log_dir = tempfile::tempdir().unwrap();
+        let log_path = log_dir.path().join("dataplane.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = Command::new(binary)
+            .arg("dataplane")
+            .arg("--control-plane-url")
+            .arg(control_plane_url)
+            .env("DATA_PLANE_CLIENT_ID", client_id)
+            .env("DATA_PLANE_CLIENT_SECRET", client_secret)
+            .env("FERRY_LOG", "info")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            log_path,
+            _log_dir: log_dir,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Job ids this data plane logged as claimed.
+    pub fn claimed_jobs(&self) -> Vec<i64> {
+        self.log()
+            .lines()
+            .filter(|line| line.contains("claimed job"))
+            .filter_map(|line| {
+                let rest = &line[line.find("job_id=")? + "job_id=".len()..];
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// SIGKILL: the process dies mid-work, as a crashed machine would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for DataplaneProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

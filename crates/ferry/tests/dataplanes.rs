@@ -1,0 +1,645 @@
+//! Data planes as their own processes: residency (each job runs only in its workspace's
+//! region), failover within a region after kill -9, fencing, cross-region refusals,
+//! cancellation and the control plane's refusals — on both stores.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use ferry_testkit::{Api, DataplaneProcess, FerryOptions, FerryProcess, StoreKind, wait_for};
+use serde_json::{Value, json};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
+const ORG: &str = "00000000-0000-0000-0000-000000000000";
+/// Fast clocks so that the tests see leases expire and health change in seconds.
+const FAST: [(&str, &str); 5] = [
+    ("FERRY_JOB_LEASE_SECONDS", "3"),
+    ("FERRY_JOB_RETRY_BACKOFF_SECONDS", "0"),
+    ("FERRY_DATAPLANE_DEGRADED_AFTER_SECONDS", "2"),
+    ("FERRY_DATAPLANE_UNHEALTHY_AFTER_SECONDS", "4"),
+    ("FERRY_JOB_MAX_ATTEMPTS", "3"),
+];
+const PLANE_ENV: [(&str, &str); 1] = [("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1")];
+
+fn s(value: &Value) -> String {
+    value.as_str().unwrap().to_owned()
+}
+
+struct Plane {
+    id: String,
+    client_id: String,
+    client_secret: String,
+}
+
+struct Cluster {
+    ferry: FerryProcess,
+    admin: Api,
+}
+
+impl Cluster {
+    async fn start(store: StoreKind) -> Self {
+        let mut options = FerryOptions::new(store).control_plane_only();
+        for (key, value) in FAST {
+            options = options.env(key, value);
+        }
+        let ferry = FerryProcess::start(BINARY.as_ref(), options).await;
+        let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
+        Self { ferry, admin }
+    }
+
+    async fn region(&self, name: &str) -> String {
+        let reply = self
+            .admin
+            .post(
+                "/api/public/v1/regions",
+                json!({"name": name, "organizationId": ORG}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        s(&reply.body["regionId"])
+    }
+
+    async fn plane(&self, region_id: &str, name: &str) -> Plane {
+        let reply = self
+            .admin
+            .post(
+                "/api/public/v1/dataplanes",
+                json!({"name": name, "regionId": region_id}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        Plane {
+            id: s(&reply.body["dataplaneId"]),
+            client_id: s(&reply.body["clientId"]),
+            client_secret: s(&reply.body["clientSecret"]),
+        }
+    }
+
+    fn run_plane(&self, plane: &Plane) -> DataplaneProcess {
+        DataplaneProcess::start(
+            BINARY.as_ref(),
+            &self.ferry.base_url,
+            &plane.client_id,
+            &plane.client_secret,
+            &PLANE_ENV,
+        )
+    }
+
+    async fn workspace(&self, residency: &str) -> String {
+        let reply = self
+            .admin
+            .post(
+                "/api/public/v1/workspaces",
+                json!({"name": format!("ws-{residency}"), "dataResidency": residency}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        s(&reply.body["workspaceId"])
+    }
+
+    /// A faker → dev-null connection in the workspace.
+    async fn connection(&self, workspace_id: &str, faker: Value) -> String {
+        let mut configuration = json!({"sourceType": "faker"});
+        for (key, value) in faker.as_object().unwrap() {
+            configuration[key] = value.clone();
+        }
+        let source = self.admin.post("/api/public/v1/sources", json!({"name": "faker", "workspaceId": workspace_id, "configuration": configuration})).await;
+        assert_eq!(source.status, 200, "{}", source.body);
+        let destination = self.admin.post("/api/public/v1/destinations", json!({"name": "null", "workspaceId": workspace_id, "configuration": {"destinationType": "dev-null"}})).await;
+        assert_eq!(destination.status, 200, "{}", destination.body);
+        let connection = self.admin.post("/api/public/v1/connections", json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]})).await;
+        assert_eq!(connection.status, 200, "{}", connection.body);
+        s(&connection.body["connectionId"])
+    }
+
+    async fn sync(&self, connection_id: &str) -> i64 {
+        let reply = self
+            .admin
+            .post(
+                "/api/public/v1/jobs",
+                json!({"connectionId": connection_id, "jobType": "sync"}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.body["status"], "pending");
+        reply.body["jobId"].as_i64().unwrap()
+    }
+
+    async fn job(&self, job_id: i64) -> Value {
+        let reply = self
+            .admin
+            .get(&format!("/api/public/v1/jobs/{job_id}"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+
+    async fn wait_for_status(&self, job_id: i64, status: &str, timeout: Duration) -> Value {
+        wait_for(&format!("job {job_id} to be {status}"), timeout, || async {
+            let job = self.job(job_id).await;
+            assert!(
+                job["status"] != "failed" || status == "failed",
+                "job {job_id} failed: {job}"
+            );
+            (job["status"] == status).then_some(job)
+        })
+        .await
+    }
+
+    async fn dataplane_token(&self, plane: &Plane) -> Api {
+        let reply = Api::new(&self.ferry.base_url, None)
+            .post(
+                "/api/v1/dataplanes/token",
+                json!({"client_id": plane.client_id, "client_secret": plane.client_secret}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        Api::new(&self.ferry.base_url, Some(s(&reply.body["access_token"])))
+    }
+}
+
+async fn jobs_run_only_in_their_region(store: StoreKind) {
+    let cluster = Cluster::start(store).await;
+    let eu = cluster.region("eu").await;
+    let us = cluster.region("us").await;
+    let (eu_1, eu_2, us_1) = (
+        cluster.plane(&eu, "eu-1").await,
+        cluster.plane(&eu, "eu-2").await,
+        cluster.plane(&us, "us-1").await,
+    );
+    let eu_workspace = cluster.workspace("eu").await;
+    let us_workspace = cluster.workspace("us").await;
+
+    // 50 jobs: 40 slow ones in eu (a backlog for its two planes), 10 quick ones in us.
+    let mut expected_region = HashMap::new();
+    let mut jobs = Vec::new();
+    for index in 0..50 {
+        let (workspace, region, faker) = if index % 5 == 4 {
+            (
+                &us_workspace,
+                &us,
+                json!({"count": 100, "records_per_slice": 50, "seed": index}),
+            )
+        } else {
+            (
+                &eu_workspace,
+                &eu,
+                json!({"count": 200, "records_per_slice": 50, "slice_delay_ms": 150, "seed": index}),
+            )
+        };
+        let connection = cluster.connection(workspace, faker).await;
+        let job_id = cluster.sync(&connection).await;
+        expected_region.insert(job_id, region.clone());
+        jobs.push(job_id);
+    }
+    let mut planes = vec![
+        (cluster.run_plane(&eu_1), eu.clone(), eu_1.id.clone()),
+        (cluster.run_plane(&eu_2), eu.clone(), eu_2.id.clone()),
+        (cluster.run_plane(&us_1), us.clone(), us_1.id.clone()),
+    ];
+
+    // The us plane finishes its own jobs while eu still has a backlog, and takes none of it.
+    for job_id in jobs.iter().filter(|job_id| expected_region[*job_id] == us) {
+        cluster
+            .wait_for_status(*job_id, "succeeded", Duration::from_secs(60))
+            .await;
+    }
+    let mut eu_waiting = 0;
+    for job_id in jobs.iter().filter(|job_id| expected_region[*job_id] == eu) {
+        if cluster.job(*job_id).await["status"] == "pending" {
+            eu_waiting += 1;
+        }
+    }
+    assert!(
+        eu_waiting > 0,
+        "eu should still be backlogged when us is done"
+    );
+
+    for job_id in &jobs {
+        let job = cluster
+            .wait_for_status(*job_id, "succeeded", Duration::from_secs(120))
+            .await;
+        let region = &expected_region[job_id];
+        assert_eq!(&s(&job["regionId"]), region, "job {job_id}");
+        let attempts = job["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 1, "job {job_id}: {job}");
+        assert_eq!(&s(&attempts[0]["regionId"]), region);
+        let ran_on = s(&attempts[0]["dataplaneId"]);
+        let plane_region = &planes.iter().find(|(_, _, id)| *id == ran_on).unwrap().1;
+        assert_eq!(
+            plane_region, region,
+            "job {job_id} ran on a plane of another region"
+        );
+        let expected_rows = if *region == us { 100 } else { 200 };
+        assert_eq!(job["rowsSynced"], expected_rows, "job {job_id}");
+    }
+
+    // Each data plane's own log agrees: it claimed jobs of its region only.
+    let mut claimed_anywhere = HashSet::new();
+    for (process, region, _) in &mut planes {
+        let claimed = process.claimed_jobs();
+        assert!(!claimed.is_empty(), "a plane of {region} claimed nothing");
+        for job_id in claimed {
+            assert_eq!(
+                &expected_region[&job_id], region,
+                "job {job_id} in the log of a plane of {region}"
+            );
+            assert!(
+                claimed_anywhere.insert(job_id),
+                "job {job_id} claimed twice"
+            );
+        }
+    }
+    assert_eq!(claimed_anywhere.len(), 50);
+    let listed = cluster.admin.get("/api/public/v1/dataplanes").await;
+    for plane in listed.body["data"].as_array().unwrap() {
+        if plane["name"] != "default" {
+            assert_eq!(plane["status"], "healthy", "{plane}");
+            assert!(plane["lastHeartbeatAt"].is_string());
+        }
+    }
+}
+
+#[tokio::test]
+async fn jobs_run_only_in_their_region_on_sqlite() {
+    jobs_run_only_in_their_region(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn jobs_run_only_in_their_region_on_postgres() {
+    jobs_run_only_in_their_region(StoreKind::Postgres).await;
+}
+
+async fn a_killed_plane_s_job_finishes_on_its_region_peer(store: StoreKind) {
+    let cluster = Cluster::start(store).await;
+    let eu = cluster.region("eu").await;
+    let us = cluster.region("us").await;
+    let (eu_1, eu_2, us_1) = (
+        cluster.plane(&eu, "eu-1").await,
+        cluster.plane(&eu, "eu-2").await,
+        cluster.plane(&us, "us-1").await,
+    );
+    let eu_workspace = cluster.workspace("eu").await;
+    let connection = cluster
+        .connection(
+            &eu_workspace,
+            json!({"count": 6000, "records_per_slice": 100, "slice_delay_ms": 50, "seed": 1}),
+        )
+        .await;
+    let mut us_process = cluster.run_plane(&us_1);
+    let mut eu_1_process = cluster.run_plane(&eu_1);
+    let job_id = cluster.sync(&connection).await;
+
+    // Let eu-1 commit some state, then kill it without warning.
+    wait_for(
+        "eu-1 to commit progress",
+        Duration::from_secs(30),
+        || async {
+            let job = cluster.job(job_id).await;
+            (job["rowsSynced"].as_i64().unwrap_or(0) >= 500).then_some(())
+        },
+    )
+    .await;
+    eu_1_process.kill();
+    let eu_2_process = cluster.run_plane(&eu_2);
+
+    let job = cluster
+        .wait_for_status(job_id, "succeeded", Duration::from_secs(90))
+        .await;
+    let attempts = job["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{job}");
+    assert_eq!(attempts[0]["status"], "failed");
+    assert_eq!(s(&attempts[0]["dataplaneId"]), eu_1.id);
+    assert!(
+        s(&attempts[0]["failureReason"]).contains("heartbeat"),
+        "{job}"
+    );
+    assert_eq!(attempts[1]["status"], "succeeded");
+    assert_eq!(s(&attempts[1]["dataplaneId"]), eu_2.id);
+    // Resumed from the last committed state: every row once, none lost, none twice.
+    let first = attempts[0]["rowsSynced"].as_i64().unwrap();
+    let second = attempts[1]["rowsSynced"].as_i64().unwrap();
+    assert!(first >= 500);
+    assert_eq!(first + second, 6000, "{job}");
+    assert_eq!(job["rowsSynced"], 6000);
+    assert_eq!(eu_2_process.claimed_jobs(), [job_id]);
+    assert!(
+        us_process.claimed_jobs().is_empty(),
+        "the us plane touched an eu job"
+    );
+    assert!(us_process.is_running());
+    let state = cluster
+        .admin
+        .get(&format!("/api/public/v1/connections/{connection}"))
+        .await;
+    assert_eq!(
+        state.body["state"][0]["state"]["stream_state"]["loop_offset"],
+        6000
+    );
+
+    // The dead plane is reported unhealthy once its heartbeats have been missing long enough.
+    wait_for(
+        "eu-1 to show unhealthy",
+        Duration::from_secs(20),
+        || async {
+            let plane = cluster
+                .admin
+                .get(&format!("/api/public/v1/dataplanes/{}", eu_1.id))
+                .await;
+            (plane.body["status"] == "unhealthy").then_some(())
+        },
+    )
+    .await;
+    let live = cluster
+        .admin
+        .get(&format!("/api/public/v1/dataplanes/{}", eu_2.id))
+        .await;
+    assert_eq!(live.body["status"], "healthy");
+}
+
+#[tokio::test]
+async fn a_killed_plane_s_job_finishes_on_its_region_peer_on_sqlite() {
+    a_killed_plane_s_job_finishes_on_its_region_peer(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_killed_plane_s_job_finishes_on_its_region_peer_on_postgres() {
+    a_killed_plane_s_job_finishes_on_its_region_peer(StoreKind::Postgres).await;
+}
+
+async fn other_regions_and_stale_attempts_are_refused(store: StoreKind) {
+    let cluster = Cluster::start(store).await;
+    let eu = cluster.region("eu").await;
+    let us = cluster.region("us").await;
+    let (eu_1, eu_2, us_1) = (
+        cluster.plane(&eu, "eu-1").await,
+        cluster.plane(&eu, "eu-2").await,
+        cluster.plane(&us, "us-1").await,
+    );
+    let eu_workspace = cluster.workspace("eu").await;
+    let connection = cluster
+        .connection(&eu_workspace, json!({"count": 10}))
+        .await;
+    let job_id = cluster.sync(&connection).await;
+    let as_eu_1 = cluster.dataplane_token(&eu_1).await;
+    let as_eu_2 = cluster.dataplane_token(&eu_2).await;
+    let as_us = cluster.dataplane_token(&us_1).await;
+
+    // us cannot claim the eu job by its id; eu-1 can.
+    as_us
+        .post("/api/v1/jobs/claim", json!({"job_id": job_id}))
+        .await
+        .assert_problem(403);
+    let nothing = as_us
+        .post("/api/v1/jobs/claim", json!({"wait_ms": 300}))
+        .await;
+    assert_eq!(nothing.body["job"], Value::Null);
+    let claimed = as_eu_1
+        .post("/api/v1/jobs/claim", json!({"job_id": job_id}))
+        .await;
+    assert_eq!(claimed.status, 200, "{}", claimed.body);
+    let attempt_id = s(&claimed.body["job"]["attempt_id"]);
+    let base = format!("/api/v1/jobs/{job_id}/attempts/{attempt_id}");
+    let state = json!({"states": [{"stream": "users", "state": {"stream_descriptor": {"name": "users"}, "stream_state": {"loop_offset": 5}}}], "rows_synced": 5, "bytes_synced": 50});
+    let progress = json!({"rows_synced": 5, "bytes_synced": 50});
+    let finish = json!({"status": "succeeded", "rows_synced": 10, "bytes_synced": 100});
+
+    // Every endpoint refuses the us plane: the job is not of its region.
+    as_us
+        .get(&format!("{base}/config"))
+        .await
+        .assert_problem(403);
+    as_us
+        .post(&format!("{base}/progress"), progress.clone())
+        .await
+        .assert_problem(403);
+    as_us
+        .post(&format!("{base}/state"), state.clone())
+        .await
+        .assert_problem(403);
+    as_us
+        .post(&format!("{base}/finish"), finish.clone())
+        .await
+        .assert_problem(403);
+    // Another plane of the region cannot act for eu-1's attempt either.
+    as_eu_2
+        .post(&format!("{base}/state"), state.clone())
+        .await
+        .assert_problem(403);
+
+    let config = as_eu_1.get(&format!("{base}/config")).await;
+    assert_eq!(config.status, 200, "{}", config.body);
+    assert_eq!(config.body["source_type"], "faker");
+    assert_eq!(
+        as_eu_1
+            .post(&format!("{base}/progress"), progress.clone())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        as_eu_1
+            .post(&format!("{base}/state"), state.clone())
+            .await
+            .status,
+        200
+    );
+
+    // Without heartbeats the lease runs out: the attempt fails and its plane is fenced off.
+    wait_for("the lease to expire", Duration::from_secs(15), || async {
+        let job = cluster.job(job_id).await;
+        (job["attempts"][0]["status"] == "failed").then_some(())
+    })
+    .await;
+    as_eu_1
+        .post(&format!("{base}/state"), state.clone())
+        .await
+        .assert_problem(409);
+    as_eu_1
+        .post(&format!("{base}/finish"), finish.clone())
+        .await
+        .assert_problem(409);
+    let job = cluster.job(job_id).await;
+    assert_eq!(job["status"], "incomplete");
+    assert_eq!(job["rowsSynced"], 5, "only committed rows count");
+
+    // The retry is claimable by the region's other plane and resumes from the commit.
+    let retried = as_eu_2
+        .post("/api/v1/jobs/claim", json!({"wait_ms": 2000}))
+        .await;
+    let retry_attempt = s(&retried.body["job"]["attempt_id"]);
+    assert_eq!(retried.body["job"]["attempt_number"], 2);
+    let config = as_eu_2
+        .get(&format!(
+            "/api/v1/jobs/{job_id}/attempts/{retry_attempt}/config"
+        ))
+        .await;
+    assert_eq!(
+        config.body["state"][0]["state"]["stream_state"]["loop_offset"],
+        5
+    );
+}
+
+#[tokio::test]
+async fn other_regions_and_stale_attempts_are_refused_on_sqlite() {
+    other_regions_and_stale_attempts_are_refused(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn other_regions_and_stale_attempts_are_refused_on_postgres() {
+    other_regions_and_stale_attempts_are_refused(StoreKind::Postgres).await;
+}
+
+#[tokio::test]
+async fn jobs_for_regions_that_cannot_run_them_are_refused_and_cancel_reaches_the_plane() {
+    let cluster = Cluster::start(StoreKind::Sqlite).await;
+    let eu = cluster.region("eu").await;
+    cluster.region("empty").await;
+    let eu_1 = cluster.plane(&eu, "eu-1").await;
+    let eu_workspace = cluster.workspace("eu").await;
+    let empty_workspace = cluster.workspace("empty").await;
+
+    // A region without a data plane: 409 at once, not a job left pending.
+    let nowhere = cluster
+        .connection(&empty_workspace, json!({"count": 10}))
+        .await;
+    let refused = cluster
+        .admin
+        .post(
+            "/api/public/v1/jobs",
+            json!({"connectionId": nowhere, "jobType": "sync"}),
+        )
+        .await;
+    refused.assert_problem(409);
+    assert!(
+        s(&refused.body["detail"]).contains("no enabled data plane"),
+        "{}",
+        refused.body
+    );
+
+    // A disabled region: 409 too.
+    let connection = cluster
+        .connection(
+            &eu_workspace,
+            json!({"count": 100000, "records_per_slice": 100, "slice_delay_ms": 100}),
+        )
+        .await;
+    cluster
+        .admin
+        .patch(
+            &format!("/api/public/v1/regions/{eu}"),
+            json!({"enabled": false}),
+        )
+        .await;
+    let refused = cluster
+        .admin
+        .post(
+            "/api/public/v1/jobs",
+            json!({"connectionId": connection, "jobType": "sync"}),
+        )
+        .await;
+    refused.assert_problem(409);
+    assert!(
+        s(&refused.body["detail"]).contains("disabled"),
+        "{}",
+        refused.body
+    );
+    cluster
+        .admin
+        .patch(
+            &format!("/api/public/v1/regions/{eu}"),
+            json!({"enabled": true}),
+        )
+        .await;
+    cluster
+        .admin
+        .post(
+            "/api/public/v1/jobs",
+            json!({"connectionId": connection, "jobType": "refresh"}),
+        )
+        .await
+        .assert_problem(422);
+
+    // Cancelling a running job reaches its data plane within a heartbeat or two.
+    let plane = cluster.run_plane(&eu_1);
+    let job_id = cluster.sync(&connection).await;
+    cluster
+        .wait_for_status(job_id, "running", Duration::from_secs(20))
+        .await;
+    let second = cluster
+        .admin
+        .post(
+            "/api/public/v1/jobs",
+            json!({"connectionId": connection, "jobType": "sync"}),
+        )
+        .await;
+    second.assert_problem(409);
+    let cancelled = cluster
+        .admin
+        .delete(&format!("/api/public/v1/jobs/{job_id}"))
+        .await;
+    assert_eq!(cancelled.status, 200);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    // Heartbeats come every second here; allow two, plus the plane's report.
+    let job = wait_for(
+        "the plane to stop the attempt",
+        Duration::from_secs(3),
+        || async {
+            let job = cluster.job(job_id).await;
+            (job["attempts"][0]["status"] == "cancelled").then_some(job)
+        },
+    )
+    .await;
+    assert_eq!(job["status"], "cancelled");
+    assert!(job["rowsSynced"].as_i64().unwrap() < 100000);
+    assert!(
+        plane
+            .log()
+            .contains("attempt cancelled by the control plane"),
+        "{}",
+        plane.log()
+    );
+    assert!(job["duration"].as_str().unwrap().starts_with("PT"));
+
+    // Jobs are listed with Airbyte's filters and order.
+    let listed = cluster
+        .admin
+        .get(&format!(
+            "/api/public/v1/jobs?connectionId={connection}&orderBy=createdAt|DESC"
+        ))
+        .await;
+    assert_eq!(listed.body["data"][0]["jobId"], job_id);
+    cluster
+        .admin
+        .get("/api/public/v1/jobs?orderBy=sideways")
+        .await
+        .assert_problem(400);
+    cluster
+        .admin
+        .get("/api/public/v1/jobs?status=exploded")
+        .await
+        .assert_problem(400);
+}
+
+#[tokio::test]
+async fn ferry_up_runs_a_sync_on_its_own_default_data_plane() {
+    let ferry = FerryProcess::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
+    let cluster = Cluster {
+        admin: Api::new(&ferry.base_url, Some(ferry.admin_token().await)),
+        ferry,
+    };
+    let workspaces = cluster.admin.get("/api/public/v1/workspaces").await;
+    let default_workspace = s(&workspaces.body["data"][0]["workspaceId"]);
+    let connection = cluster
+        .connection(&default_workspace, json!({"count": 5000, "seed": 3}))
+        .await;
+    let job_id = cluster.sync(&connection).await;
+    let job = cluster
+        .wait_for_status(job_id, "succeeded", Duration::from_secs(60))
+        .await;
+    assert_eq!(job["rowsSynced"], 5000);
+    assert_eq!(job["attempts"][0]["dataplaneName"], "default");
+    let planes = cluster.admin.get("/api/public/v1/dataplanes").await;
+    assert_eq!(planes.body["data"][0]["status"], "healthy");
+}
