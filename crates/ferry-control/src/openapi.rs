@@ -39,6 +39,19 @@ use crate::routes;
         routes::permissions::remove,
         routes::permissions::list_users,
         routes::permissions::create_user,
+        routes::actors::create_source,
+        routes::actors::list_sources,
+        routes::actors::read_source,
+        routes::actors::create_destination,
+        routes::actors::list_destinations,
+        routes::actors::read_destination,
+        routes::connections::create,
+        routes::connections::list,
+        routes::connections::read,
+        routes::jobs::create,
+        routes::jobs::list,
+        routes::jobs::read,
+        routes::jobs::cancel,
     )
 )]
 pub struct PublicApi;

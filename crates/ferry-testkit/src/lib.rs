@@ -250,6 +250,11 @@ impl Drop for FerryProcess {
     }
 }
 
+/// The process id of a running `ferry` (for CPU and memory figures).
+pub fn pid_of(process: &FerryProcess) -> u32 {
+    process.child.id()
+}
+
 /// Exchanges client credentials for an access token through the public API.
 pub async fn token(base_url: &str, client_id: &str, client_secret: &str) -> String {
     let response = reqwest::Client::new()
@@ -425,17 +430,27 @@ impl DataplaneProcess {
         client_secret: &str,
         env: &[(&str, &str)],
     ) -> Self {
+        let mut all_env = vec![
+            ("DATA_PLANE_CLIENT_ID", client_id),
+            ("DATA_PLANE_CLIENT_SECRET", client_secret),
+        ];
+        all_env.extend_from_slice(env);
+        Self::spawn(
+            binary,
+            &["--control-plane-url", control_plane_url],
+            &all_env,
+        )
+    }
+
+    /// Starts `ferry dataplane` with exactly these arguments and environment additions.
+    pub fn spawn(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let log_dir = tempfile::tempdir().unwrap();
         let log_path = log_dir.path().join("dataplane.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(binary)
             .arg("dataplane")
-            .arg("--control-plane-url")
-            .arg(control_plane_url)
-            .env("DATA_PLANE_CLIENT_ID", client_id)
-            .env("DATA_PLANE_CLIENT_SECRET", client_secret)
+            .args(args)
             .env("FERRY_LOG", "info")
-            .env("NO_COLOR", "1")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -2,6 +2,7 @@
 //! for production, on PostgreSQL).
 
 mod credentials;
+mod dataplane_config;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -87,9 +88,12 @@ struct ControlArgs {
 
 #[derive(Args)]
 struct DataplaneArgs {
+    /// A YAML file with these settings (flags and environment variables override it).
+    #[arg(long, env = "FERRY_DATAPLANE_CONFIG")]
+    config: Option<PathBuf>,
     /// The control plane's base URL (Airbyte's `airbyteUrl`).
     #[arg(long, env = "FERRY_CONTROL_PLANE_URL")]
-    control_plane_url: String,
+    control_plane_url: Option<String>,
     /// Client id from `POST /dataplanes`; also read from `DATA_PLANE_CLIENT_ID` (the guide's
     /// secret) or `DATAPLANE_CLIENT_ID` (Airbyte's chart).
     #[arg(long)]
@@ -97,12 +101,12 @@ struct DataplaneArgs {
     /// Client secret; also `DATA_PLANE_CLIENT_SECRET` or `DATAPLANE_CLIENT_SECRET`.
     #[arg(long)]
     client_secret: Option<String>,
-    /// Jobs run at once.
-    #[arg(long, env = "FERRY_DATAPLANE_CONCURRENCY", default_value_t = 2)]
-    concurrency: usize,
-    /// Seconds between heartbeats.
-    #[arg(long, env = "FERRY_HEARTBEAT_INTERVAL_SECONDS", default_value_t = 10)]
-    heartbeat_interval_seconds: u64,
+    /// Jobs run at once (default 2).
+    #[arg(long, env = "FERRY_DATAPLANE_CONCURRENCY")]
+    concurrency: Option<usize>,
+    /// Seconds between heartbeats (default 10).
+    #[arg(long, env = "FERRY_HEARTBEAT_INTERVAL_SECONDS")]
+    heartbeat_interval_seconds: Option<u64>,
 }
 
 #[derive(Args)]
@@ -196,19 +200,43 @@ fn first_env(names: &[&str]) -> Option<String> {
 }
 
 async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => dataplane_config::load(path)?,
+        None => dataplane_config::DataplaneFile::default(),
+    };
+    let control_plane_url = args
+        .control_plane_url
+        .or(file.control_plane_url)
+        .context("no control plane: pass --control-plane-url or set FERRY_CONTROL_PLANE_URL")?;
     let client_id = args
         .client_id
         .or_else(|| first_env(&["DATA_PLANE_CLIENT_ID", "DATAPLANE_CLIENT_ID"]))
+        .or(file.client_id)
         .context("no client id: pass --client-id or set DATA_PLANE_CLIENT_ID")?;
     let client_secret = args
         .client_secret
         .or_else(|| first_env(&["DATA_PLANE_CLIENT_SECRET", "DATAPLANE_CLIENT_SECRET"]))
+        .or(file.client_secret)
         .context("no client secret: pass --client-secret or set DATA_PLANE_CLIENT_SECRET")?;
     let mut config =
-        ferry_dataplane::DataplaneConfig::new(&args.control_plane_url, &client_id, &client_secret);
-    config.concurrency = args.concurrency;
-    config.heartbeat_interval = Duration::from_secs(args.heartbeat_interval_seconds.max(1));
-    ferry_dataplane::run(config, shutdown_signal())
+        ferry_dataplane::DataplaneConfig::new(&control_plane_url, &client_id, &client_secret);
+    if let Some(concurrency) = args.concurrency.or(file.concurrency) {
+        config.concurrency = concurrency;
+    }
+    if let Some(seconds) = args
+        .heartbeat_interval_seconds
+        .or(file.heartbeat_interval_seconds)
+    {
+        config.heartbeat_interval = Duration::from_secs(seconds.max(1));
+    }
+    let parent_gone = watch_parent(std::env::var(PARENT_PID_VARIABLE).ok());
+    let stop = async {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = parent_gone => tracing::warn!("the ferry up process that started this data plane is gone"),
+        }
+    };
+    ferry_dataplane::run(config, stop)
         .await
         .context("data plane stopped")
 }
@@ -306,6 +334,23 @@ async fn run_control_plane(
     Ok(())
 }
 
+/// Set by `ferry up` for its data plane, which stops when that process is gone (even if it
+/// was killed too abruptly to stop its child).
+const PARENT_PID_VARIABLE: &str = "FERRY_DATAPLANE_PARENT_PID";
+
+async fn watch_parent(expected: Option<String>) {
+    let Some(expected) = expected.and_then(|pid| pid.parse::<u32>().ok()) else {
+        return std::future::pending().await;
+    };
+    loop {
+        #[cfg(unix)]
+        if std::os::unix::process::parent_id() != expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Runs `ferry up`'s default data plane as its own process (the same code as
 /// `ferry dataplane`, talking HTTP to this control plane), restarting it if it dies.
 async fn supervise_default_dataplane(
@@ -326,6 +371,7 @@ async fn supervise_default_dataplane(
             .arg(heartbeat_interval_seconds.to_string())
             .env("DATA_PLANE_CLIENT_ID", &credentials.client_id)
             .env("DATA_PLANE_CLIENT_SECRET", &credentials.client_secret)
+            .env(PARENT_PID_VARIABLE, std::process::id().to_string())
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn();

@@ -715,3 +715,162 @@ async fn workspace_pages_follow_airbytes_links() {
     assert_eq!(exploded.body["data"], comma.body["data"]);
     assert_eq!(exploded.body["data"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn sources_destinations_connections_and_jobs_reject_bad_input() {
+    let fixture = fixture(StoreKind::Sqlite).await;
+    let admin = &fixture.admin;
+    let workspace = fixture.workspace_id.as_str();
+    let source = admin
+        .post("/api/public/v1/sources", json!({"name": "f", "workspaceId": workspace, "configuration": {"sourceType": "faker", "count": 5}}))
+        .await;
+    assert_eq!(source.status, 200, "{}", source.body);
+    assert_eq!(
+        source.body["definitionId"],
+        "dfd88b22-b603-4c3d-aad7-3701784586b1"
+    );
+    let destination = admin
+        .post("/api/public/v1/destinations", json!({"name": "n", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}))
+        .await;
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/api/public/v1/sources",
+            json!({"workspaceId": workspace, "configuration": {"sourceType": "faker"}}),
+            "name",
+        ),
+        (
+            "/api/public/v1/sources",
+            json!({"name": "x", "configuration": {"sourceType": "faker"}}),
+            "workspaceId",
+        ),
+        (
+            "/api/public/v1/sources",
+            json!({"name": "x", "workspaceId": workspace}),
+            "configuration",
+        ),
+        (
+            "/api/public/v1/sources",
+            json!({"name": "x", "workspaceId": workspace, "configuration": []}),
+            "configuration",
+        ),
+        (
+            "/api/public/v1/sources",
+            json!({"name": "x", "workspaceId": workspace, "configuration": {}}),
+            "configuration.sourceType",
+        ),
+        (
+            "/api/public/v1/sources",
+            json!({"name": "x", "workspaceId": workspace, "configuration": {"sourceType": "oracle-9i"}}),
+            "configuration.sourceType",
+        ),
+        (
+            "/api/public/v1/sources",
+            json!({"name": "x", "workspaceId": workspace, "configuration": {"sourceType": 3}}),
+            "configuration.sourceType",
+        ),
+        (
+            "/api/public/v1/sources",
+            json!({"name": "x", "workspaceId": workspace, "configuration": {"sourceType": "faker", "count": "many"}}),
+            "configuration.count",
+        ),
+        (
+            "/api/public/v1/sources",
+            json!({"name": "x", "workspaceId": workspace, "configuration": {"sourceType": "faker", "records_per_slice": 0}}),
+            "configuration.records_per_slice",
+        ),
+        (
+            "/api/public/v1/sources",
+            json!({"name": "x", "workspaceId": UNKNOWN, "configuration": {"sourceType": "faker"}}),
+            "workspaceId",
+        ),
+        (
+            "/api/public/v1/sources",
+            json!({"name": "x", "workspaceId": workspace, "configuration": {}, "definitionId": UNKNOWN}),
+            "definitionId",
+        ),
+        (
+            "/api/public/v1/destinations",
+            json!({"name": "x", "workspaceId": workspace, "configuration": {"destinationType": "faker"}}),
+            "configuration.destinationType",
+        ),
+        (
+            "/api/public/v1/connections",
+            json!({"destinationId": destination.body["destinationId"]}),
+            "sourceId",
+        ),
+        (
+            "/api/public/v1/connections",
+            json!({"sourceId": UNKNOWN, "destinationId": destination.body["destinationId"]}),
+            "sourceId",
+        ),
+        (
+            "/api/public/v1/connections",
+            json!({"sourceId": source.body["sourceId"], "destinationId": source.body["sourceId"]}),
+            "destinationId",
+        ),
+        (
+            "/api/public/v1/connections",
+            json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"], "status": "sleepy"}),
+            "status",
+        ),
+        (
+            "/api/public/v1/jobs",
+            json!({"jobType": "sync"}),
+            "connectionId",
+        ),
+        (
+            "/api/public/v1/jobs",
+            json!({"connectionId": UNKNOWN, "jobType": "sync"}),
+            "connectionId",
+        ),
+        (
+            "/api/public/v1/jobs",
+            json!({"connectionId": UNKNOWN, "jobType": "explode"}),
+            "jobType",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let reply = admin.post(path, body.clone()).await;
+        assert_client_error(&reply, &format!("{path} {body}"));
+        assert_eq!(reply.status, 400, "{path} {body}: {}", reply.body);
+        reply.assert_names_field(field);
+    }
+    for path in [
+        format!("/api/public/v1/sources/{UNKNOWN}"),
+        format!("/api/public/v1/destinations/{UNKNOWN}"),
+        format!("/api/public/v1/connections/{UNKNOWN}"),
+        "/api/public/v1/jobs/987654".to_owned(),
+    ] {
+        admin.get(&path).await.assert_problem(404);
+    }
+    admin
+        .get("/api/public/v1/jobs/not-a-number")
+        .await
+        .assert_problem(400);
+    admin
+        .delete("/api/public/v1/jobs/987654")
+        .await
+        .assert_problem(404);
+    admin
+        .get("/api/public/v1/jobs?createdAtStart=yesterday")
+        .await
+        .assert_problem(400);
+    admin
+        .get("/api/public/v1/sources?limit=1000")
+        .await
+        .assert_problem(400);
+    let openapi = admin.get("/api/public/v1/openapi.json").await;
+    for path in [
+        "/regions",
+        "/dataplanes",
+        "/workspaces",
+        "/sources",
+        "/connections",
+        "/jobs/{jobId}",
+    ] {
+        assert!(
+            openapi.body["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+}

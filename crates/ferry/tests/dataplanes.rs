@@ -643,3 +643,57 @@ async fn ferry_up_runs_a_sync_on_its_own_default_data_plane() {
     let planes = cluster.admin.get("/api/public/v1/dataplanes").await;
     assert_eq!(planes.body["data"][0]["status"], "healthy");
 }
+
+#[tokio::test]
+async fn a_data_plane_reads_its_settings_from_a_yaml_file() {
+    let cluster = Cluster::start(StoreKind::Sqlite).await;
+    let eu = cluster.region("eu").await;
+    let plane = cluster.plane(&eu, "eu-yaml").await;
+    let workspace = cluster.workspace("eu").await;
+    let connection = cluster.connection(&workspace, json!({"count": 300})).await;
+    let directory = tempfile::tempdir().unwrap();
+    let config = directory.path().join("dataplane.yaml");
+    // Airbyte's Helm name for the control plane's URL, plus a key this version ignores.
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nairbyteUrl: {}\nclientId: {}\nclientSecret: {}\nconcurrency: 1\nheartbeatIntervalSeconds: 1\nedition: enterprise\n",
+            cluster.ferry.base_url, plane.client_id, plane.client_secret
+        ),
+    )
+    .unwrap();
+    let process = DataplaneProcess::spawn(
+        BINARY.as_ref(),
+        &["--config", config.to_str().unwrap()],
+        &[],
+    );
+    let job_id = cluster.sync(&connection).await;
+    let job = cluster
+        .wait_for_status(job_id, "succeeded", Duration::from_secs(30))
+        .await;
+    assert_eq!(job["attempts"][0]["dataplaneName"], "eu-yaml");
+    assert_eq!(process.claimed_jobs(), [job_id]);
+
+    // The chart's secret names work too, and a wrong secret stops the process with a reason.
+    let mut refused = DataplaneProcess::spawn(
+        BINARY.as_ref(),
+        &["--control-plane-url", &cluster.ferry.base_url],
+        &[
+            ("DATAPLANE_CLIENT_ID", plane.client_id.as_str()),
+            ("DATAPLANE_CLIENT_SECRET", "wrong"),
+        ],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while refused.is_running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refused data plane kept running"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused.log().contains("cannot authenticate"),
+        "{}",
+        refused.log()
+    );
+}

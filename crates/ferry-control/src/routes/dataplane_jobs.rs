@@ -103,6 +103,8 @@ pub async fn claim(
     loop {
         // Registered before looking, so a job created meanwhile is not missed.
         let woken = state.job_created.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         if may_claim(&state, &caller).await?
             && let Some((job, attempt)) = state
                 .store

@@ -1,0 +1,229 @@
+//! Data-plane benchmark: claim latency and heartbeat load. See bench/README.md.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ferry_testkit::{Api, DataplaneProcess, FerryOptions, FerryProcess, StoreKind, wait_for};
+use serde_json::{Value, json};
+
+const ORG: &str = "00000000-0000-0000-0000-000000000000";
+
+fn argument(name: &str, default: u64) -> u64 {
+    let arguments: Vec<String> = std::env::args().collect();
+    arguments
+        .iter()
+        .position(|argument| argument == name)
+        .and_then(|index| arguments.get(index + 1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn ferry_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("FERRY_BINARY") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    let path = PathBuf::from(target).join("release/ferry");
+    assert!(
+        path.exists(),
+        "build it first: cargo build --release --bin ferry (or set FERRY_BINARY)"
+    );
+    path
+}
+
+fn millis_of(text: &Value) -> i64 {
+    // RFC 3339 with optional milliseconds, always UTC ("Z").
+    let text = text.as_str().unwrap();
+    let (seconds_part, fraction) = match text.trim_end_matches('Z').split_once('.') {
+        // "…:56.9Z" is 900 ms: the fraction is a decimal, trailing zeros dropped.
+        Some((seconds, fraction)) => {
+            let millis: String = fraction.chars().chain("000".chars()).take(3).collect();
+            (seconds.to_owned(), millis.parse::<i64>().unwrap_or(0))
+        }
+        None => (text.trim_end_matches('Z').to_owned(), 0),
+    };
+    let (_, clock) = seconds_part.split_once('T').unwrap();
+    let parts: Vec<i64> = clock.split(':').map(|part| part.parse().unwrap()).collect();
+    (parts[0] * 3600 + parts[1] * 60 + parts[2]) * 1000 + fraction
+}
+
+fn percentile(sorted: &[i64], fraction: f64) -> i64 {
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index]
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    let jobs = argument("--jobs", 200);
+    let planes = argument("--planes", 1000);
+    let seconds = argument("--seconds", 30);
+    let binary = ferry_binary();
+    let store = if std::env::args().any(|argument| argument == "--postgres") {
+        StoreKind::Postgres
+    } else {
+        StoreKind::Sqlite
+    };
+    println!("control-plane store: {store:?}");
+    let ferry = FerryProcess::start(&binary, FerryOptions::new(store).control_plane_only()).await;
+    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
+    let region = admin
+        .post(
+            "/api/public/v1/regions",
+            json!({"name": "bench", "organizationId": ORG}),
+        )
+        .await;
+    let region_id = region.body["regionId"].as_str().unwrap().to_owned();
+    let plane = admin
+        .post(
+            "/api/public/v1/dataplanes",
+            json!({"name": "bench-1", "regionId": region_id}),
+        )
+        .await;
+    let workspace = admin
+        .post(
+            "/api/public/v1/workspaces",
+            json!({"name": "bench", "regionId": region_id}),
+        )
+        .await;
+    let workspace_id = workspace.body["workspaceId"].clone();
+    let source = admin.post("/api/public/v1/sources", json!({"name": "f", "workspaceId": workspace_id, "configuration": {"sourceType": "faker", "count": 1}})).await;
+    let destination = admin.post("/api/public/v1/destinations", json!({"name": "n", "workspaceId": workspace_id, "configuration": {"destinationType": "dev-null"}})).await;
+    let connection = admin.post("/api/public/v1/connections", json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]})).await;
+    let connection_id = connection.body["connectionId"].clone();
+    let _dataplane = DataplaneProcess::start(
+        &binary,
+        &ferry.base_url,
+        plane.body["clientId"].as_str().unwrap(),
+        plane.body["clientSecret"].as_str().unwrap(),
+        &[],
+    );
+
+    // Claim latency: one job at a time, each to an idle, long-polling data plane.
+    let mut latencies = Vec::new();
+    for _ in 0..jobs {
+        let created = admin
+            .post(
+                "/api/public/v1/jobs",
+                json!({"connectionId": connection_id, "jobType": "sync"}),
+            )
+            .await;
+        assert_eq!(created.status, 200, "{}", created.body);
+        let job_id = created.body["jobId"].as_i64().unwrap();
+        let job = wait_for("the job to finish", Duration::from_secs(30), || async {
+            let job = admin
+                .get(&format!("/api/public/v1/jobs/{job_id}"))
+                .await
+                .body;
+            (job["status"] == "succeeded").then_some(job)
+        })
+        .await;
+        latencies.push(millis_of(&job["attempts"][0]["startedAt"]) - millis_of(&job["startTime"]));
+    }
+    let slow: Vec<(usize, i64)> = latencies
+        .iter()
+        .enumerate()
+        .filter(|(_, latency)| **latency > 100)
+        .map(|(index, latency)| (index, *latency))
+        .collect();
+    println!("claims over 100 ms (job index, ms): {slow:?}");
+    latencies.sort_unstable();
+    let claim = json!({
+        "jobs": jobs,
+        "p50_ms": percentile(&latencies, 0.50),
+        "p99_ms": percentile(&latencies, 0.99),
+        "max_ms": latencies.last(),
+    });
+    println!("claim latency p50: {} ms", claim["p50_ms"]);
+    println!("claim latency p99: {} ms (target <= 100)", claim["p99_ms"]);
+    println!("claim latency max: {} ms", claim["max_ms"]);
+
+    // Heartbeat load: M data planes with real credentials, each beating every 10 s.
+    let anonymous = Api::new(&ferry.base_url, None);
+    let mut tokens = Vec::new();
+    for index in 0..planes {
+        let plane = admin
+            .post(
+                "/api/public/v1/dataplanes",
+                json!({"name": format!("sim-{index}"), "regionId": region_id}),
+            )
+            .await;
+        let token = anonymous
+            .post("/api/v1/dataplanes/token", json!({"client_id": plane.body["clientId"], "client_secret": plane.body["clientSecret"]}))
+            .await;
+        tokens.push((
+            plane.body["clientId"].as_str().unwrap().to_owned(),
+            token.body["access_token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let pid = ferry_testkit::pid_of(&ferry);
+    let ticks_per_second = 100.0;
+    let before = cpu_ticks(pid);
+    let started = Instant::now();
+    let window = Duration::from_secs(seconds);
+    let interval = Duration::from_secs(10).as_secs_f64() / planes as f64;
+    let client = reqwest::Client::new();
+    let mut sent = 0u64;
+    let mut failures = 0u64;
+    let mut in_flight = tokio::task::JoinSet::new();
+    while started.elapsed() < window {
+        let (client_id, token) = tokens[(sent % planes) as usize].clone();
+        let request = client
+            .post(format!("{}/api/v1/dataplanes/heartbeat", ferry.base_url))
+            .bearer_auth(token)
+            .json(&json!({"client_id": client_id, "running_attempts": []}));
+        in_flight.spawn(async move {
+            request
+                .send()
+                .await
+                .map(|response| response.status().is_success())
+                .unwrap_or(false)
+        });
+        sent += 1;
+        let due = Duration::from_secs_f64(interval * sent as f64);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+        while let Some(done) = in_flight.try_join_next() {
+            failures += u64::from(!done.unwrap_or(false));
+        }
+    }
+    while let Some(done) = in_flight.join_next().await {
+        failures += u64::from(!done.unwrap_or(false));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_seconds = (cpu_ticks(pid) - before) as f64 / ticks_per_second;
+    let heartbeat = json!({
+        "planes": planes,
+        "heartbeats": sent,
+        "failed": failures,
+        "per_second": sent as f64 / elapsed,
+        "control_plane_cpu_percent_of_core": 100.0 * cpu_seconds / elapsed,
+    });
+    println!(
+        "heartbeats: {sent} in {elapsed:.1} s ({:.1}/s), {failures} failed",
+        sent as f64 / elapsed
+    );
+    println!(
+        "control plane CPU under {planes} planes: {:.1} % of a core (target <= 20)",
+        heartbeat["control_plane_cpu_percent_of_core"]
+            .as_f64()
+            .unwrap()
+    );
+    let report = json!({"claim_latency": claim, "heartbeat_load": heartbeat});
+    std::fs::write(
+        "bench-dataplane.json",
+        serde_json::to_vec_pretty(&report).unwrap(),
+    )
+    .unwrap();
+    println!("written: bench-dataplane.json");
+}
