@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod openapi;
 pub(crate) mod routes;
+pub mod secrets;
 mod time_format;
 
 use std::net::SocketAddr;
@@ -76,6 +77,8 @@ impl Default for ControlConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Encrypts connector configurations at rest.
+    pub secrets: secrets::SecretCipher,
     pub tokens: TokenIssuer,
     pub config: Arc<ControlConfig>,
     /// Woken when a job becomes claimable, so long-polling claims return at once.
@@ -83,10 +86,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub async fn new(store: Store, config: ControlConfig) -> Result<Self, ferry_store::StoreError> {
+    pub async fn new(
+        store: Store,
+        config: ControlConfig,
+        secrets: secrets::SecretCipher,
+    ) -> Result<Self, ferry_store::StoreError> {
         let tokens = TokenIssuer::load(&store).await?;
         Ok(Self {
             store,
+            secrets,
             tokens,
             config: Arc::new(config),
             job_created: Arc::new(tokio::sync::Notify::new()),

@@ -126,3 +126,26 @@ pub async fn default_dataplane(
     write_private(path, &text).with_context(|| format!("writing {}", path.display()))?;
     Ok(credentials)
 }
+
+/// The key connector configurations are encrypted with: `FERRY_SECRETS_KEY` (base64, 32
+/// bytes; every control-plane replica must share it), or `<data-dir>/secrets.key`, made on
+/// first start.
+pub fn secrets_cipher(data_dir: &Path) -> anyhow::Result<ferry_control::secrets::SecretCipher> {
+    use ferry_control::secrets::SecretCipher;
+    if let Ok(key) = std::env::var("FERRY_SECRETS_KEY") {
+        return SecretCipher::from_base64(&key)
+            .map_err(|error| anyhow::anyhow!("FERRY_SECRETS_KEY: {error}"));
+    }
+    let path = data_dir.join("secrets.key");
+    let key = match std::fs::read_to_string(&path) {
+        Ok(key) => key,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretCipher::generate_key().map_err(|error| anyhow::anyhow!("{error}"))?;
+            write_private(&path, key.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            key
+        }
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    SecretCipher::from_base64(&key).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+}

@@ -302,7 +302,8 @@ async fn run_control_plane(
         dataplane_degraded_after: Duration::from_secs(args.dataplane_degraded_after_seconds),
         dataplane_unhealthy_after: Duration::from_secs(args.dataplane_unhealthy_after_seconds),
     };
-    let state = AppState::new(store.clone(), config)
+    let secrets = credentials::secrets_cipher(data_dir)?;
+    let state = AppState::new(store.clone(), config, secrets)
         .await
         .context("loading the token signing key")?;
     let listener = TcpListener::bind(args.listen)

@@ -20,6 +20,7 @@ use crate::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, QueryParams, parse_uuid};
+use crate::secrets::mask;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -133,38 +134,39 @@ async fn create(
             name,
             connector_type: definition.connector_type.to_owned(),
             definition_id: definition.definition_id,
-            configuration: configuration.to_string(),
+            configuration: state.secrets.encrypt(&configuration)?,
         })
         .await?;
     Ok(actor)
 }
 
-fn configuration_of(actor: &Actor) -> Value {
-    serde_json::from_str(&actor.configuration).unwrap_or(Value::Null)
+/// The configuration as a reply may show it: secrets masked.
+fn shown_configuration(state: &AppState, actor: &Actor) -> ApiResult<Value> {
+    Ok(mask(&state.secrets.decrypt(&actor.configuration)?))
 }
 
-fn source_response(actor: Actor) -> SourceResponse {
-    SourceResponse {
-        configuration: configuration_of(&actor),
+fn source_response(state: &AppState, actor: Actor) -> ApiResult<SourceResponse> {
+    Ok(SourceResponse {
+        configuration: shown_configuration(state, &actor)?,
         source_id: actor.id,
         name: actor.name,
         source_type: actor.connector_type,
         definition_id: actor.definition_id,
         workspace_id: actor.workspace_id,
         created_at: actor.created_at / 1000,
-    }
+    })
 }
 
-fn destination_response(actor: Actor) -> DestinationResponse {
-    DestinationResponse {
-        configuration: configuration_of(&actor),
+fn destination_response(state: &AppState, actor: Actor) -> ApiResult<DestinationResponse> {
+    Ok(DestinationResponse {
+        configuration: shown_configuration(state, &actor)?,
         destination_id: actor.id,
         name: actor.name,
         destination_type: actor.connector_type,
         definition_id: actor.definition_id,
         workspace_id: actor.workspace_id,
         created_at: actor.created_at / 1000,
-    }
+    })
 }
 
 /// The actor, if the caller may see its workspace.
@@ -222,7 +224,7 @@ pub async fn create_source(
         ),
     )
     .await?;
-    Ok(Json(source_response(actor)))
+    Ok(Json(source_response(&state, actor)?))
 }
 
 #[utoipa::path(get, path = "/sources", tag = "sources", responses((status = 200, body = SourcesResponse)))]
@@ -243,7 +245,10 @@ pub async fn list_sources(
         actors.len(),
     );
     Ok(Json(SourcesResponse {
-        data: actors.into_iter().map(source_response).collect(),
+        data: actors
+            .into_iter()
+            .map(|actor| source_response(&state, actor))
+            .collect::<ApiResult<_>>()?,
         next: page_links.next,
         previous: page_links.previous,
     }))
@@ -258,7 +263,7 @@ pub async fn read_source(
 ) -> ApiResult<Json<SourceResponse>> {
     let id = parse_uuid("sourceId", &source_id)?;
     let actor = visible_actor(&state, &caller, ActorKind::Source, id).await?;
-    Ok(Json(source_response(actor)))
+    Ok(Json(source_response(&state, actor)?))
 }
 
 #[utoipa::path(post, path = "/destinations", tag = "destinations", request_body = DestinationCreateRequest,
@@ -280,7 +285,7 @@ pub async fn create_destination(
         ),
     )
     .await?;
-    Ok(Json(destination_response(actor)))
+    Ok(Json(destination_response(&state, actor)?))
 }
 
 #[utoipa::path(get, path = "/destinations", tag = "destinations",
@@ -302,7 +307,10 @@ pub async fn list_destinations(
         actors.len(),
     );
     Ok(Json(DestinationsResponse {
-        data: actors.into_iter().map(destination_response).collect(),
+        data: actors
+            .into_iter()
+            .map(|actor| destination_response(&state, actor))
+            .collect::<ApiResult<_>>()?,
         next: page_links.next,
         previous: page_links.previous,
     }))
@@ -317,5 +325,5 @@ pub async fn read_destination(
 ) -> ApiResult<Json<DestinationResponse>> {
     let id = parse_uuid("destinationId", &destination_id)?;
     let actor = visible_actor(&state, &caller, ActorKind::Destination, id).await?;
-    Ok(Json(destination_response(actor)))
+    Ok(Json(destination_response(&state, actor)?))
 }

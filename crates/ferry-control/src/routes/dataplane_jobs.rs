@@ -174,9 +174,9 @@ pub async fn config(
         job_type: job.job_type,
         connection_id: connection.id,
         source_type: source.connector_type,
-        source_configuration: parse_stored_json(&source.configuration),
+        source_configuration: state.secrets.decrypt(&source.configuration)?,
         destination_type: destination.connector_type,
-        destination_configuration: parse_stored_json(&destination.configuration),
+        destination_configuration: state.secrets.decrypt(&destination.configuration)?,
         state: committed
             .into_iter()
             .map(|row| StreamState {
