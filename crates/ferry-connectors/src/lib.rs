@@ -4,9 +4,11 @@
 
 mod dev_null;
 mod faker;
+pub mod process;
 
 pub use dev_null::DevNullDestination;
 pub use faker::FakerSource;
+pub use process::{CheckResult, ExternalConnector};
 
 use ferry_protocol::{AirbyteMessage, StateMessage, StreamDescriptor};
 use serde_json::Value;

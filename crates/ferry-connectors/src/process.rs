@@ -1,0 +1,433 @@
+//! External connectors: any program that speaks the Airbyte protocol on stdin/stdout (a
+//! PyPI connector's entry point, a binary, a script), run as a child process with
+//! `spec`, `check`, `discover`, `read` and `write`.
+//!
+//! Configuration, catalog and state go in files in a private temporary directory (0700,
+//! files 0600), removed when the run ends. stderr lines are logged; stdout lines that are not
+//! protocol messages are logged, not fatal; a TRACE ERROR's message becomes the failure
+//! reason; a non-zero exit fails the run; dropping a run kills the process.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use ferry_protocol::{AirbyteMessage, StateMessage};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::sync::mpsc;
+
+use crate::{ConnectorError, StateAck};
+
+/// How long `spec`, `check` and `discover` may take.
+const SHORT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The result of `check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResult {
+    pub succeeded: bool,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExternalConnector {
+    program: PathBuf,
+    args: Vec<String>,
+    /// Shown in logs.
+    name: String,
+}
+
+/// Files handed to one run; the directory and its files go when this is dropped.
+struct RunFiles {
+    directory: tempfile::TempDir,
+}
+
+impl RunFiles {
+    fn new() -> Result<Self, ConnectorError> {
+        let directory = tempfile::Builder::new()
+            .prefix("ferry-connector-")
+            .tempdir()
+            .map_err(|error| {
+                ConnectorError::Failed(format!("creating a private directory: {error}"))
+            })?;
+        Ok(Self { directory })
+    }
+
+    fn write(&self, name: &str, value: &Value) -> Result<PathBuf, ConnectorError> {
+        use std::io::Write;
+        let path = self.directory.path().join(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options
+            .open(&path)
+            .map_err(|error| ConnectorError::Failed(format!("writing {name}: {error}")))?;
+        file.write_all(value.to_string().as_bytes())
+            .map_err(|error| ConnectorError::Failed(format!("writing {name}: {error}")))?;
+        Ok(path)
+    }
+}
+
+/// What a connector said besides its protocol output, kept for the failure reason.
+#[derive(Default)]
+struct Diagnostics {
+    trace_error: Option<String>,
+}
+
+impl Diagnostics {
+    fn failure(&self, status: std::process::ExitStatus) -> ConnectorError {
+        match &self.trace_error {
+            Some(message) => ConnectorError::Failed(message.clone()),
+            None => ConnectorError::Failed(format!("the connector exited with {status}")),
+        }
+    }
+}
+
+/// Protocol messages from a connector's stdout; other lines are logged, LOG and TRACE
+/// messages noted, on the way.
+struct MessageReader {
+    reader: BufReader<ChildStdout>,
+    line: Vec<u8>,
+    name: String,
+    diagnostics: Diagnostics,
+}
+
+impl MessageReader {
+    fn new(stdout: ChildStdout, name: &str) -> Self {
+        Self {
+            reader: BufReader::with_capacity(1 << 16, stdout),
+            line: Vec::with_capacity(1 << 12),
+            name: name.to_owned(),
+            diagnostics: Diagnostics::default(),
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<AirbyteMessage>, ConnectorError> {
+        loop {
+            self.line.clear();
+            let read = self
+                .reader
+                .read_until(b'\n', &mut self.line)
+                .await
+                .map_err(|error| {
+                    ConnectorError::Failed(format!("reading the connector's output: {error}"))
+                })?;
+            if read == 0 {
+                return Ok(None);
+            }
+            let text = self.line.trim_ascii();
+            if text.is_empty() {
+                continue;
+            }
+            let message = if text.first() == Some(&b'{') {
+                serde_json::from_slice::<AirbyteMessage>(text).ok()
+            } else {
+                None
+            };
+            let Some(message) = message else {
+                tracing::info!(connector = %self.name, stream = "stdout", "{}", String::from_utf8_lossy(text));
+                continue;
+            };
+            match &message {
+                AirbyteMessage::Log { log } => {
+                    tracing::info!(connector = %self.name, level = %log.level, "{}", log.message);
+                }
+                AirbyteMessage::Trace { trace } => {
+                    if let Some(error) = &trace.error {
+                        tracing::warn!(connector = %self.name, "connector reported an error: {}", error.message);
+                        self.diagnostics
+                            .trace_error
+                            .get_or_insert_with(|| error.message.clone());
+                    }
+                }
+                _ => {}
+            }
+            return Ok(Some(message));
+        }
+    }
+}
+
+impl ExternalConnector {
+    /// A connector run as `command[0] command[1..] <verb> …`.
+    pub fn new(command: &[String]) -> Result<Self, ConnectorError> {
+        let (program, args) = command
+            .split_first()
+            .ok_or_else(|| ConnectorError::invalid("command", "must name a program"))?;
+        Ok(Self {
+            program: PathBuf::from(program),
+            args: args.to_vec(),
+            name: Path::new(program)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_else(|| program.clone()),
+        })
+    }
+
+    fn spawn(
+        &self,
+        verb_and_args: &[&std::ffi::OsStr],
+        stdin: bool,
+    ) -> Result<Child, ConnectorError> {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .args(verb_and_args)
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|error| {
+            ConnectorError::Failed(format!("cannot start {}: {error}", self.program.display()))
+        })?;
+        if let Some(stderr) = child.stderr.take() {
+            let name = self.name.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::info!(connector = %name, stream = "stderr", "{line}");
+                }
+            });
+        }
+        Ok(child)
+    }
+
+    /// Runs a verb that answers with one message of `kind` (SPEC, CONNECTION_STATUS, CATALOG).
+    async fn single_answer(
+        &self,
+        verb: &str,
+        config: Option<&Value>,
+        kind: &str,
+    ) -> Result<Value, ConnectorError> {
+        let files = RunFiles::new()?;
+        let mut arguments: Vec<std::ffi::OsString> = vec![verb.into()];
+        if let Some(config) = config {
+            arguments.push("--config".into());
+            arguments.push(files.write("config.json", config)?.into_os_string());
+        }
+        let argument_refs: Vec<&std::ffi::OsStr> = arguments
+            .iter()
+            .map(|argument| argument.as_os_str())
+            .collect();
+        let mut child = self.spawn(&argument_refs, false)?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| ConnectorError::Failed("no stdout".to_owned()))?;
+        let mut messages = MessageReader::new(stdout, &self.name);
+        let mut answer = None;
+        let run = async {
+            while let Some(message) = messages.next().await? {
+                if let AirbyteMessage::Other {
+                    kind: message_kind,
+                    body,
+                } = message
+                    && message_kind == kind
+                    && answer.is_none()
+                {
+                    answer = Some(body);
+                }
+            }
+            child.wait().await.map_err(|error| {
+                ConnectorError::Failed(format!("waiting for the connector: {error}"))
+            })
+        };
+        let status = tokio::time::timeout(SHORT_COMMAND_TIMEOUT, run)
+            .await
+            .map_err(|_| {
+                ConnectorError::Failed(format!(
+                    "`{verb}` did not finish within {SHORT_COMMAND_TIMEOUT:?}"
+                ))
+            })??;
+        if !status.success() {
+            return Err(messages.diagnostics.failure(status));
+        }
+        answer.ok_or_else(|| ConnectorError::Failed(format!("`{verb}` gave no {kind} message")))
+    }
+
+    pub async fn spec(&self) -> Result<Value, ConnectorError> {
+        self.single_answer("spec", None, "SPEC").await
+    }
+
+    pub async fn check(&self, config: &Value) -> Result<CheckResult, ConnectorError> {
+        let status = self
+            .single_answer("check", Some(config), "CONNECTION_STATUS")
+            .await?;
+        Ok(CheckResult {
+            succeeded: status.get("status").and_then(Value::as_str) == Some("SUCCEEDED"),
+            message: status
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    pub async fn discover(&self, config: &Value) -> Result<Value, ConnectorError> {
+        self.single_answer("discover", Some(config), "CATALOG")
+            .await
+    }
+
+    /// `read`: every RECORD and STATE goes to `output`, in order.
+    pub async fn read(
+        &self,
+        config: &Value,
+        catalog: &Value,
+        state: Option<&Value>,
+        output: mpsc::Sender<AirbyteMessage>,
+    ) -> Result<(), ConnectorError> {
+        let files = RunFiles::new()?;
+        let mut arguments: Vec<std::ffi::OsString> = vec![
+            "read".into(),
+            "--config".into(),
+            files.write("config.json", config)?.into_os_string(),
+            "--catalog".into(),
+            files.write("catalog.json", catalog)?.into_os_string(),
+        ];
+        if let Some(state) = state {
+            arguments.push("--state".into());
+            arguments.push(files.write("state.json", state)?.into_os_string());
+        }
+        let argument_refs: Vec<&std::ffi::OsStr> = arguments
+            .iter()
+            .map(|argument| argument.as_os_str())
+            .collect();
+        let mut child = self.spawn(&argument_refs, false)?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| ConnectorError::Failed("no stdout".to_owned()))?;
+        let mut messages = MessageReader::new(stdout, &self.name);
+        while let Some(message) = messages.next().await? {
+            if matches!(
+                message,
+                AirbyteMessage::Record { .. } | AirbyteMessage::State { .. }
+            ) {
+                output
+                    .send(message)
+                    .await
+                    .map_err(|_| ConnectorError::PipeClosed)?;
+            }
+        }
+        let status = child.wait().await.map_err(|error| {
+            ConnectorError::Failed(format!("waiting for the connector: {error}"))
+        })?;
+        if !status.success() {
+            return Err(messages.diagnostics.failure(status));
+        }
+        if let Some(message) = messages.diagnostics.trace_error {
+            return Err(ConnectorError::Failed(message));
+        }
+        Ok(())
+    }
+
+    /// `write`: feeds `input` to the destination; each STATE it echoes back acknowledges
+    /// that state and every one sent before it, with the records sent before it.
+    pub async fn write(
+        &self,
+        config: &Value,
+        catalog: &Value,
+        mut input: mpsc::Receiver<AirbyteMessage>,
+        acks: mpsc::Sender<StateAck>,
+    ) -> Result<(), ConnectorError> {
+        let files = RunFiles::new()?;
+        let arguments: Vec<std::ffi::OsString> = vec![
+            "write".into(),
+            "--config".into(),
+            files.write("config.json", config)?.into_os_string(),
+            "--catalog".into(),
+            files.write("catalog.json", catalog)?.into_os_string(),
+        ];
+        let argument_refs: Vec<&std::ffi::OsStr> = arguments
+            .iter()
+            .map(|argument| argument.as_os_str())
+            .collect();
+        let mut child = self.spawn(&argument_refs, true)?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| ConnectorError::Failed("no stdin".to_owned()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| ConnectorError::Failed("no stdout".to_owned()))?;
+        // States sent and not yet echoed, each with the records and bytes sent before it.
+        let (sent_sender, mut sent) = mpsc::unbounded_channel::<(StateMessage, u64, u64)>();
+        let feeder = async move {
+            let (mut records, mut bytes) = (0u64, 0u64);
+            let mut line = Vec::with_capacity(1 << 12);
+            while let Some(message) = input.recv().await {
+                line.clear();
+                serde_json::to_writer(&mut line, &message).map_err(|error| {
+                    ConnectorError::Failed(format!("encoding a message: {error}"))
+                })?;
+                line.push(b'\n');
+                match &message {
+                    AirbyteMessage::Record { record } => {
+                        records += 1;
+                        bytes += record.data.get().len() as u64;
+                    }
+                    AirbyteMessage::State { state } => {
+                        let _ = sent_sender.send((state.clone(), records, bytes));
+                        records = 0;
+                        bytes = 0;
+                    }
+                    _ => {}
+                }
+                if stdin.write_all(&line).await.is_err() {
+                    // The destination stopped reading: its exit status tells why.
+                    break;
+                }
+            }
+            drop(stdin);
+            Ok::<(), ConnectorError>(())
+        };
+        let mut messages = MessageReader::new(stdout, &self.name);
+        let name = self.name.clone();
+        let echoes = async {
+            let mut pending: VecDeque<(StateMessage, u64, u64)> = VecDeque::new();
+            while let Some(message) = messages.next().await? {
+                let AirbyteMessage::State { state: echoed } = message else {
+                    continue;
+                };
+                while let Ok(entry) = sent.try_recv() {
+                    pending.push_back(entry);
+                }
+                let echoed_json = serde_json::to_value(&echoed).unwrap_or(Value::Null);
+                let Some(position) = pending.iter().position(|(state, _, _)| {
+                    serde_json::to_value(state).unwrap_or(Value::Null) == echoed_json
+                }) else {
+                    tracing::warn!(connector = %name, "destination emitted a state it was never sent; ignored");
+                    continue;
+                };
+                // An echoed state acknowledges it and every state sent before it.
+                let (mut records, mut bytes) = (0, 0);
+                for (_, state_records, state_bytes) in pending.drain(..=position) {
+                    records += state_records;
+                    bytes += state_bytes;
+                }
+                acks.send(StateAck {
+                    state: echoed,
+                    records,
+                    bytes,
+                })
+                .await
+                .map_err(|_| ConnectorError::PipeClosed)?;
+            }
+            Ok::<(), ConnectorError>(())
+        };
+        let (fed, echoed) = tokio::join!(feeder, echoes);
+        fed?;
+        echoed?;
+        let status = child.wait().await.map_err(|error| {
+            ConnectorError::Failed(format!("waiting for the connector: {error}"))
+        })?;
+        if !status.success() {
+            return Err(messages.diagnostics.failure(status));
+        }
+        Ok(())
+    }
+}
