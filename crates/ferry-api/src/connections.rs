@@ -88,6 +88,45 @@ pub struct ConnectionCreateRequest {
     pub schedule: Option<ConnectionSchedule>,
     #[serde(default)]
     pub status: Option<String>,
+    /// Which streams to sync, and how; all streams with default modes when absent.
+    #[serde(default)]
+    pub configurations: Option<StreamConfigurations>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct StreamConfigurations {
+    #[serde(default)]
+    pub streams: Vec<StreamConfiguration>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamConfiguration {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_field: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key: Option<Vec<Vec<String>>>,
+}
+
+/// Airbyte's `ConnectionSyncModeEnum`, split into the protocol's source and destination modes.
+pub fn split_sync_mode(mode: &str) -> Option<(&'static str, &'static str)> {
+    Some(match mode {
+        "full_refresh_overwrite" => ("full_refresh", "overwrite"),
+        "full_refresh_overwrite_deduped" => ("full_refresh", "overwrite_dedup"),
+        "full_refresh_append" => ("full_refresh", "append"),
+        "full_refresh_update" => ("full_refresh", "update"),
+        "full_refresh_soft_delete" => ("full_refresh", "soft_delete"),
+        "incremental_append" => ("incremental", "append"),
+        "incremental_deduped_history" => ("incremental", "append_dedup"),
+        "incremental_update" => ("incremental", "update"),
+        "incremental_soft_delete" => ("incremental", "soft_delete"),
+        _ => return None,
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -168,4 +207,38 @@ pub struct JobsResponse {
     pub data: Vec<JobResponse>,
     pub next: String,
     pub previous: String,
+}
+
+/// `POST /workspaces/{workspaceId}/definitions/{sources|destinations}`. Ferry runs custom
+/// connectors as local programs speaking the Airbyte protocol: `command` (Ferry extension)
+/// is the program and its leading arguments; the docker fields are kept for reference.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DefinitionCreateRequest {
+    pub name: String,
+    #[serde(default)]
+    pub docker_repository: Option<String>,
+    #[serde(default)]
+    pub docker_image_tag: Option<String>,
+    #[serde(default)]
+    pub documentation_url: Option<String>,
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DefinitionResponse {
+    pub id: Uuid,
+    pub name: String,
+    pub docker_repository: String,
+    pub docker_image_tag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documentation_url: Option<String>,
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DefinitionsResponse {
+    pub data: Vec<DefinitionResponse>,
 }

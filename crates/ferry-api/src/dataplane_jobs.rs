@@ -43,6 +43,14 @@ pub struct AttemptConfig {
     pub source_configuration: Value,
     pub destination_type: String,
     pub destination_configuration: Value,
+    /// For a custom (external) source: its command line; `None` for a built-in one.
+    #[serde(default)]
+    pub source_command: Option<Vec<String>>,
+    #[serde(default)]
+    pub destination_command: Option<Vec<String>>,
+    /// The connection's stream configurations (`{"streams": [...]}`).
+    #[serde(default)]
+    pub stream_configurations: Value,
     /// Committed state per stream key (`namespace.name`, or `name`).
     pub state: Vec<StreamState>,
 }

@@ -78,6 +78,31 @@ impl FakerSource {
         })
     }
 
+    /// The streams it offers (only `users` so far), shaped as Airbyte's faker describes them.
+    pub fn catalog() -> Value {
+        json!({"streams": [{
+            "name": "users",
+            "json_schema": {
+                "$schema": "http://json-schema.org/draft-07/schema#",
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "created_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"},
+                    "updated_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"},
+                    "name": {"type": "string"}, "title": {"type": "string"}, "age": {"type": "integer"},
+                    "email": {"type": "string"}, "telephone": {"type": "string"}, "gender": {"type": "string"},
+                    "language": {"type": "string"}, "height": {"type": "string"}, "weight": {"type": "integer"},
+                    "address": {"type": "object"}
+                }
+            },
+            "supported_sync_modes": ["full_refresh", "incremental"],
+            "source_defined_cursor": true,
+            "default_cursor_field": ["updated_at"],
+            "source_defined_primary_key": [["id"]],
+            "is_resumable": true
+        }]})
+    }
+
     fn user(&self, id: u64, updated_at: &str) -> String {
         let bits = mix(self.seed, id);
         let year = 1990 + bits % 30;

@@ -2,6 +2,7 @@
 //! channel; a destination reads them and acknowledges each STATE once everything before it
 //! is durable — only then may the data plane commit that state.
 
+pub mod catalog;
 mod dev_null;
 mod faker;
 pub mod process;
@@ -66,6 +67,13 @@ impl NativeSource {
                 role: "source",
                 connector_type: other.to_owned(),
             }),
+        }
+    }
+
+    /// The catalog the source offers.
+    pub fn discover(&self) -> Value {
+        match self {
+            Self::Faker(_) => FakerSource::catalog(),
         }
     }
 

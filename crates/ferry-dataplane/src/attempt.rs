@@ -3,9 +3,15 @@
 
 use std::collections::BTreeMap;
 
+use ferry_api::AttemptConfig;
 use ferry_api::{ClaimedJob, FinishReport, StateCommit, StreamState};
 use ferry_client::ControlPlaneClient;
-use ferry_connectors::{NativeDestination, NativeSource, ResumeState, StateAck};
+use ferry_connectors::{
+    ConnectorError, ExternalConnector, NativeDestination, NativeSource, ResumeState, StateAck,
+    catalog,
+};
+use ferry_protocol::AirbyteMessage;
+use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 /// What the data plane asks of a running attempt.
@@ -74,39 +80,50 @@ async fn execute(
             );
         }
     };
-    let source = match NativeSource::new(&config.source_type, &config.source_configuration) {
+    let source = match Source::new(&config) {
         Ok(source) => source,
         Err(error) => return failed(format!("source: {error}"), 0, 0),
     };
-    let destination =
-        match NativeDestination::new(&config.destination_type, &config.destination_configuration) {
-            Ok(destination) => destination,
-            Err(error) => return failed(format!("destination: {error}"), 0, 0),
-        };
-    let resume: Vec<ResumeState> = config
-        .state
-        .iter()
-        .filter_map(|stored| {
-            let stream: ferry_protocol::StreamState =
-                serde_json::from_value(stored.state.clone()).ok()?;
-            Some(ResumeState {
-                stream: stream.stream_descriptor,
-                state: stream.stream_state?,
-            })
-        })
-        .collect();
+    let destination = match Destination::new(&config) {
+        Ok(destination) => destination,
+        Err(error) => return failed(format!("destination: {error}"), 0, 0),
+    };
+    // The configured catalog, from what the source offers (discovered here, in the region)
+    // and what the connection asks for.
+    let catalog = match source.discover(&config.source_configuration).await {
+        Ok(discovered) => match catalog::configure(&discovered, &config.stream_configurations) {
+            Ok(catalog) => catalog,
+            Err(error) => return failed(format!("catalog: {error}"), 0, 0),
+        },
+        Err(error) => return failed(format!("source discover failed: {error}"), 0, 0),
+    };
     let (records_sender, records) = mpsc::channel(PIPE_CAPACITY);
     let (acks_sender, mut acks) = mpsc::channel::<StateAck>(64);
     let is_reset = config.job_type != "sync";
+    let source_configuration = config.source_configuration.clone();
+    let source_catalog = catalog.clone();
+    let committed = config.state.clone();
     let source_task = tokio::spawn(async move {
         if is_reset {
             // A reset reads nothing: the destination is emptied and the state cleared.
             drop(records_sender);
             return Ok(());
         }
-        source.read(&resume, records_sender).await
+        source
+            .read(
+                &source_configuration,
+                &source_catalog,
+                &committed,
+                records_sender,
+            )
+            .await
     });
-    let destination_task = tokio::spawn(destination.write(records, acks_sender));
+    let destination_configuration = config.destination_configuration.clone();
+    let destination_task = tokio::spawn(async move {
+        destination
+            .write(&destination_configuration, &catalog, records, acks_sender)
+            .await
+    });
     let abort = || {
         source_task.abort();
         destination_task.abort();
@@ -180,5 +197,100 @@ async fn execute(
             bytes_synced: bytes,
         }),
         Some(reason) => failed(reason, rows, bytes),
+    }
+}
+
+/// A source of either kind: built in, or a program speaking the protocol.
+enum Source {
+    Native(NativeSource),
+    External(ExternalConnector),
+}
+
+impl Source {
+    fn new(config: &AttemptConfig) -> Result<Self, ConnectorError> {
+        match &config.source_command {
+            Some(command) => Ok(Self::External(ExternalConnector::new(command)?)),
+            None => Ok(Self::Native(NativeSource::new(
+                &config.source_type,
+                &config.source_configuration,
+            )?)),
+        }
+    }
+
+    async fn discover(&self, configuration: &Value) -> Result<Value, ConnectorError> {
+        match self {
+            Self::Native(source) => Ok(source.discover()),
+            Self::External(connector) => connector.discover(configuration).await,
+        }
+    }
+
+    /// Reads from the committed state (as stored: one `{stream_descriptor, stream_state}`
+    /// per stream).
+    async fn read(
+        self,
+        configuration: &Value,
+        catalog: &Value,
+        committed: &[ferry_api::StreamState],
+        output: mpsc::Sender<AirbyteMessage>,
+    ) -> Result<(), ConnectorError> {
+        match self {
+            Self::Native(source) => {
+                let resume: Vec<ResumeState> = committed
+                    .iter()
+                    .filter_map(|stored| {
+                        let stream: ferry_protocol::StreamState =
+                            serde_json::from_value(stored.state.clone()).ok()?;
+                        Some(ResumeState {
+                            stream: stream.stream_descriptor,
+                            state: stream.stream_state?,
+                        })
+                    })
+                    .collect();
+                source.read(&resume, output).await
+            }
+            Self::External(connector) => {
+                let state = (!committed.is_empty()).then(|| {
+                    Value::Array(
+                        committed
+                            .iter()
+                            .map(|stored| json!({"type": "STREAM", "stream": stored.state}))
+                            .collect(),
+                    )
+                });
+                connector
+                    .read(configuration, catalog, state.as_ref(), output)
+                    .await
+            }
+        }
+    }
+}
+
+enum Destination {
+    Native(NativeDestination),
+    External(ExternalConnector),
+}
+
+impl Destination {
+    fn new(config: &AttemptConfig) -> Result<Self, ConnectorError> {
+        match &config.destination_command {
+            Some(command) => Ok(Self::External(ExternalConnector::new(command)?)),
+            None => Ok(Self::Native(NativeDestination::new(
+                &config.destination_type,
+                &config.destination_configuration,
+            )?)),
+        }
+    }
+
+    async fn write(
+        self,
+        configuration: &Value,
+        catalog: &Value,
+        input: mpsc::Receiver<AirbyteMessage>,
+        acks: mpsc::Sender<StateAck>,
+    ) -> Result<(), ConnectorError> {
+        match self {
+            Self::Native(destination) => destination.write(input, acks).await,
+            Self::External(connector) => connector.write(configuration, catalog, input, acks).await,
+        }
     }
 }

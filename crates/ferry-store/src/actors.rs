@@ -5,19 +5,37 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use crate::{
-    Actor, ActorKind, Connection, NewActor, NewConnection, Result, ScopedQuery, Store, StoreError,
-    flag_column, now_millis, placeholders, uuid_column,
+    Actor, ActorKind, Connection, CustomDefinition, NewActor, NewConnection, Result, ScopedQuery,
+    Store, StoreError, flag_column, now_millis, placeholders, uuid_column,
 };
 
-fn actor_from_row(row: &AnyRow) -> Result<Actor> {
+fn kind_column(row: &AnyRow) -> Result<ActorKind> {
     let kind: String = row.try_get("kind")?;
+    match kind.as_str() {
+        "source" => Ok(ActorKind::Source),
+        "destination" => Ok(ActorKind::Destination),
+        other => Err(StoreError::Corrupt(format!("unknown actor kind {other}"))),
+    }
+}
+
+fn definition_from_row(row: &AnyRow) -> Result<CustomDefinition> {
+    Ok(CustomDefinition {
+        id: uuid_column(row, "id")?,
+        workspace_id: uuid_column(row, "workspace_id")?,
+        kind: kind_column(row)?,
+        name: row.try_get("name")?,
+        docker_repository: row.try_get("docker_repository")?,
+        docker_image_tag: row.try_get("docker_image_tag")?,
+        documentation_url: row.try_get("documentation_url")?,
+        command: row.try_get("command")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn actor_from_row(row: &AnyRow) -> Result<Actor> {
     Ok(Actor {
         id: uuid_column(row, "id")?,
-        kind: match kind.as_str() {
-            "source" => ActorKind::Source,
-            "destination" => ActorKind::Destination,
-            other => return Err(StoreError::Corrupt(format!("unknown actor kind {other}"))),
-        },
+        kind: kind_column(row)?,
         workspace_id: uuid_column(row, "workspace_id")?,
         name: row.try_get("name")?,
         connector_type: row.try_get("connector_type")?,
@@ -68,6 +86,72 @@ pub(crate) fn scoped_conditions(
 }
 
 impl Store {
+    pub async fn create_definition(
+        &self,
+        definition: &CustomDefinition,
+    ) -> Result<CustomDefinition> {
+        sqlx::query(
+            "INSERT INTO connector_definitions (id, workspace_id, kind, name, docker_repository, docker_image_tag, documentation_url, command, tombstone, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)",
+        )
+        .bind(definition.id.to_string())
+        .bind(definition.workspace_id.to_string())
+        .bind(definition.kind.as_str())
+        .bind(&definition.name)
+        .bind(&definition.docker_repository)
+        .bind(&definition.docker_image_tag)
+        .bind(definition.documentation_url.as_deref())
+        .bind(&definition.command)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        self.definition(definition.kind, definition.id).await
+    }
+
+    /// The live custom definition of that kind.
+    pub async fn definition(&self, kind: ActorKind, id: Uuid) -> Result<CustomDefinition> {
+        let row = sqlx::query(
+            "SELECT * FROM connector_definitions WHERE id = $1 AND kind = $2 AND tombstone = 0",
+        )
+        .bind(id.to_string())
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found("connector definition", id))?;
+        definition_from_row(&row)
+    }
+
+    pub async fn definitions(
+        &self,
+        kind: ActorKind,
+        workspace_id: Uuid,
+    ) -> Result<Vec<CustomDefinition>> {
+        sqlx::query(
+            "SELECT * FROM connector_definitions WHERE workspace_id = $1 AND kind = $2 AND tombstone = 0 ORDER BY created_at, id",
+        )
+        .bind(workspace_id.to_string())
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(definition_from_row)
+        .collect()
+    }
+
+    pub async fn delete_definition(&self, kind: ActorKind, id: Uuid) -> Result<()> {
+        let result = sqlx::query(
+            "UPDATE connector_definitions SET tombstone = 1 WHERE id = $1 AND kind = $2 AND tombstone = 0",
+        )
+        .bind(id.to_string())
+        .bind(kind.as_str())
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::not_found("connector definition", id));
+        }
+        Ok(())
+    }
+
     pub async fn create_actor(&self, actor: &NewActor) -> Result<Actor> {
         let now = now_millis();
         sqlx::query(

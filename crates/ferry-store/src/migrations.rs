@@ -32,6 +32,12 @@ const SOURCES: &[Source] = &[
         sqlite: include_str!("../migrations/0002_jobs.sql"),
         postgres: include_str!("../migrations/0002_jobs.sql"),
     },
+    Source {
+        version: 3,
+        description: "custom connector definitions",
+        sqlite: include_str!("../migrations/0003_definitions.sql"),
+        postgres: include_str!("../migrations/0003_definitions.sql"),
+    },
 ];
 
 /// The embedded list, handed to sqlx's migrator through its public source trait.

@@ -374,3 +374,18 @@ pub struct LeaseRenewal {
     /// Attempts the data plane no longer holds.
     pub lost: Vec<Uuid>,
 }
+
+/// A workspace's own connector: a program speaking the Airbyte protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomDefinition {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub kind: ActorKind,
+    pub name: String,
+    pub docker_repository: String,
+    pub docker_image_tag: String,
+    pub documentation_url: Option<String>,
+    /// The command line, as a JSON array of strings.
+    pub command: String,
+    pub created_at: i64,
+}

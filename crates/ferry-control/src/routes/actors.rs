@@ -33,6 +33,9 @@ pub fn router() -> Router<AppState> {
         .route("/destinations/{destinationId}", get(read_destination))
 }
 
+/// The `connector_type` of sources and destinations made from custom definitions.
+pub const CUSTOM_TYPE: &str = "custom";
+
 fn type_field(kind: ActorKind) -> &'static str {
     match kind {
         ActorKind::Source => "sourceType",
@@ -111,20 +114,45 @@ async fn create(
             format!("give configuration.{type_field} or definitionId"),
         ));
     }
-    let definition =
-        find_definition(role(kind), connector_type, definition_id).ok_or_else(|| {
-            match connector_type {
-                Some(unknown) => ApiError::field(
-                    format!("configuration.{type_field}"),
-                    format!(
-                        "no {} connector of type '{unknown}' (or it does not match definitionId)",
-                        kind.as_str()
-                    ),
-                ),
-                None => ApiError::field("definitionId", "no such connector definition"),
+    let (connector_type, definition_id) = match find_definition(
+        role(kind),
+        connector_type,
+        definition_id,
+    ) {
+        Some(definition) => {
+            validate_configuration(definition.connector_type, &configuration)?;
+            (
+                definition.connector_type.to_owned(),
+                definition.definition_id,
+            )
+        }
+        None => {
+            // Not built in: a custom definition of this workspace, named by its id.
+            let custom = match definition_id {
+                Some(id) => state.store.definition(kind, id).await.ok(),
+                None => None,
             }
-        })?;
-    validate_configuration(definition.connector_type, &configuration)?;
+            .filter(|definition| definition.workspace_id == workspace_id);
+            match (custom, connector_type) {
+                (Some(custom), _) => (CUSTOM_TYPE.to_owned(), custom.id),
+                (None, Some(unknown)) => {
+                    return Err(ApiError::field(
+                        format!("configuration.{type_field}"),
+                        format!(
+                            "no {} connector of type '{unknown}' (or it does not match definitionId)",
+                            kind.as_str()
+                        ),
+                    ));
+                }
+                (None, None) => {
+                    return Err(ApiError::field(
+                        "definitionId",
+                        "no such connector definition",
+                    ));
+                }
+            }
+        }
+    };
     let actor = state
         .store
         .create_actor(&NewActor {
@@ -132,8 +160,8 @@ async fn create(
             kind,
             workspace_id,
             name,
-            connector_type: definition.connector_type.to_owned(),
-            definition_id: definition.definition_id,
+            connector_type,
+            definition_id,
             configuration: state.secrets.encrypt(&configuration)?,
         })
         .await?;

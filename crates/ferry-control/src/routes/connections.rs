@@ -117,6 +117,23 @@ pub async fn create(
             "only manual schedules are supported by this version",
         ));
     }
+    let configurations = request.configurations.clone().unwrap_or_default();
+    for (index, stream) in configurations.streams.iter().enumerate() {
+        if stream.name.trim().is_empty() {
+            return Err(ApiError::field(
+                format!("configurations.streams[{index}].name"),
+                "must not be empty",
+            ));
+        }
+        if let Some(mode) = &stream.sync_mode
+            && ferry_api::split_sync_mode(mode).is_none()
+        {
+            return Err(ApiError::field(
+                format!("configurations.streams[{index}].syncMode"),
+                format!("'{mode}' is not a sync mode"),
+            ));
+        }
+    }
     let connection = state
         .store
         .create_connection(&NewConnection {
@@ -128,7 +145,8 @@ pub async fn create(
             status,
             schedule: serde_json::to_string(&schedule)
                 .map_err(|error| ApiError::Internal(error.to_string()))?,
-            configurations: json!({"streams": []}).to_string(),
+            configurations: serde_json::to_string(&configurations)
+                .map_err(|error| ApiError::Internal(error.to_string()))?,
         })
         .await?;
     Ok(Json(connection_response(connection)))

@@ -168,7 +168,12 @@ pub async fn config(
     } else {
         Vec::new()
     };
+    let source_command = custom_command(&state, &source).await?;
+    let destination_command = custom_command(&state, &destination).await?;
     Ok(Json(AttemptConfig {
+        source_command,
+        destination_command,
+        stream_configurations: parse_stored_json(&connection.configurations),
         job_id: job.id,
         attempt_id,
         job_type: job.job_type,
@@ -185,6 +190,21 @@ pub async fn config(
             })
             .collect(),
     }))
+}
+
+/// The command line of a source or destination made from a custom definition.
+async fn custom_command(
+    state: &AppState,
+    actor: &ferry_store::Actor,
+) -> ApiResult<Option<Vec<String>>> {
+    if actor.connector_type != super::actors::CUSTOM_TYPE {
+        return Ok(None);
+    }
+    let definition = state
+        .store
+        .definition(actor.kind, actor.definition_id)
+        .await?;
+    Ok(Some(super::definitions::command_of(&definition)))
 }
 
 pub async fn progress(

@@ -7,6 +7,7 @@ pub(crate) mod connections;
 mod dataplane_api;
 mod dataplane_jobs;
 pub(crate) mod dataplanes;
+mod definitions;
 pub(crate) mod jobs;
 pub(crate) mod organizations;
 mod pagination;
@@ -60,6 +61,7 @@ fn public_api() -> Router<AppState> {
         .merge(actors::router())
         .merge(connections::router())
         .merge(jobs::router())
+        .merge(definitions::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

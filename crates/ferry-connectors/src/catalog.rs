@@ -1,0 +1,163 @@
+//! From a discovered catalog and a connection's stream configurations to the configured
+//! catalog a `read` and a `write` are given.
+
+use serde_json::{Value, json};
+
+use crate::ConnectorError;
+
+/// Airbyte's `ConnectionSyncModeEnum`, as the protocol's (sync_mode, destination_sync_mode).
+fn split_sync_mode(mode: &str) -> Option<(&'static str, &'static str)> {
+    Some(match mode {
+        "full_refresh_overwrite" => ("full_refresh", "overwrite"),
+        "full_refresh_overwrite_deduped" => ("full_refresh", "overwrite_dedup"),
+        "full_refresh_append" => ("full_refresh", "append"),
+        "full_refresh_update" => ("full_refresh", "update"),
+        "full_refresh_soft_delete" => ("full_refresh", "soft_delete"),
+        "incremental_append" => ("incremental", "append"),
+        "incremental_deduped_history" => ("incremental", "append_dedup"),
+        "incremental_update" => ("incremental", "update"),
+        "incremental_soft_delete" => ("incremental", "soft_delete"),
+        _ => return None,
+    })
+}
+
+fn supports(stream: &Value, mode: &str) -> bool {
+    stream["supported_sync_modes"]
+        .as_array()
+        .is_some_and(|modes| modes.iter().any(|supported| supported == mode))
+}
+
+/// The configured catalog: the streams the connection names (all, when it names none), each
+/// with its sync modes, cursor and primary key — or, where not given, the source's defaults:
+/// incremental append where the source defines a cursor, full refresh overwrite elsewhere.
+pub fn configure(discovered: &Value, configurations: &Value) -> Result<Value, ConnectorError> {
+    let streams = discovered["streams"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let wanted = configurations["streams"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut configured = Vec::new();
+    if wanted.is_empty() {
+        for stream in &streams {
+            configured.push(configure_stream(stream, &Value::Null)?);
+        }
+    } else {
+        for configuration in &wanted {
+            let name = configuration["name"].as_str().unwrap_or_default();
+            let namespace = configuration.get("namespace").and_then(Value::as_str);
+            let stream = streams
+                .iter()
+                .find(|stream| {
+                    stream["name"] == name
+                        && namespace.is_none_or(|namespace| stream["namespace"] == namespace)
+                })
+                .ok_or_else(|| {
+                    ConnectorError::Failed(format!("the source has no stream '{name}'"))
+                })?;
+            configured.push(configure_stream(stream, configuration)?);
+        }
+    }
+    Ok(json!({"streams": configured}))
+}
+
+fn configure_stream(stream: &Value, configuration: &Value) -> Result<Value, ConnectorError> {
+    let name = stream["name"].as_str().unwrap_or_default();
+    let source_cursor = stream["source_defined_cursor"].as_bool().unwrap_or(false);
+    let (sync_mode, destination_sync_mode) =
+        match configuration.get("syncMode").and_then(Value::as_str) {
+            Some(mode) => split_sync_mode(mode).ok_or_else(|| {
+                ConnectorError::Failed(format!("stream '{name}': unknown sync mode '{mode}'"))
+            })?,
+            None if source_cursor && supports(stream, "incremental") => ("incremental", "append"),
+            None => ("full_refresh", "overwrite"),
+        };
+    if !supports(stream, sync_mode) {
+        return Err(ConnectorError::Failed(format!(
+            "stream '{name}' does not support {sync_mode} sync"
+        )));
+    }
+    let cursor_field = configuration
+        .get("cursorField")
+        .filter(|value| !value.is_null())
+        .cloned()
+        .or_else(|| stream.get("default_cursor_field").cloned())
+        .unwrap_or_else(|| json!([]));
+    let primary_key = configuration
+        .get("primaryKey")
+        .filter(|value| !value.is_null())
+        .cloned()
+        .or_else(|| stream.get("source_defined_primary_key").cloned())
+        .unwrap_or_else(|| json!([]));
+    if sync_mode == "incremental"
+        && !source_cursor
+        && cursor_field.as_array().is_none_or(Vec::is_empty)
+    {
+        return Err(ConnectorError::Failed(format!(
+            "stream '{name}' is incremental but has no cursor field"
+        )));
+    }
+    if destination_sync_mode.ends_with("dedup") && primary_key.as_array().is_none_or(Vec::is_empty)
+    {
+        return Err(ConnectorError::Failed(format!(
+            "stream '{name}' is deduplicated but has no primary key"
+        )));
+    }
+    Ok(json!({
+        "stream": stream,
+        "sync_mode": sync_mode,
+        "destination_sync_mode": destination_sync_mode,
+        "cursor_field": cursor_field,
+        "primary_key": primary_key,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn discovered() -> Value {
+        json!({"streams": [
+            {"name": "users", "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"],
+             "source_defined_cursor": true, "default_cursor_field": ["updated_at"], "source_defined_primary_key": [["id"]]},
+            {"name": "logs", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+        ]})
+    }
+
+    #[test]
+    fn all_streams_with_default_modes_when_none_are_named() {
+        let catalog = configure(&discovered(), &json!({"streams": []})).unwrap();
+        let streams = catalog["streams"].as_array().unwrap();
+        assert_eq!(streams.len(), 2);
+        assert_eq!(streams[0]["sync_mode"], "incremental");
+        assert_eq!(streams[0]["destination_sync_mode"], "append");
+        assert_eq!(streams[0]["cursor_field"], json!(["updated_at"]));
+        assert_eq!(streams[1]["sync_mode"], "full_refresh");
+        assert_eq!(streams[1]["destination_sync_mode"], "overwrite");
+    }
+
+    #[test]
+    fn named_streams_take_their_modes_and_bad_ones_are_refused() {
+        let catalog = configure(
+            &discovered(),
+            &json!({"streams": [{"name": "users", "syncMode": "incremental_deduped_history"}]}),
+        )
+        .unwrap();
+        assert_eq!(catalog["streams"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            catalog["streams"][0]["destination_sync_mode"],
+            "append_dedup"
+        );
+        assert_eq!(catalog["streams"][0]["primary_key"], json!([["id"]]));
+        for bad in [
+            json!({"streams": [{"name": "nope"}]}),
+            json!({"streams": [{"name": "logs", "syncMode": "incremental_append"}]}),
+            json!({"streams": [{"name": "users", "syncMode": "sideways"}]}),
+        ] {
+            assert!(configure(&discovered(), &bad).is_err(), "{bad}");
+        }
+    }
+}

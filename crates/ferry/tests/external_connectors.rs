@@ -1,0 +1,181 @@
+//! Custom connectors — programs speaking the Airbyte protocol — registered through the API
+//! and run by a real `ferry up` data plane: records flow, state is committed and resumed
+//! from, and a connector's TRACE ERROR becomes the job's failure reason.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, wait_for};
+use serde_json::{Value, json};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
+
+fn fixture() -> String {
+    format!(
+        "{}/../ferry-connectors/tests/fixtures/protocol_connector.py",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn s(value: &Value) -> String {
+    value.as_str().unwrap().to_owned()
+}
+
+async fn finished(admin: &Api, job_id: i64) -> Value {
+    wait_for("the job to finish", Duration::from_secs(60), || async {
+        let job = admin
+            .get(&format!("/api/public/v1/jobs/{job_id}"))
+            .await
+            .body;
+        matches!(job["status"].as_str(), Some("succeeded" | "failed")).then_some(job)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn custom_connectors_sync_resume_and_report_their_errors() {
+    let ferry = FerryProcess::start(
+        BINARY.as_ref(),
+        FerryOptions::new(StoreKind::Sqlite)
+            .env("FERRY_JOB_MAX_ATTEMPTS", "1")
+            .env("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1"),
+    )
+    .await;
+    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
+    let workspace = s(&admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"]);
+    let command = json!(["python3", fixture()]);
+    let source_definition = admin
+        .post(
+            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
+            json!({"name": "numbers", "dockerRepository": "ferry/numbers", "dockerImageTag": "dev", "command": command}),
+        )
+        .await;
+    assert_eq!(source_definition.status, 200, "{}", source_definition.body);
+    let destination_definition = admin
+        .post(
+            &format!("/api/public/v1/workspaces/{workspace}/definitions/destinations"),
+            json!({"name": "echo", "command": command}),
+        )
+        .await;
+    assert_eq!(
+        destination_definition.status, 200,
+        "{}",
+        destination_definition.body
+    );
+    let listed = admin
+        .get(&format!(
+            "/api/public/v1/workspaces/{workspace}/definitions/sources"
+        ))
+        .await;
+    assert_eq!(listed.body["data"][0]["name"], "numbers");
+
+    let source = |configuration: Value| {
+        let admin = admin.clone();
+        let definition_id = source_definition.body["id"].clone();
+        let workspace = workspace.clone();
+        async move {
+            let reply = admin
+                .post("/api/public/v1/sources", json!({"name": "numbers", "workspaceId": workspace, "definitionId": definition_id, "configuration": configuration}))
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            reply.body
+        }
+    };
+    let destination = admin
+        .post(
+            "/api/public/v1/destinations",
+            json!({"name": "echo", "workspaceId": workspace, "definitionId": destination_definition.body["id"], "configuration": {"echo_every": 2}}),
+        )
+        .await;
+    assert_eq!(destination.status, 200, "{}", destination.body);
+    let connect = |source: Value| {
+        let admin = admin.clone();
+        let destination_id = destination.body["destinationId"].clone();
+        async move {
+            let reply = admin
+                .post(
+                    "/api/public/v1/connections",
+                    json!({"sourceId": source["sourceId"], "destinationId": destination_id,
+                           "configurations": {"streams": [{"name": "numbers", "syncMode": "incremental_append"}]}}),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            s(&reply.body["connectionId"])
+        }
+    };
+    let sync = |connection: String| {
+        let admin = admin.clone();
+        async move {
+            let reply = admin
+                .post(
+                    "/api/public/v1/jobs",
+                    json!({"connectionId": connection, "jobType": "sync"}),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            reply.body["jobId"].as_i64().unwrap()
+        }
+    };
+
+    // External source → external destination: every record, state committed at the end.
+    let numbers = source(json!({"count": 95})).await;
+    assert_eq!(numbers["sourceType"], "custom");
+    assert_eq!(numbers["definitionId"], source_definition.body["id"]);
+    let connection = connect(numbers).await;
+    let job = finished(&admin, sync(connection.clone()).await).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["rowsSynced"], 95);
+    let state = admin
+        .get(&format!("/api/public/v1/connections/{connection}"))
+        .await
+        .body;
+    assert_eq!(state["state"][0]["state"]["stream_state"]["offset"], 95);
+
+    // The next sync passes that state to the source: nothing new to move.
+    let job = finished(&admin, sync(connection.clone()).await).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["rowsSynced"], 0);
+
+    // A connector's TRACE ERROR is the job's failure reason.
+    let failing = source(json!({"count": 50, "fail_at": 31})).await;
+    let connection = connect(failing).await;
+    let job = finished(&admin, sync(connection.clone()).await).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        s(&job["failureReason"]).contains("simulated failure at record 31"),
+        "{job}"
+    );
+    // What the destination made durable before the failure stays committed: the 30 records
+    // before the source's last state (the destination acknowledges it when its input ends).
+    assert_eq!(job["rowsSynced"], 30, "{job}");
+    let state = admin
+        .get(&format!("/api/public/v1/connections/{connection}"))
+        .await
+        .body;
+    assert_eq!(state["state"][0]["state"]["stream_state"]["offset"], 30);
+
+    // Only instance admins may register programs to run on data planes.
+    let bad = admin
+        .post(
+            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
+            json!({"name": "x"}),
+        )
+        .await;
+    bad.assert_problem(422).assert_names_field("command");
+    admin
+        .post(
+            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
+            json!({"name": "x", "command": []}),
+        )
+        .await
+        .assert_problem(400)
+        .assert_names_field("command");
+    admin
+        .post(
+            &format!("/api/public/v1/workspaces/{workspace}/definitions/widgets"),
+            json!({"name": "x", "command": ["a"]}),
+        )
+        .await
+        .assert_problem(404);
+}
