@@ -518,3 +518,38 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A Python venv under `parent` with `package` installed from PyPI (made once, reused while
+/// `check_import` still works in it). Returns the venv's directory.
+pub fn python_venv(parent: &Path, name: &str, package: &str, check_import: &str) -> PathBuf {
+    let venv = parent.join(name);
+    let python = venv.join("bin/python");
+    let ready = || {
+        Command::new(&python)
+            .args(["-c", &format!("import {check_import}")])
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if python.exists() && ready() {
+        return venv;
+    }
+    let created = Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(created.success(), "python3 -m venv failed");
+    let installed = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", package])
+        .status()
+        .unwrap();
+    assert!(
+        installed.success(),
+        "pip install {package} failed (PyPI must be reachable)"
+    );
+    assert!(
+        ready(),
+        "{package} installed but `import {check_import}` fails"
+    );
+    venv
+}

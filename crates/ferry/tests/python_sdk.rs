@@ -14,31 +14,9 @@ const SDK: &str = "airbyte-api==1.0.1";
 
 /// A venv with the SDK, kept under the target dir between runs.
 fn sdk_python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("venv-airbyte-api-1.0.1");
-    let python = venv.join("bin/python");
-    if python.exists()
-        && Command::new(&python)
-            .args(["-c", "import airbyte_api"])
-            .status()
-            .is_ok_and(|status| status.success())
-    {
-        return python;
-    }
-    let created = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .unwrap();
-    assert!(created.success(), "python3 -m venv failed");
-    let installed = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", SDK])
-        .status()
-        .unwrap();
-    assert!(
-        installed.success(),
-        "pip install {SDK} failed (PyPI must be reachable)"
-    );
-    python
+    let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    ferry_testkit::python_venv(parent, "venv-airbyte-api-1.0.1", SDK, "airbyte_api")
+        .join("bin/python")
 }
 
 #[tokio::test]
