@@ -30,6 +30,31 @@ pub struct ClaimedJob {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClaimResponse {
     pub job: Option<ClaimedJob>,
+    /// A check or discover to run now (claimed before jobs: an API call waits for it).
+    #[serde(default)]
+    pub task: Option<ClaimedTask>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimedTask {
+    pub task_id: Uuid,
+    /// `check` or `discover`.
+    pub kind: String,
+    /// `source` or `destination`.
+    pub role: String,
+    pub connector_type: String,
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    pub configuration: Value,
+}
+
+/// `POST /api/v1/tasks/{taskId}/result`: the answer, or why there is none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskResult {
+    #[serde(default)]
+    pub result: Option<Value>,
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// What a data plane needs to run an attempt.

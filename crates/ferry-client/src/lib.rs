@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use ferry_api::{
-    AttemptConfig, ClaimRequest, ClaimResponse, ClaimedJob, DataplaneHeartbeatRequest,
+    AttemptConfig, ClaimRequest, ClaimResponse, DataplaneHeartbeatRequest,
     DataplaneIdentityResponse, DataplaneTokenResponse, FinishReport, ProgressReport, StateCommit,
+    TaskResult,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -175,16 +176,25 @@ impl ControlPlaneClient {
             .await
     }
 
-    /// Waits up to `wait` for a job of this data plane's region.
-    pub async fn claim(&self, wait: Duration) -> Result<Option<ClaimedJob>, ClientError> {
+    /// Waits up to `wait` for a job (or a connector task) of this data plane's region.
+    pub async fn claim(&self, wait: Duration) -> Result<ClaimResponse, ClientError> {
         let request = ClaimRequest {
             wait_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
             job_id: None,
         };
-        let response: ClaimResponse = self
-            .call(Method::POST, "/api/v1/jobs/claim", Some(&request))
+        self.call(Method::POST, "/api/v1/jobs/claim", Some(&request))
+            .await
+    }
+
+    pub async fn task_result(&self, task_id: Uuid, result: &TaskResult) -> Result<(), ClientError> {
+        let _: serde_json::Value = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/tasks/{task_id}/result"),
+                Some(result),
+            )
             .await?;
-        Ok(response.job)
+        Ok(())
     }
 
     fn attempt_path(job_id: i64, attempt_id: Uuid, what: &str) -> String {

@@ -32,6 +32,9 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// Nobody could answer in time (no data plane took a task).
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(StoreError),
     #[error("{0}")]
@@ -77,6 +80,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
             Self::Store(StoreError::Conflict(_) | StoreError::InUse(_) | StoreError::Fenced(_)) => {
                 StatusCode::CONFLICT

@@ -83,6 +83,8 @@ pub struct AppState {
     pub config: Arc<ControlConfig>,
     /// Woken when a job becomes claimable, so long-polling claims return at once.
     pub job_created: Arc<tokio::sync::Notify>,
+    /// Woken when a data plane answers a connector task.
+    pub task_done: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -98,6 +100,7 @@ impl AppState {
             tokens,
             config: Arc::new(config),
             job_created: Arc::new(tokio::sync::Notify::new()),
+            task_done: Arc::new(tokio::sync::Notify::new()),
         })
     }
 }

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use ferry_api::AttemptConfig;
 use ferry_api::{ClaimedJob, FinishReport, StateCommit, StreamState};
+use ferry_api::{ClaimedTask, TaskResult};
 use ferry_client::ControlPlaneClient;
 use ferry_connectors::{
     ConnectorError, ExternalConnector, NativeDestination, NativeSource, ResumeState, StateAck,
@@ -80,11 +80,19 @@ async fn execute(
             );
         }
     };
-    let source = match Source::new(&config) {
+    let source = match Source::new(
+        &config.source_type,
+        config.source_command.as_deref(),
+        &config.source_configuration,
+    ) {
         Ok(source) => source,
         Err(error) => return failed(format!("source: {error}"), 0, 0),
     };
-    let destination = match Destination::new(&config) {
+    let destination = match Destination::new(
+        &config.destination_type,
+        config.destination_command.as_deref(),
+        &config.destination_configuration,
+    ) {
         Ok(destination) => destination,
         Err(error) => return failed(format!("destination: {error}"), 0, 0),
     };
@@ -207,12 +215,16 @@ enum Source {
 }
 
 impl Source {
-    fn new(config: &AttemptConfig) -> Result<Self, ConnectorError> {
-        match &config.source_command {
+    fn new(
+        connector_type: &str,
+        command: Option<&[String]>,
+        configuration: &Value,
+    ) -> Result<Self, ConnectorError> {
+        match command {
             Some(command) => Ok(Self::External(ExternalConnector::new(command)?)),
             None => Ok(Self::Native(NativeSource::new(
-                &config.source_type,
-                &config.source_configuration,
+                connector_type,
+                configuration,
             )?)),
         }
     }
@@ -271,12 +283,16 @@ enum Destination {
 }
 
 impl Destination {
-    fn new(config: &AttemptConfig) -> Result<Self, ConnectorError> {
-        match &config.destination_command {
+    fn new(
+        connector_type: &str,
+        command: Option<&[String]>,
+        configuration: &Value,
+    ) -> Result<Self, ConnectorError> {
+        match command {
             Some(command) => Ok(Self::External(ExternalConnector::new(command)?)),
             None => Ok(Self::Native(NativeDestination::new(
-                &config.destination_type,
-                &config.destination_configuration,
+                connector_type,
+                configuration,
             )?)),
         }
     }
@@ -292,5 +308,55 @@ impl Destination {
             Self::Native(destination) => destination.write(input, acks).await,
             Self::External(connector) => connector.write(configuration, catalog, input, acks).await,
         }
+    }
+}
+
+/// Runs a connector task (check or discover) and reports its answer.
+pub async fn run_task(client: &ControlPlaneClient, task: ClaimedTask) {
+    let answer = match answer_task(&task).await {
+        Ok(result) => TaskResult {
+            result: Some(result),
+            error: None,
+        },
+        Err(error) => TaskResult {
+            result: None,
+            error: Some(error.to_string()),
+        },
+    };
+    if let Err(error) = client.task_result(task.task_id, &answer).await {
+        tracing::warn!(task_id = %task.task_id, %error, "could not report the task's answer");
+    }
+}
+
+async fn answer_task(task: &ClaimedTask) -> Result<Value, ConnectorError> {
+    let command = task.command.as_deref();
+    let status = |outcome: Result<(), ConnectorError>| match outcome {
+        Ok(()) => json!({"status": "SUCCEEDED"}),
+        Err(error) => json!({"status": "FAILED", "message": error.to_string()}),
+    };
+    match (task.role.as_str(), task.kind.as_str()) {
+        ("source", "discover") => {
+            Source::new(&task.connector_type, command, &task.configuration)?
+                .discover(&task.configuration)
+                .await
+        }
+        (role, "check") => {
+            let external = command.map(ExternalConnector::new).transpose()?;
+            match external {
+                Some(connector) => {
+                    let checked = connector.check(&task.configuration).await?;
+                    Ok(
+                        json!({"status": if checked.succeeded { "SUCCEEDED" } else { "FAILED" }, "message": checked.message}),
+                    )
+                }
+                None if role == "source" => Ok(status(
+                    NativeSource::new(&task.connector_type, &task.configuration).map(drop),
+                )),
+                None => Ok(status(
+                    NativeDestination::new(&task.connector_type, &task.configuration).map(drop),
+                )),
+            }
+        }
+        (role, kind) => Err(ConnectorError::Failed(format!("cannot {kind} a {role}"))),
     }
 }

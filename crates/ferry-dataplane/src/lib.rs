@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_api::DataplaneHeartbeatRequest;
+use ferry_api::{ClaimResponse, DataplaneHeartbeatRequest};
 use ferry_client::{ClientError, ControlPlaneClient};
 use tokio::sync::{Mutex, Semaphore, watch};
 use uuid::Uuid;
@@ -201,7 +201,20 @@ async fn claim_loop(
             return Ok(());
         };
         match client.claim(config.claim_wait).await {
-            Ok(Some(claimed)) => {
+            Ok(ClaimResponse {
+                task: Some(task), ..
+            }) => {
+                failures = 0;
+                tracing::info!(task_id = %task.task_id, kind = %task.kind, role = %task.role, "claimed connector task");
+                let client = client.clone();
+                tokio::spawn(async move {
+                    attempt::run_task(&client, task).await;
+                    drop(permit);
+                });
+            }
+            Ok(ClaimResponse {
+                job: Some(claimed), ..
+            }) => {
                 failures = 0;
                 tracing::info!(
                     job_id = claimed.job_id,
@@ -224,7 +237,7 @@ async fn claim_loop(
                     drop(permit);
                 });
             }
-            Ok(None) => {}
+            Ok(_) => {}
             Err(error @ ClientError::Status { status: 401, .. }) => {
                 return Err(DataplaneError::Unauthorized(error));
             }

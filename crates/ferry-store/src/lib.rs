@@ -17,6 +17,7 @@ mod workspaces;
 mod actors;
 mod dataplanes;
 mod jobs;
+mod tasks;
 
 pub use error::StoreError;
 pub use jobs::AttemptOutcome;

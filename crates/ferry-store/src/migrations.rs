@@ -38,6 +38,12 @@ const SOURCES: &[Source] = &[
         sqlite: include_str!("../migrations/0003_definitions.sql"),
         postgres: include_str!("../migrations/0003_definitions.sql"),
     },
+    Source {
+        version: 4,
+        description: "connector tasks",
+        sqlite: include_str!("../migrations/0004_connector_tasks.sql"),
+        postgres: include_str!("../migrations/0004_connector_tasks.sql"),
+    },
 ];
 
 /// The embedded list, handed to sqlx's migrator through its public source trait.

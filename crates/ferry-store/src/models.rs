@@ -389,3 +389,21 @@ pub struct CustomDefinition {
     pub command: String,
     pub created_at: i64,
 }
+
+/// A check or discover to run on a data plane of a region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorTask {
+    pub id: Uuid,
+    pub region_id: Uuid,
+    /// `check` or `discover`.
+    pub kind: String,
+    pub actor_kind: ActorKind,
+    pub actor_id: Uuid,
+    /// `pending`, `running`, `succeeded` or `failed`.
+    pub status: String,
+    pub dataplane_id: Option<Uuid>,
+    /// JSON text of the answer (catalog, or connection status).
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+}

@@ -247,3 +247,102 @@ async fn a_real_pypi_connector_syncs_through_the_runtime() {
         .clone();
     assert_eq!(users["state"]["stream_state"]["seed"], 42, "{users}");
 }
+
+#[tokio::test]
+async fn discover_and_check_run_on_a_data_plane_of_the_region() {
+    let ferry = FerryProcess::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
+    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
+    let workspace = s(&admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"]);
+    let definition = admin
+        .post(
+            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
+            json!({"name": "numbers", "command": ["python3", fixture()]}),
+        )
+        .await;
+    let custom = |configuration: Value| {
+        let admin = admin.clone();
+        let body = json!({"name": "numbers", "workspaceId": workspace, "definitionId": definition.body["id"], "configuration": configuration});
+        async move { admin.post("/api/public/v1/sources", body).await.body }
+    };
+    let numbers = custom(json!({"count": 5})).await;
+    let streams = admin
+        .get(&format!(
+            "/api/public/v1/streams?sourceId={}&ignoreCache=false",
+            s(&numbers["sourceId"])
+        ))
+        .await;
+    assert_eq!(streams.status, 200, "{}", streams.body);
+    assert_eq!(streams.body[0]["streamName"], "numbers");
+    assert_eq!(streams.body[0]["sourceDefinedCursorField"], true);
+    assert_eq!(streams.body[0]["sourceDefinedPrimaryKey"], json!([["id"]]));
+    assert!(
+        streams.body[0]["syncModes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("incremental_append"))
+    );
+
+    let checked = admin
+        .post(
+            &format!("/api/public/v1/sources/{}/check", s(&numbers["sourceId"])),
+            json!({}),
+        )
+        .await;
+    assert_eq!(checked.body["status"], "succeeded", "{}", checked.body);
+    let refused = custom(json!({"fail_check": true})).await;
+    let checked = admin
+        .post(
+            &format!("/api/public/v1/sources/{}/check", s(&refused["sourceId"])),
+            json!({}),
+        )
+        .await;
+    assert_eq!(checked.body["status"], "failed");
+    assert_eq!(checked.body["message"], "bad credentials");
+
+    // Built-in connectors are discovered the same way, on the data plane.
+    let faker = admin
+        .post("/api/public/v1/sources", json!({"name": "f", "workspaceId": workspace, "configuration": {"sourceType": "faker"}}))
+        .await;
+    let streams = admin
+        .get(&format!(
+            "/api/public/v1/streams?sourceId={}",
+            s(&faker.body["sourceId"])
+        ))
+        .await;
+    assert_eq!(streams.body[0]["streamName"], "users", "{}", streams.body);
+    assert!(
+        streams.body[0]["propertyFields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["email"]))
+    );
+
+    // A region no data plane serves cannot run them: 409 at once.
+    let region = admin
+        .post(
+            "/api/public/v1/regions",
+            json!({"name": "nowhere", "organizationId": "00000000-0000-0000-0000-000000000000"}),
+        )
+        .await;
+    let lonely = admin
+        .post(
+            "/api/public/v1/workspaces",
+            json!({"name": "lonely", "regionId": region.body["regionId"]}),
+        )
+        .await;
+    let stranded = admin
+        .post("/api/public/v1/sources", json!({"name": "f", "workspaceId": lonely.body["workspaceId"], "configuration": {"sourceType": "faker"}}))
+        .await;
+    admin
+        .get(&format!(
+            "/api/public/v1/streams?sourceId={}",
+            s(&stranded.body["sourceId"])
+        ))
+        .await
+        .assert_problem(409);
+    admin
+        .get("/api/public/v1/streams")
+        .await
+        .assert_problem(400)
+        .assert_names_field("sourceId");
+}

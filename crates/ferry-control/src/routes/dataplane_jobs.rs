@@ -9,8 +9,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use ferry_api::{
-    AttemptConfig, ClaimRequest, ClaimResponse, ClaimedJob, FinishReport, ProgressReport,
-    StateCommit, StreamState,
+    AttemptConfig, ClaimRequest, ClaimResponse, ClaimedJob, ClaimedTask, FinishReport,
+    ProgressReport, StateCommit, StreamState, TaskResult,
 };
 use ferry_store::{ActorKind, AttemptOutcome, Job, StoredState};
 use serde_json::Value;
@@ -105,7 +105,21 @@ pub async fn claim(
         let woken = state.job_created.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        if may_claim(&state, &caller).await?
+        let allowed = may_claim(&state, &caller).await?;
+        // Tasks first: an API call is waiting for each. Not when a specific job is asked for.
+        if allowed
+            && request.job_id.is_none()
+            && let Some(task) = state
+                .store
+                .claim_task(caller.dataplane.region_id, caller.dataplane.id)
+                .await?
+        {
+            return Ok(Json(ClaimResponse {
+                job: None,
+                task: Some(claimed_task(&state, task).await?),
+            }));
+        }
+        if allowed
             && let Some((job, attempt)) = state
                 .store
                 .claim_job(
@@ -133,14 +147,62 @@ pub async fn claim(
                     connection_id: job.connection_id,
                     lease_expires_at: job.lease_expires_at.unwrap_or_default(),
                 }),
+                task: None,
             }));
         }
         let now = Instant::now();
         if now >= deadline {
-            return Ok(Json(ClaimResponse { job: None }));
+            return Ok(Json(ClaimResponse {
+                job: None,
+                task: None,
+            }));
         }
         let _ = tokio::time::timeout((deadline - now).min(CLAIM_POLL), woken).await;
     }
+}
+
+async fn claimed_task(
+    state: &AppState,
+    task: ferry_store::ConnectorTask,
+) -> ApiResult<ClaimedTask> {
+    let actor = state.store.actor(task.actor_kind, task.actor_id).await?;
+    Ok(ClaimedTask {
+        task_id: task.id,
+        kind: task.kind,
+        role: task.actor_kind.as_str().to_owned(),
+        command: custom_command(state, &actor).await?,
+        connector_type: actor.connector_type.clone(),
+        configuration: state.secrets.decrypt(&actor.configuration)?,
+    })
+}
+
+/// `POST /api/v1/tasks/{taskId}/result`, from the data plane that claimed the task.
+pub async fn task_result(
+    State(state): State<AppState>,
+    caller: DataplaneCaller,
+    Path(task_id): Path<String>,
+    ApiJson(answer): ApiJson<TaskResult>,
+) -> ApiResult<Json<Value>> {
+    let task_id = parse_uuid("taskId", &task_id)?;
+    let task = state.store.task(task_id).await?;
+    if task.region_id != caller.dataplane.region_id {
+        tracing::warn!(dataplane_id = %caller.dataplane.id, %task_id, "data plane answered a task of another region");
+        return Err(ApiError::Forbidden(format!(
+            "task {task_id} does not belong to this data plane's region"
+        )));
+    }
+    let result = answer.result.as_ref().map(Value::to_string);
+    state
+        .store
+        .complete_task(
+            task_id,
+            caller.dataplane.id,
+            result.as_deref(),
+            answer.error.as_deref(),
+        )
+        .await?;
+    state.task_done.notify_waiters();
+    Ok(Json(serde_json::json!({})))
 }
 
 fn parse_stored_json(text: &str) -> Value {

@@ -13,6 +13,7 @@ pub(crate) mod organizations;
 mod pagination;
 pub(crate) mod permissions;
 pub(crate) mod regions;
+mod streams;
 pub(crate) mod workspaces;
 
 use axum::Router;
@@ -34,6 +35,10 @@ pub fn router(state: AppState) -> Router {
         .route("/applications/token", post(applications::token))
         .nest("/api/v1/dataplanes", dataplane_api::router())
         .nest("/api/v1/jobs", dataplane_jobs::router())
+        .route(
+            "/api/v1/tasks/{taskId}/result",
+            post(dataplane_jobs::task_result),
+        )
         .route("/health", get(health))
         .route(
             "/",
@@ -62,6 +67,7 @@ fn public_api() -> Router<AppState> {
         .merge(connections::router())
         .merge(jobs::router())
         .merge(definitions::router())
+        .merge(streams::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
