@@ -242,3 +242,38 @@ pub struct DefinitionResponse {
 pub struct DefinitionsResponse {
     pub data: Vec<DefinitionResponse>,
 }
+
+/// `PATCH /sources/{id}` and `PATCH /destinations/{id}`; `PUT` requires name and
+/// configuration. A secret sent back as `**********` keeps its stored value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorPatchRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub workspace_id: Option<Uuid>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub configuration: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorPutRequest {
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub configuration: Value,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionPatchRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub configurations: Option<StreamConfigurations>,
+    #[serde(default)]
+    pub schedule: Option<ConnectionSchedule>,
+    #[serde(default)]
+    pub status: Option<String>,
+}

@@ -48,6 +48,8 @@ use crate::routes;
         routes::connections::create,
         routes::connections::list,
         routes::connections::read,
+        routes::connections::update,
+        routes::connections::remove,
         routes::jobs::create,
         routes::jobs::list,
         routes::jobs::read,

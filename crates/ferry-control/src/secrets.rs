@@ -175,3 +175,41 @@ mod tests {
         assert_eq!(masked["count"], 5);
     }
 }
+
+/// In a configuration sent back for an update, every secret still `**********` takes the
+/// stored value at the same place: clients echo what they read.
+pub fn keep_masked_secrets(new: &mut Value, stored: &Value) {
+    let Value::Object(fields) = new else {
+        return;
+    };
+    for (key, value) in fields.iter_mut() {
+        let previous = &stored[key.as_str()];
+        if value.as_str() == Some(MASKED_SECRET) && is_secret_key(key) && !previous.is_null() {
+            *value = previous.clone();
+        } else if value.is_object() {
+            keep_masked_secrets(value, previous);
+        }
+    }
+}
+
+#[cfg(test)]
+mod keep_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn masked_secrets_keep_their_stored_values() {
+        let stored = json!({"password": "old", "nested": {"api_key": "k"}, "host": "a"});
+        let mut sent =
+            json!({"password": MASKED_SECRET, "nested": {"api_key": MASKED_SECRET}, "host": "b"});
+        keep_masked_secrets(&mut sent, &stored);
+        assert_eq!(
+            sent,
+            json!({"password": "old", "nested": {"api_key": "k"}, "host": "b"})
+        );
+        let mut changed = json!({"password": "new"});
+        keep_masked_secrets(&mut changed, &stored);
+        assert_eq!(changed["password"], "new");
+    }
+}

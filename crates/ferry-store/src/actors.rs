@@ -5,8 +5,8 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use crate::{
-    Actor, ActorKind, Connection, CustomDefinition, NewActor, NewConnection, Result, ScopedQuery,
-    Store, StoreError, flag_column, now_millis, placeholders, uuid_column,
+    Actor, ActorKind, Connection, ConnectionChanges, CustomDefinition, NewActor, NewConnection,
+    Result, ScopedQuery, Store, StoreError, flag_column, now_millis, placeholders, uuid_column,
 };
 
 fn kind_column(row: &AnyRow) -> Result<ActorKind> {
@@ -204,6 +204,87 @@ impl Store {
             .iter()
             .map(actor_from_row)
             .collect()
+    }
+
+    /// Renames the actor and/or replaces its configuration.
+    pub async fn update_actor(
+        &self,
+        kind: ActorKind,
+        id: Uuid,
+        name: Option<&str>,
+        configuration: Option<&str>,
+    ) -> Result<Actor> {
+        let current = self.actor(kind, id).await?;
+        sqlx::query(
+            "UPDATE actors SET name = $1, configuration = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(name.unwrap_or(&current.name))
+        .bind(configuration.unwrap_or(&current.configuration))
+        .bind(now_millis())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        self.actor(kind, id).await
+    }
+
+    /// Soft-deletes the actor and, as Airbyte does, the connections that use it.
+    pub async fn delete_actor(&self, kind: ActorKind, id: Uuid) -> Result<()> {
+        let mut transaction = self.begin_write().await?;
+        let now = now_millis();
+        let deleted = sqlx::query(
+            "UPDATE actors SET tombstone = 1, updated_at = $1 WHERE id = $2 AND kind = $3 AND tombstone = 0",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .bind(kind.as_str())
+        .execute(&mut *transaction)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::not_found(kind.as_str(), id));
+        }
+        sqlx::query(
+            "UPDATE connections SET tombstone = 1, updated_at = $1 WHERE (source_id = $2 OR destination_id = $2) AND tombstone = 0",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    pub async fn update_connection(
+        &self,
+        id: Uuid,
+        changes: &ConnectionChanges,
+    ) -> Result<Connection> {
+        let current = self.connection(id).await?;
+        sqlx::query(
+            "UPDATE connections SET name = $1, status = $2, schedule = $3, configurations = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(changes.name.as_deref().unwrap_or(&current.name))
+        .bind(changes.status.as_deref().unwrap_or(&current.status))
+        .bind(changes.schedule.as_deref().unwrap_or(&current.schedule))
+        .bind(changes.configurations.as_deref().unwrap_or(&current.configurations))
+        .bind(now_millis())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        self.connection(id).await
+    }
+
+    pub async fn delete_connection(&self, id: Uuid) -> Result<()> {
+        let deleted = sqlx::query(
+            "UPDATE connections SET tombstone = 1, updated_at = $1 WHERE id = $2 AND tombstone = 0",
+        )
+        .bind(now_millis())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::not_found("connection", id));
+        }
+        Ok(())
     }
 
     pub async fn create_connection(&self, connection: &NewConnection) -> Result<Connection> {

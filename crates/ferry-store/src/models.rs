@@ -268,6 +268,14 @@ pub struct NewConnection {
     pub configurations: String,
 }
 
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionChanges {
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub schedule: Option<String>,
+    pub configurations: Option<String>,
+}
+
 /// A page of workspace-scoped rows (actors, connections, jobs).
 #[derive(Debug, Clone)]
 pub struct ScopedQuery {

@@ -874,3 +874,141 @@ async fn sources_destinations_connections_and_jobs_reject_bad_input() {
         );
     }
 }
+
+#[tokio::test]
+async fn sources_destinations_and_connections_update_and_delete_as_airbyte_does() {
+    let fixture = fixture(StoreKind::Sqlite).await;
+    let admin = &fixture.admin;
+    let workspace = fixture.workspace_id.as_str();
+    let source = admin
+        .post("/api/public/v1/sources", json!({"name": "f", "workspaceId": workspace, "configuration": {"sourceType": "faker", "count": 5, "api_key": "k1"}}))
+        .await;
+    let source_id = s(&source.body["sourceId"]);
+    let destination = admin
+        .post("/api/public/v1/destinations", json!({"name": "n", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}))
+        .await;
+    let destination_id = s(&destination.body["destinationId"]);
+
+    // PATCH with the masked secret read back keeps it; the other fields change.
+    let read = admin
+        .get(&format!("/api/public/v1/sources/{source_id}"))
+        .await
+        .body;
+    let mut configuration = read["configuration"].clone();
+    configuration["count"] = json!(9);
+    let patched = admin
+        .patch(
+            &format!("/api/public/v1/sources/{source_id}"),
+            json!({"name": "renamed", "configuration": configuration}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["name"], "renamed");
+    assert_eq!(patched.body["configuration"]["count"], 9);
+    assert_eq!(patched.body["configuration"]["api_key"], "**********");
+    let put = admin
+        .send(
+            Method::PUT,
+            &format!("/api/public/v1/sources/{source_id}"),
+            json!({"name": "put", "configuration": {"sourceType": "faker", "count": 3}}),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(
+        put.body["configuration"],
+        json!({"sourceType": "faker", "count": 3})
+    );
+    admin
+        .patch(
+            &format!("/api/public/v1/sources/{source_id}"),
+            json!({"configuration": {"sourceType": "dev-null"}}),
+        )
+        .await
+        .assert_problem(400)
+        .assert_names_field("configuration.sourceType");
+    admin
+        .patch(
+            &format!("/api/public/v1/sources/{source_id}"),
+            json!({"configuration": {"count": -4}}),
+        )
+        .await
+        .assert_problem(400)
+        .assert_names_field("configuration.count");
+    admin
+        .send(
+            Method::PUT,
+            &format!("/api/public/v1/sources/{source_id}"),
+            json!({"name": "x"}),
+        )
+        .await
+        .assert_problem(400)
+        .assert_names_field("configuration");
+    let renamed = admin
+        .patch(
+            &format!("/api/public/v1/destinations/{destination_id}"),
+            json!({"name": "null 2"}),
+        )
+        .await;
+    assert_eq!(renamed.body["name"], "null 2");
+
+    let connection = admin
+        .post(
+            "/api/public/v1/connections",
+            json!({"sourceId": source_id, "destinationId": destination_id}),
+        )
+        .await;
+    let connection_id = s(&connection.body["connectionId"]);
+    let patched = admin
+        .patch(
+            &format!("/api/public/v1/connections/{connection_id}"),
+            json!({"name": "nightly", "status": "inactive", "configurations": {"streams": [{"name": "users", "syncMode": "full_refresh_overwrite"}]}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["status"], "inactive");
+    assert_eq!(
+        patched.body["configurations"]["streams"][0]["syncMode"],
+        "full_refresh_overwrite"
+    );
+    admin
+        .patch(
+            &format!("/api/public/v1/connections/{connection_id}"),
+            json!({"configurations": {"streams": [{"name": "users", "syncMode": "sometimes"}]}}),
+        )
+        .await
+        .assert_problem(400)
+        .assert_names_field("configurations.streams[0].syncMode");
+    // An inactive connection runs no job.
+    admin
+        .post(
+            "/api/public/v1/jobs",
+            json!({"connectionId": connection_id, "jobType": "sync"}),
+        )
+        .await
+        .assert_problem(409);
+
+    // Deletes are 204 with no body; deleting a source takes its connections with it.
+    let deleted = admin
+        .delete(&format!("/api/public/v1/sources/{source_id}"))
+        .await;
+    assert_eq!((deleted.status, deleted.body.clone()), (204, Value::Null));
+    admin
+        .get(&format!("/api/public/v1/sources/{source_id}"))
+        .await
+        .assert_problem(404);
+    admin
+        .get(&format!("/api/public/v1/connections/{connection_id}"))
+        .await
+        .assert_problem(404);
+    admin
+        .delete(&format!("/api/public/v1/connections/{connection_id}"))
+        .await
+        .assert_problem(404);
+    assert_eq!(
+        admin
+            .delete(&format!("/api/public/v1/destinations/{destination_id}"))
+            .await
+            .status,
+        204
+    );
+}

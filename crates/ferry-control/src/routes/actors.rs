@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use ferry_api::definitions::{ConnectorRole, find_definition};
 use ferry_api::{
-    DestinationCreateRequest, DestinationResponse, DestinationsResponse, SourceCreateRequest,
-    SourceResponse, SourcesResponse,
+    ActorPatchRequest, ActorPutRequest, DestinationCreateRequest, DestinationResponse,
+    DestinationsResponse, SourceCreateRequest, SourceResponse, SourcesResponse,
 };
 use ferry_store::{Actor, ActorKind, NewActor, ScopedQuery};
 use serde_json::Value;
@@ -20,17 +20,29 @@ use crate::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, QueryParams, parse_uuid};
-use crate::secrets::mask;
+use crate::secrets::{keep_masked_secrets, mask};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sources", get(list_sources).post(create_source))
-        .route("/sources/{sourceId}", get(read_source))
+        .route(
+            "/sources/{sourceId}",
+            get(read_source)
+                .patch(patch_source)
+                .put(put_source)
+                .delete(delete_source),
+        )
         .route(
             "/destinations",
             get(list_destinations).post(create_destination),
         )
-        .route("/destinations/{destinationId}", get(read_destination))
+        .route(
+            "/destinations/{destinationId}",
+            get(read_destination)
+                .patch(patch_destination)
+                .put(put_destination)
+                .delete(delete_destination),
+        )
 }
 
 /// The `connector_type` of sources and destinations made from custom definitions.
@@ -354,4 +366,142 @@ pub async fn read_destination(
     let id = parse_uuid("destinationId", &destination_id)?;
     let actor = visible_actor(&state, &caller, ActorKind::Destination, id).await?;
     Ok(Json(destination_response(&state, actor)?))
+}
+
+/// Applies a PATCH (or, with both fields, a PUT) to a source or destination.
+async fn update(
+    state: &AppState,
+    caller: &Caller,
+    kind: ActorKind,
+    id: Uuid,
+    request: ActorPatchRequest,
+) -> ApiResult<Actor> {
+    let actor = visible_actor(state, caller, kind, id).await?;
+    let workspace = state.store.workspace(actor.workspace_id).await?;
+    caller.require_workspace_access(&workspace, Access::Edit)?;
+    if request
+        .workspace_id
+        .is_some_and(|workspace_id| workspace_id != actor.workspace_id)
+    {
+        return Err(ApiError::unprocessable_field(
+            "workspaceId",
+            "a source cannot move to another workspace",
+        ));
+    }
+    let name = request
+        .name
+        .as_deref()
+        .map(|name| valid_name("name", name))
+        .transpose()?;
+    let configuration = match request.configuration {
+        None => None,
+        Some(mut configuration) => {
+            if !configuration.is_object() {
+                return Err(ApiError::field("configuration", "must be an object"));
+            }
+            let type_field = type_field(kind);
+            if let Some(given) = configuration.get(type_field)
+                && actor.connector_type != CUSTOM_TYPE
+                && given.as_str() != Some(actor.connector_type.as_str())
+            {
+                return Err(ApiError::field(
+                    format!("configuration.{type_field}"),
+                    format!("cannot change from '{}'", actor.connector_type),
+                ));
+            }
+            let stored = state.secrets.decrypt(&actor.configuration)?;
+            keep_masked_secrets(&mut configuration, &stored);
+            validate_configuration(&actor.connector_type, &configuration)?;
+            Some(state.secrets.encrypt(&configuration)?)
+        }
+    };
+    Ok(state
+        .store
+        .update_actor(kind, id, name.as_deref(), configuration.as_deref())
+        .await?)
+}
+
+async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    kind: ActorKind,
+    id: Uuid,
+) -> ApiResult<StatusCode> {
+    let actor = visible_actor(state, caller, kind, id).await?;
+    let workspace = state.store.workspace(actor.workspace_id).await?;
+    caller.require_workspace_access(&workspace, Access::Edit)?;
+    state.store.delete_actor(kind, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn patch_source(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(source_id): Path<String>,
+    ApiJson(request): ApiJson<ActorPatchRequest>,
+) -> ApiResult<Json<SourceResponse>> {
+    let id = parse_uuid("sourceId", &source_id)?;
+    let actor = update(&state, &caller, ActorKind::Source, id, request).await?;
+    Ok(Json(source_response(&state, actor)?))
+}
+
+pub async fn put_source(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(source_id): Path<String>,
+    ApiJson(request): ApiJson<ActorPutRequest>,
+) -> ApiResult<Json<SourceResponse>> {
+    let id = parse_uuid("sourceId", &source_id)?;
+    let patch = ActorPatchRequest {
+        name: Some(request.name),
+        workspace_id: None,
+        configuration: Some(request.configuration),
+    };
+    let actor = update(&state, &caller, ActorKind::Source, id, patch).await?;
+    Ok(Json(source_response(&state, actor)?))
+}
+
+pub async fn delete_source(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(source_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_uuid("sourceId", &source_id)?;
+    delete(&state, &caller, ActorKind::Source, id).await
+}
+
+pub async fn patch_destination(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(destination_id): Path<String>,
+    ApiJson(request): ApiJson<ActorPatchRequest>,
+) -> ApiResult<Json<DestinationResponse>> {
+    let id = parse_uuid("destinationId", &destination_id)?;
+    let actor = update(&state, &caller, ActorKind::Destination, id, request).await?;
+    Ok(Json(destination_response(&state, actor)?))
+}
+
+pub async fn put_destination(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(destination_id): Path<String>,
+    ApiJson(request): ApiJson<ActorPutRequest>,
+) -> ApiResult<Json<DestinationResponse>> {
+    let id = parse_uuid("destinationId", &destination_id)?;
+    let patch = ActorPatchRequest {
+        name: Some(request.name),
+        workspace_id: None,
+        configuration: Some(request.configuration),
+    };
+    let actor = update(&state, &caller, ActorKind::Destination, id, patch).await?;
+    Ok(Json(destination_response(&state, actor)?))
+}
+
+pub async fn delete_destination(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(destination_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_uuid("destinationId", &destination_id)?;
+    delete(&state, &caller, ActorKind::Destination, id).await
 }

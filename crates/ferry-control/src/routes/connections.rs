@@ -1,12 +1,13 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use ferry_api::{
-    ConnectionCreateRequest, ConnectionResponse, ConnectionSchedule, ConnectionsResponse,
+    ConnectionCreateRequest, ConnectionPatchRequest, ConnectionResponse, ConnectionSchedule,
+    ConnectionsResponse, StreamConfigurations,
 };
-use ferry_store::{ActorKind, Connection, NewConnection, ScopedQuery};
+use ferry_store::{ActorKind, Connection, ConnectionChanges, NewConnection, ScopedQuery};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -21,7 +22,10 @@ use crate::extract::{ApiJson, QueryParams, parse_uuid};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/connections", get(list).post(create))
-        .route("/connections/{connectionId}", get(read))
+        .route(
+            "/connections/{connectionId}",
+            get(read).patch(update).delete(remove),
+        )
 }
 
 const STATUSES: [&str; 4] = ["active", "inactive", "deprecated", "locked"];
@@ -118,22 +122,7 @@ pub async fn create(
         ));
     }
     let configurations = request.configurations.clone().unwrap_or_default();
-    for (index, stream) in configurations.streams.iter().enumerate() {
-        if stream.name.trim().is_empty() {
-            return Err(ApiError::field(
-                format!("configurations.streams[{index}].name"),
-                "must not be empty",
-            ));
-        }
-        if let Some(mode) = &stream.sync_mode
-            && ferry_api::split_sync_mode(mode).is_none()
-        {
-            return Err(ApiError::field(
-                format!("configurations.streams[{index}].syncMode"),
-                format!("'{mode}' is not a sync mode"),
-            ));
-        }
-    }
+    validate_streams(&configurations)?;
     let connection = state
         .store
         .create_connection(&NewConnection {
@@ -213,4 +202,101 @@ pub async fn read(
             .collect(),
     );
     Ok(Json(body))
+}
+
+fn validate_streams(configurations: &StreamConfigurations) -> ApiResult<()> {
+    for (index, stream) in configurations.streams.iter().enumerate() {
+        if stream.name.trim().is_empty() {
+            return Err(ApiError::field(
+                format!("configurations.streams[{index}].name"),
+                "must not be empty",
+            ));
+        }
+        if let Some(mode) = &stream.sync_mode
+            && ferry_api::split_sync_mode(mode).is_none()
+        {
+            return Err(ApiError::field(
+                format!("configurations.streams[{index}].syncMode"),
+                format!("'{mode}' is not a sync mode"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn editable_connection(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Connection> {
+    let id = parse_uuid("connectionId", id)?;
+    let connection = visible_connection(state, caller, id).await?;
+    let workspace = state.store.workspace(connection.workspace_id).await?;
+    caller.require_workspace_access(&workspace, Access::Edit)?;
+    Ok(connection)
+}
+
+#[utoipa::path(patch, path = "/connections/{connectionId}", tag = "connections",
+    request_body = ConnectionPatchRequest, params(("connectionId" = Uuid, Path)),
+    responses((status = 200, body = ConnectionResponse)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(connection_id): Path<String>,
+    ApiJson(request): ApiJson<ConnectionPatchRequest>,
+) -> ApiResult<Json<ConnectionResponse>> {
+    let connection = editable_connection(&state, &caller, &connection_id).await?;
+    let name = request
+        .name
+        .as_deref()
+        .map(|name| valid_name("name", name))
+        .transpose()?;
+    if let Some(status) = &request.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::field(
+            "status",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    if let Some(schedule) = &request.schedule
+        && schedule.schedule_type != "manual"
+    {
+        return Err(ApiError::unprocessable_field(
+            "schedule.scheduleType",
+            "only manual schedules are supported by this version",
+        ));
+    }
+    if let Some(configurations) = &request.configurations {
+        validate_streams(configurations)?;
+    }
+    let changes = ConnectionChanges {
+        name,
+        status: request.status.clone(),
+        schedule: request
+            .schedule
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|error| ApiError::Internal(error.to_string()))?,
+        configurations: request
+            .configurations
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|error| ApiError::Internal(error.to_string()))?,
+    };
+    let connection = state
+        .store
+        .update_connection(connection.id, &changes)
+        .await?;
+    Ok(Json(connection_response(connection)))
+}
+
+#[utoipa::path(delete, path = "/connections/{connectionId}", tag = "connections",
+    params(("connectionId" = Uuid, Path)), responses((status = 204)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(connection_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let connection = editable_connection(&state, &caller, &connection_id).await?;
+    state.store.delete_connection(connection.id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
