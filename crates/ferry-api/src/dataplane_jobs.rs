@@ -121,3 +121,8 @@ pub struct AttemptDirectives {
     #[serde(default)]
     pub lost: Vec<Uuid>,
 }
+
+/// Where an attempt's log is kept in the storage both planes share (Airbyte's `log` bucket).
+pub fn attempt_log_path(job_id: i64, attempt_number: i64) -> String {
+    format!("logs/job-{job_id}/attempt-{attempt_number}.log")
+}

@@ -9,7 +9,7 @@ pub mod process;
 
 pub use dev_null::DevNullDestination;
 pub use faker::FakerSource;
-pub use process::{CheckResult, ExternalConnector};
+pub use process::{CheckResult, ExternalConnector, LogSink};
 
 use ferry_protocol::{AirbyteMessage, StateMessage, StreamDescriptor};
 use serde_json::Value;

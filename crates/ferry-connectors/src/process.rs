@@ -36,6 +36,18 @@ pub struct ExternalConnector {
     args: Vec<String>,
     /// Shown in logs.
     name: String,
+    /// Where the connector's own words (stderr, LOG messages, stray stdout) go besides the
+    /// process log: the attempt's log.
+    log: Option<LogSink>,
+}
+
+/// Lines for an attempt's log.
+pub type LogSink = mpsc::UnboundedSender<String>;
+
+fn to_log(sink: &Option<LogSink>, name: &str, line: impl std::fmt::Display) {
+    if let Some(sink) = sink {
+        let _ = sink.send(format!("[{name}] {line}"));
+    }
 }
 
 /// Files handed to one run; the directory and its files go when this is dropped.
@@ -94,15 +106,17 @@ struct MessageReader {
     reader: BufReader<ChildStdout>,
     line: Vec<u8>,
     name: String,
+    log: Option<LogSink>,
     diagnostics: Diagnostics,
 }
 
 impl MessageReader {
-    fn new(stdout: ChildStdout, name: &str) -> Self {
+    fn new(stdout: ChildStdout, connector: &ExternalConnector) -> Self {
         Self {
             reader: BufReader::with_capacity(1 << 16, stdout),
             line: Vec::with_capacity(1 << 12),
-            name: name.to_owned(),
+            name: connector.name.clone(),
+            log: connector.log.clone(),
             diagnostics: Diagnostics::default(),
         }
     }
@@ -130,16 +144,28 @@ impl MessageReader {
                 None
             };
             let Some(message) = message else {
-                tracing::info!(connector = %self.name, stream = "stdout", "{}", String::from_utf8_lossy(text));
+                let text = String::from_utf8_lossy(text);
+                tracing::info!(connector = %self.name, stream = "stdout", "{text}");
+                to_log(&self.log, &self.name, text);
                 continue;
             };
             match &message {
                 AirbyteMessage::Log { log } => {
                     tracing::info!(connector = %self.name, level = %log.level, "{}", log.message);
+                    to_log(
+                        &self.log,
+                        &self.name,
+                        format_args!("{} {}", log.level, log.message),
+                    );
                 }
                 AirbyteMessage::Trace { trace } => {
                     if let Some(error) = &trace.error {
                         tracing::warn!(connector = %self.name, "connector reported an error: {}", error.message);
+                        to_log(
+                            &self.log,
+                            &self.name,
+                            format_args!("ERROR {}", error.message),
+                        );
                         self.diagnostics
                             .trace_error
                             .get_or_insert_with(|| error.message.clone());
@@ -165,7 +191,14 @@ impl ExternalConnector {
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_else(|| program.clone()),
+            log: None,
         })
+    }
+
+    /// Also copies what the connector says into `sink`.
+    pub fn with_log(mut self, sink: LogSink) -> Self {
+        self.log = Some(sink);
+        self
     }
 
     fn spawn(
@@ -186,10 +219,12 @@ impl ExternalConnector {
         })?;
         if let Some(stderr) = child.stderr.take() {
             let name = self.name.clone();
+            let sink = self.log.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     tracing::info!(connector = %name, stream = "stderr", "{line}");
+                    to_log(&sink, &name, &line);
                 }
             });
         }
@@ -218,7 +253,7 @@ impl ExternalConnector {
             .stdout
             .take()
             .ok_or_else(|| ConnectorError::Failed("no stdout".to_owned()))?;
-        let mut messages = MessageReader::new(stdout, &self.name);
+        let mut messages = MessageReader::new(stdout, self);
         let mut answer = None;
         let run = async {
             while let Some(message) = messages.next().await? {
@@ -300,7 +335,7 @@ impl ExternalConnector {
             .stdout
             .take()
             .ok_or_else(|| ConnectorError::Failed("no stdout".to_owned()))?;
-        let mut messages = MessageReader::new(stdout, &self.name);
+        let mut messages = MessageReader::new(stdout, self);
         while let Some(message) = messages.next().await? {
             if matches!(
                 message,
@@ -385,7 +420,7 @@ impl ExternalConnector {
             drop(stdin);
             Ok::<(), ConnectorError>(())
         };
-        let mut messages = MessageReader::new(stdout, &self.name);
+        let mut messages = MessageReader::new(stdout, self);
         let name = self.name.clone();
         let echoes = async {
             let mut pending: VecDeque<(StateMessage, u64, u64)> = VecDeque::new();

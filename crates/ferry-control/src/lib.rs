@@ -47,6 +47,8 @@ pub struct ControlConfig {
     /// Heartbeat ages past which a data plane shows `degraded`, then `unhealthy`.
     pub dataplane_degraded_after: Duration,
     pub dataplane_unhealthy_after: Duration,
+    /// The storage attempt logs are read from (shared with the data planes).
+    pub storage_dir: std::path::PathBuf,
 }
 
 impl ControlConfig {
@@ -70,6 +72,7 @@ impl Default for ControlConfig {
             retry_backoff: Duration::from_secs(10),
             dataplane_degraded_after: Duration::from_secs(60),
             dataplane_unhealthy_after: Duration::from_secs(5 * 60),
+            storage_dir: std::path::PathBuf::from(".ferry/storage"),
         }
     }
 }

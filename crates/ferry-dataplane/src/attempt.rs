@@ -3,14 +3,17 @@
 
 use std::collections::BTreeMap;
 
+use ferry_api::attempt_log_path;
 use ferry_api::{ClaimedJob, FinishReport, StateCommit, StreamState};
 use ferry_api::{ClaimedTask, TaskResult};
 use ferry_client::ControlPlaneClient;
 use ferry_connectors::{
-    ConnectorError, ExternalConnector, NativeDestination, NativeSource, ResumeState, StateAck,
-    catalog,
+    ConnectorError, ExternalConnector, LogSink, NativeDestination, NativeSource, ResumeState,
+    StateAck, catalog,
 };
 use ferry_protocol::AirbyteMessage;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
@@ -39,9 +42,46 @@ pub async fn run(
     client: &ControlPlaneClient,
     claimed: ClaimedJob,
     signal: watch::Receiver<Signal>,
+    storage: &dyn ObjectStore,
 ) {
     let (job_id, attempt_id) = (claimed.job_id, claimed.attempt_id);
-    match execute(client, &claimed, signal).await {
+    let (log, lines) = mpsc::unbounded_channel();
+    let collector = tokio::spawn(collect_log(lines));
+    let _ = log.send(format!(
+        "attempt {} of job {job_id} ({}) started, attempt id {attempt_id}",
+        claimed.attempt_number, claimed.job_type
+    ));
+    let ending = execute(client, &claimed, signal, &log).await;
+    match &ending {
+        Ending::Finished(report) => {
+            let _ = log.send(format!(
+                "attempt ended: {}{}, {} rows and {} bytes committed",
+                report.status,
+                report
+                    .failure_reason
+                    .as_deref()
+                    .map(|reason| format!(" ({reason})"))
+                    .unwrap_or_default(),
+                report.rows_synced,
+                report.bytes_synced
+            ));
+        }
+        Ending::Abandoned => {
+            let _ = log.send("attempt abandoned: no longer this data plane's".to_owned());
+        }
+    }
+    drop(log);
+    // The log is stored before the end is reported, so it is there when the job shows ended.
+    if let Ok(text) = collector.await {
+        let path = ObjectPath::from(attempt_log_path(job_id, claimed.attempt_number));
+        if let Err(error) = storage
+            .put(&path, PutPayload::from(text.into_bytes()))
+            .await
+        {
+            tracing::warn!(job_id, %attempt_id, %error, "could not store the attempt's log");
+        }
+    }
+    match ending {
         Ending::Finished(report) => {
             tracing::info!(job_id, %attempt_id, status = %report.status, rows = report.rows_synced, "attempt ended");
             if let Err(error) = client.finish(job_id, attempt_id, &report).await {
@@ -63,10 +103,38 @@ fn failed(reason: String, rows: i64, bytes: i64) -> Ending {
     })
 }
 
+/// The most an attempt's log keeps; past it, lines are counted, not kept.
+const MAX_LOG_BYTES: usize = 16 * 1024 * 1024;
+
+async fn collect_log(mut lines: mpsc::UnboundedReceiver<String>) -> String {
+    let mut text = String::new();
+    let mut dropped = 0u64;
+    while let Some(line) = lines.recv().await {
+        if text.len() + line.len() > MAX_LOG_BYTES {
+            dropped += 1;
+            continue;
+        }
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        text.push_str(&now);
+        text.push(' ');
+        text.push_str(&line);
+        text.push('\n');
+    }
+    if dropped > 0 {
+        text.push_str(&format!(
+            "... {dropped} more lines not kept (log over {MAX_LOG_BYTES} bytes)\n"
+        ));
+    }
+    text
+}
+
 async fn execute(
     client: &ControlPlaneClient,
     claimed: &ClaimedJob,
     mut signal: watch::Receiver<Signal>,
+    log: &LogSink,
 ) -> Ending {
     let (job_id, attempt_id) = (claimed.job_id, claimed.attempt_id);
     let config = match client.attempt_config(job_id, attempt_id).await {
@@ -84,6 +152,7 @@ async fn execute(
         &config.source_type,
         config.source_command.as_deref(),
         &config.source_configuration,
+        log,
     ) {
         Ok(source) => source,
         Err(error) => return failed(format!("source: {error}"), 0, 0),
@@ -92,6 +161,7 @@ async fn execute(
         &config.destination_type,
         config.destination_command.as_deref(),
         &config.destination_configuration,
+        log,
     ) {
         Ok(destination) => destination,
         Err(error) => return failed(format!("destination: {error}"), 0, 0),
@@ -219,9 +289,12 @@ impl Source {
         connector_type: &str,
         command: Option<&[String]>,
         configuration: &Value,
+        log: &LogSink,
     ) -> Result<Self, ConnectorError> {
         match command {
-            Some(command) => Ok(Self::External(ExternalConnector::new(command)?)),
+            Some(command) => Ok(Self::External(
+                ExternalConnector::new(command)?.with_log(log.clone()),
+            )),
             None => Ok(Self::Native(NativeSource::new(
                 connector_type,
                 configuration,
@@ -287,9 +360,12 @@ impl Destination {
         connector_type: &str,
         command: Option<&[String]>,
         configuration: &Value,
+        log: &LogSink,
     ) -> Result<Self, ConnectorError> {
         match command {
-            Some(command) => Ok(Self::External(ExternalConnector::new(command)?)),
+            Some(command) => Ok(Self::External(
+                ExternalConnector::new(command)?.with_log(log.clone()),
+            )),
             None => Ok(Self::Native(NativeDestination::new(
                 connector_type,
                 configuration,
@@ -336,9 +412,15 @@ async fn answer_task(task: &ClaimedTask) -> Result<Value, ConnectorError> {
     };
     match (task.role.as_str(), task.kind.as_str()) {
         ("source", "discover") => {
-            Source::new(&task.connector_type, command, &task.configuration)?
-                .discover(&task.configuration)
-                .await
+            // Task output is not kept in a job log; it goes to the process log only.
+            Source::new(
+                &task.connector_type,
+                command,
+                &task.configuration,
+                &mpsc::unbounded_channel().0,
+            )?
+            .discover(&task.configuration)
+            .await
         }
         (role, "check") => {
             let external = command.map(ExternalConnector::new).transpose()?;

@@ -27,6 +27,8 @@ pub struct DataplaneConfig {
     pub heartbeat_interval: Duration,
     /// How long one claim request waits for a job (long poll).
     pub claim_wait: Duration,
+    /// The storage attempt logs go to (Airbyte's `log` bucket): a local directory.
+    pub storage_dir: std::path::PathBuf,
 }
 
 impl DataplaneConfig {
@@ -38,6 +40,7 @@ impl DataplaneConfig {
             concurrency: 2,
             heartbeat_interval: Duration::from_secs(10),
             claim_wait: Duration::from_secs(20),
+            storage_dir: std::path::PathBuf::from(".ferry-dataplane/storage"),
         }
     }
 }
@@ -79,6 +82,16 @@ pub async fn run(
         enabled = identity.dataplane_enabled,
         "data plane initialized"
     );
+    std::fs::create_dir_all(&config.storage_dir).map_err(|error| {
+        DataplaneError::Config(format!(
+            "storage dir {}: {error}",
+            config.storage_dir.display()
+        ))
+    })?;
+    let storage: Arc<dyn object_store::ObjectStore> = Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(&config.storage_dir)
+            .map_err(|error| DataplaneError::Config(format!("storage dir: {error}")))?,
+    );
     let running: Running = Arc::new(Mutex::new(HashMap::new()));
     let slots = Arc::new(Semaphore::new(config.concurrency));
     let (enabled_sender, enabled) = watch::channel(identity.dataplane_enabled);
@@ -95,6 +108,7 @@ pub async fn run(
         running.clone(),
         slots.clone(),
         enabled,
+        storage,
     );
     tokio::select! {
         () = shutdown => tracing::info!("data plane stopping"),
@@ -189,6 +203,7 @@ async fn claim_loop(
     running: Running,
     slots: Arc<Semaphore>,
     mut enabled: watch::Receiver<bool>,
+    storage: Arc<dyn object_store::ObjectStore>,
 ) -> Result<(), DataplaneError> {
     let mut failures = 0u32;
     loop {
@@ -230,9 +245,10 @@ async fn claim_loop(
                     .insert(claimed.attempt_id, signal_sender);
                 let client = client.clone();
                 let running = running.clone();
+                let storage = storage.clone();
                 tokio::spawn(async move {
                     let attempt_id = claimed.attempt_id;
-                    attempt::run(&client, claimed, signal).await;
+                    attempt::run(&client, claimed, signal, storage.as_ref()).await;
                     running.lock().await.remove(&attempt_id);
                     drop(permit);
                 });

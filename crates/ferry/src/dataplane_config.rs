@@ -23,6 +23,8 @@ pub struct DataplaneFile {
     pub concurrency: Option<usize>,
     #[serde(default)]
     pub heartbeat_interval_seconds: Option<u64>,
+    #[serde(default)]
+    pub storage_dir: Option<std::path::PathBuf>,
 }
 
 pub fn load(path: &Path) -> anyhow::Result<DataplaneFile> {

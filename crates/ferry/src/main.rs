@@ -81,6 +81,9 @@ struct ControlArgs {
         default_value_t = 300
     )]
     dataplane_unhealthy_after_seconds: u64,
+    /// Where attempt logs are read from (and, for `ferry up`, written to).
+    #[arg(long, env = "FERRY_STORAGE_DIR")]
+    storage_dir: Option<PathBuf>,
     /// Heartbeat interval of `ferry up`'s own data plane, in seconds.
     #[arg(long, env = "FERRY_HEARTBEAT_INTERVAL_SECONDS", default_value_t = 10)]
     heartbeat_interval_seconds: u64,
@@ -107,6 +110,9 @@ struct DataplaneArgs {
     /// Seconds between heartbeats (default 10).
     #[arg(long, env = "FERRY_HEARTBEAT_INTERVAL_SECONDS")]
     heartbeat_interval_seconds: Option<u64>,
+    /// Directory for attempt logs (the storage the control plane reads them from).
+    #[arg(long, env = "FERRY_STORAGE_DIR")]
+    storage_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -229,6 +235,9 @@ async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
     {
         config.heartbeat_interval = Duration::from_secs(seconds.max(1));
     }
+    if let Some(storage_dir) = args.storage_dir.or(file.storage_dir) {
+        config.storage_dir = storage_dir;
+    }
     let parent_gone = watch_parent(std::env::var(PARENT_PID_VARIABLE).ok());
     let stop = async {
         tokio::select! {
@@ -277,6 +286,12 @@ async fn run_control_plane(
     with_default_dataplane: bool,
 ) -> anyhow::Result<()> {
     let admin_credentials = admin_credentials_from_env()?;
+    let storage_dir = args
+        .storage_dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("storage"));
+    std::fs::create_dir_all(&storage_dir)
+        .with_context(|| format!("creating the storage dir {}", storage_dir.display()))?;
     let store = Store::connect(database_url)
         .await
         .context("opening the control-plane store")?;
@@ -301,6 +316,7 @@ async fn run_control_plane(
         retry_backoff: Duration::from_secs(args.job_retry_backoff_seconds),
         dataplane_degraded_after: Duration::from_secs(args.dataplane_degraded_after_seconds),
         dataplane_unhealthy_after: Duration::from_secs(args.dataplane_unhealthy_after_seconds),
+        storage_dir: storage_dir.clone(),
     };
     let secrets = credentials::secrets_cipher(data_dir)?;
     let state = AppState::new(store.clone(), config, secrets)
@@ -318,6 +334,7 @@ async fn run_control_plane(
             credentials::default_dataplane(&credentials_path, &store, &report).await?;
         Some(tokio::spawn(supervise_default_dataplane(
             format!("http://{address}"),
+            storage_dir.clone(),
             credentials,
             args.heartbeat_interval_seconds,
         )))
@@ -356,6 +373,7 @@ async fn watch_parent(expected: Option<String>) {
 /// `ferry dataplane`, talking HTTP to this control plane), restarting it if it dies.
 async fn supervise_default_dataplane(
     control_plane_url: String,
+    storage_dir: PathBuf,
     credentials: credentials::DataplaneCredentials,
     heartbeat_interval_seconds: u64,
 ) {
@@ -370,6 +388,8 @@ async fn supervise_default_dataplane(
             .arg(&control_plane_url)
             .arg("--heartbeat-interval-seconds")
             .arg(heartbeat_interval_seconds.to_string())
+            .arg("--storage-dir")
+            .arg(&storage_dir)
             .env("DATA_PLANE_CLIENT_ID", &credentials.client_id)
             .env("DATA_PLANE_CLIENT_SECRET", &credentials.client_secret)
             .env(PARENT_PID_VARIABLE, std::process::id().to_string())

@@ -346,3 +346,69 @@ async fn discover_and_check_run_on_a_data_plane_of_the_region() {
         .assert_problem(400)
         .assert_names_field("sourceId");
 }
+
+#[tokio::test]
+async fn each_attempt_leaves_a_log_the_api_serves() {
+    let ferry = FerryProcess::start(
+        BINARY.as_ref(),
+        FerryOptions::new(StoreKind::Sqlite).env("FERRY_JOB_MAX_ATTEMPTS", "1"),
+    )
+    .await;
+    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
+    let workspace = s(&admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"]);
+    let definition = admin
+        .post(
+            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
+            json!({"name": "numbers", "command": ["python3", fixture()]}),
+        )
+        .await;
+    let source = admin
+        .post("/api/public/v1/sources", json!({"name": "n", "workspaceId": workspace, "definitionId": definition.body["id"], "configuration": {"count": 30, "fail_at": 25}}))
+        .await;
+    let destination = admin
+        .post("/api/public/v1/destinations", json!({"name": "null", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}))
+        .await;
+    let connection = admin
+        .post("/api/public/v1/connections", json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]}))
+        .await;
+    let job = admin
+        .post(
+            "/api/public/v1/jobs",
+            json!({"connectionId": connection.body["connectionId"], "jobType": "sync"}),
+        )
+        .await;
+    let job_id = job.body["jobId"].as_i64().unwrap();
+    let job = finished(&admin, job_id).await;
+    assert_eq!(job["status"], "failed");
+    let log = admin
+        .get(&format!("/api/public/v1/jobs/{job_id}/attempts/1/logs"))
+        .await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    assert!(
+        log.content_type
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("text/plain")
+    );
+    let text = log.body.as_str().unwrap();
+    for expected in [
+        "attempt 1 of job",
+        "a line on stderr",
+        "hello from the connector, not a protocol message",
+        "ERROR simulated failure at record 25",
+        "attempt ended: failed",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from the log:\n{text}"
+        );
+    }
+    admin
+        .get(&format!("/api/public/v1/jobs/{job_id}/attempts/2/logs"))
+        .await
+        .assert_problem(404);
+    admin
+        .get(&format!("/api/public/v1/jobs/{job_id}/attempts/x/logs"))
+        .await
+        .assert_problem(400);
+}

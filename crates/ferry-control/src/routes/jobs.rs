@@ -24,6 +24,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/jobs", get(list).post(create))
         .route("/jobs/{jobId}", get(read).delete(cancel))
+        .route(
+            "/jobs/{jobId}/attempts/{attemptNumber}/logs",
+            get(attempt_log),
+        )
 }
 
 const TERMINAL: [&str; 3] = ["succeeded", "failed", "cancelled"];
@@ -355,6 +359,44 @@ pub async fn cancel(
     }
     let job = state.store.cancel_job(job.id).await?;
     Ok(Json(job_response(&state, job).await?))
+}
+
+/// Ferry extension: an attempt's log, as its data plane stored it (text).
+pub async fn attempt_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((job_id, attempt_number)): Path<(String, String)>,
+) -> ApiResult<(axum::http::HeaderMap, String)> {
+    use object_store::ObjectStoreExt;
+    let job = visible_job(&state, &caller, &job_id).await?;
+    let attempt_number: i64 = attempt_number.parse().map_err(|_| {
+        ApiError::field(
+            "attemptNumber",
+            format!("must be an integer, got '{attempt_number}'"),
+        )
+    })?;
+    let storage = object_store::local::LocalFileSystem::new_with_prefix(&state.config.storage_dir)
+        .map_err(|error| ApiError::Internal(format!("storage: {error}")))?;
+    let path = object_store::path::Path::from(ferry_api::attempt_log_path(job.id, attempt_number));
+    let bytes = match storage.get(&path).await {
+        Ok(object) => object
+            .bytes()
+            .await
+            .map_err(|error| ApiError::Internal(format!("reading a log: {error}")))?,
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(ApiError::NotFound(format!(
+                "no log for attempt {attempt_number} of job {} (yet)",
+                job.id
+            )));
+        }
+        Err(error) => return Err(ApiError::Internal(format!("reading a log: {error}"))),
+    };
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok((headers, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 #[cfg(test)]
