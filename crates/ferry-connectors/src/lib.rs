@@ -2,7 +2,6 @@
 //! channel; a destination reads them and acknowledges each STATE once everything before it
 //! is durable — only then may the data plane commit that state.
 
-pub mod catalog;
 mod dev_null;
 mod faker;
 pub mod process;

@@ -9,9 +9,9 @@ use ferry_api::{ClaimedTask, TaskResult};
 use ferry_client::ControlPlaneClient;
 use ferry_connectors::{
     ConnectorError, ExternalConnector, LogSink, NativeDestination, NativeSource, ResumeState,
-    StateAck, catalog,
+    StateAck,
 };
-use ferry_protocol::AirbyteMessage;
+use ferry_protocol::{AirbyteMessage, catalog};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{Value, json};

@@ -2,6 +2,8 @@
 //! not interpret are kept in `extra` maps and written back unchanged; a record's `data` is
 //! kept as raw JSON text, so a record passes through without being parsed into a tree.
 
+pub mod catalog;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};

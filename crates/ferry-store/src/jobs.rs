@@ -198,6 +198,19 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// Whether an enabled data plane of the region has heartbeated since `since` (epoch ms).
+    pub async fn region_has_live_dataplane(&self, region_id: Uuid, since: i64) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT id FROM dataplanes WHERE region_id = $1 AND enabled = 1 AND tombstone = 0
+               AND last_heartbeat_at >= $2 LIMIT 1",
+        )
+        .bind(region_id.to_string())
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Claims the oldest claimable job of the region — or `only_job`, if it is claimable and
     /// in the region — for the data plane, under a lease of `lease_millis`.
     pub async fn claim_job(

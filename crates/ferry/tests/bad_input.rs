@@ -879,7 +879,10 @@ async fn sources_destinations_connections_and_jobs_reject_bad_input() {
 async fn sources_destinations_and_connections_update_and_delete_as_airbyte_does() {
     let fixture = fixture(StoreKind::Sqlite).await;
     let admin = &fixture.admin;
-    let workspace = fixture.workspace_id.as_str();
+    // The default workspace: its region's data plane runs, for the discover a connection needs.
+    let workspaces = admin.get("/api/public/v1/workspaces").await.body;
+    let default_workspace = s(&workspaces["data"][0]["workspaceId"]);
+    let workspace = default_workspace.as_str();
     let source = admin
         .post("/api/public/v1/sources", json!({"name": "f", "workspaceId": workspace, "configuration": {"sourceType": "faker", "count": 5, "api_key": "k1"}}))
         .await;

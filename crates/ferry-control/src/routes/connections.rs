@@ -123,6 +123,7 @@ pub async fn create(
     }
     let configurations = request.configurations.clone().unwrap_or_default();
     validate_streams(&configurations)?;
+    check_against_source(&state, &source, &configurations).await?;
     let connection = state
         .store
         .create_connection(&NewConnection {
@@ -224,6 +225,24 @@ fn validate_streams(configurations: &StreamConfigurations) -> ApiResult<()> {
     Ok(())
 }
 
+/// Named streams must exist in the source, with modes it supports and the cursor and key
+/// they need: checked now against a discover in the source's region, not minutes into a job.
+async fn check_against_source(
+    state: &AppState,
+    source: &ferry_store::Actor,
+    configurations: &StreamConfigurations,
+) -> ApiResult<()> {
+    if configurations.streams.is_empty() {
+        return Ok(());
+    }
+    let discovered = super::streams::discover(state, source).await?;
+    let wanted = serde_json::to_value(configurations)
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    ferry_protocol::catalog::configure(&discovered, &wanted)
+        .map(drop)
+        .map_err(|reason| ApiError::field("configurations.streams", reason))
+}
+
 async fn editable_connection(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Connection> {
     let id = parse_uuid("connectionId", id)?;
     let connection = visible_connection(state, caller, id).await?;
@@ -265,6 +284,11 @@ pub async fn update(
     }
     if let Some(configurations) = &request.configurations {
         validate_streams(configurations)?;
+        let source = state
+            .store
+            .actor(ActorKind::Source, connection.source_id)
+            .await?;
+        check_against_source(&state, &source, configurations).await?;
     }
     let changes = ConnectionChanges {
         name,

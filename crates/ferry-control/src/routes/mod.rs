@@ -13,7 +13,7 @@ pub(crate) mod organizations;
 mod pagination;
 pub(crate) mod permissions;
 pub(crate) mod regions;
-mod streams;
+pub(crate) mod streams;
 pub(crate) mod workspaces;
 
 use axum::Router;

@@ -75,6 +75,13 @@ async fn run_task(state: &AppState, actor: &Actor, kind: &str) -> ApiResult<Resu
     }
 }
 
+/// The source's catalog, discovered on a data plane of its region.
+pub async fn discover(state: &AppState, source: &Actor) -> ApiResult<Value> {
+    run_task(state, source, "discover").await?.map_err(|error| {
+        ApiError::unprocessable_field("sourceId", format!("discover failed: {error}"))
+    })
+}
+
 /// Airbyte's `ConnectionSyncModeEnum` values a stream supports.
 fn sync_modes(stream: &Value) -> Vec<&'static str> {
     let supports = |mode: &str| {

@@ -3,8 +3,6 @@
 
 use serde_json::{Value, json};
 
-use crate::ConnectorError;
-
 /// Airbyte's `ConnectionSyncModeEnum`, as the protocol's (sync_mode, destination_sync_mode).
 fn split_sync_mode(mode: &str) -> Option<(&'static str, &'static str)> {
     Some(match mode {
@@ -30,7 +28,7 @@ fn supports(stream: &Value, mode: &str) -> bool {
 /// The configured catalog: the streams the connection names (all, when it names none), each
 /// with its sync modes, cursor and primary key — or, where not given, the source's defaults:
 /// incremental append where the source defines a cursor, full refresh overwrite elsewhere.
-pub fn configure(discovered: &Value, configurations: &Value) -> Result<Value, ConnectorError> {
+pub fn configure(discovered: &Value, configurations: &Value) -> Result<Value, String> {
     let streams = discovered["streams"]
         .as_array()
         .cloned()
@@ -54,30 +52,25 @@ pub fn configure(discovered: &Value, configurations: &Value) -> Result<Value, Co
                     stream["name"] == name
                         && namespace.is_none_or(|namespace| stream["namespace"] == namespace)
                 })
-                .ok_or_else(|| {
-                    ConnectorError::Failed(format!("the source has no stream '{name}'"))
-                })?;
+                .ok_or_else(|| format!("the source has no stream '{name}'"))?;
             configured.push(configure_stream(stream, configuration)?);
         }
     }
     Ok(json!({"streams": configured}))
 }
 
-fn configure_stream(stream: &Value, configuration: &Value) -> Result<Value, ConnectorError> {
+fn configure_stream(stream: &Value, configuration: &Value) -> Result<Value, String> {
     let name = stream["name"].as_str().unwrap_or_default();
     let source_cursor = stream["source_defined_cursor"].as_bool().unwrap_or(false);
     let (sync_mode, destination_sync_mode) =
         match configuration.get("syncMode").and_then(Value::as_str) {
-            Some(mode) => split_sync_mode(mode).ok_or_else(|| {
-                ConnectorError::Failed(format!("stream '{name}': unknown sync mode '{mode}'"))
-            })?,
+            Some(mode) => split_sync_mode(mode)
+                .ok_or_else(|| format!("stream '{name}': unknown sync mode '{mode}'"))?,
             None if source_cursor && supports(stream, "incremental") => ("incremental", "append"),
             None => ("full_refresh", "overwrite"),
         };
     if !supports(stream, sync_mode) {
-        return Err(ConnectorError::Failed(format!(
-            "stream '{name}' does not support {sync_mode} sync"
-        )));
+        return Err(format!("stream '{name}' does not support {sync_mode} sync"));
     }
     let cursor_field = configuration
         .get("cursorField")
@@ -95,15 +88,15 @@ fn configure_stream(stream: &Value, configuration: &Value) -> Result<Value, Conn
         && !source_cursor
         && cursor_field.as_array().is_none_or(Vec::is_empty)
     {
-        return Err(ConnectorError::Failed(format!(
+        return Err(format!(
             "stream '{name}' is incremental but has no cursor field"
-        )));
+        ));
     }
     if destination_sync_mode.ends_with("dedup") && primary_key.as_array().is_none_or(Vec::is_empty)
     {
-        return Err(ConnectorError::Failed(format!(
+        return Err(format!(
             "stream '{name}' is deduplicated but has no primary key"
-        )));
+        ));
     }
     Ok(json!({
         "stream": stream,
