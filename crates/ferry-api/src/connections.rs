@@ -114,20 +114,7 @@ pub struct StreamConfiguration {
 }
 
 /// Airbyte's `ConnectionSyncModeEnum`, split into the protocol's source and destination modes.
-pub fn split_sync_mode(mode: &str) -> Option<(&'static str, &'static str)> {
-    Some(match mode {
-        "full_refresh_overwrite" => ("full_refresh", "overwrite"),
-        "full_refresh_overwrite_deduped" => ("full_refresh", "overwrite_dedup"),
-        "full_refresh_append" => ("full_refresh", "append"),
-        "full_refresh_update" => ("full_refresh", "update"),
-        "full_refresh_soft_delete" => ("full_refresh", "soft_delete"),
-        "incremental_append" => ("incremental", "append"),
-        "incremental_deduped_history" => ("incremental", "append_dedup"),
-        "incremental_update" => ("incremental", "update"),
-        "incremental_soft_delete" => ("incremental", "soft_delete"),
-        _ => return None,
-    })
-}
+pub use ferry_protocol::catalog::split_sync_mode;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 /// Airbyte's `ConnectionSyncModeEnum`, as the protocol's (sync_mode, destination_sync_mode).
-fn split_sync_mode(mode: &str) -> Option<(&'static str, &'static str)> {
+pub fn split_sync_mode(mode: &str) -> Option<(&'static str, &'static str)> {
     Some(match mode {
         "full_refresh_overwrite" => ("full_refresh", "overwrite"),
         "full_refresh_overwrite_deduped" => ("full_refresh", "overwrite_dedup"),

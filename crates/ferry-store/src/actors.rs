@@ -192,14 +192,7 @@ impl Store {
             values.len() + 1,
             values.len() + 2
         );
-        let mut statement = sqlx::query(&sql);
-        for value in values {
-            statement = statement.bind(value);
-        }
-        statement
-            .bind(query.limit)
-            .bind(query.offset)
-            .fetch_all(&self.pool)
+        self.fetch_bound(&sql, values, &[query.limit, query.offset])
             .await?
             .iter()
             .map(actor_from_row)
@@ -326,14 +319,7 @@ impl Store {
             values.len() + 1,
             values.len() + 2
         );
-        let mut statement = sqlx::query(&sql);
-        for value in values {
-            statement = statement.bind(value);
-        }
-        statement
-            .bind(query.limit)
-            .bind(query.offset)
-            .fetch_all(&self.pool)
+        self.fetch_bound(&sql, values, &[query.limit, query.offset])
             .await?
             .iter()
             .map(connection_from_row)

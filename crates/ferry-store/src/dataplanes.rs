@@ -91,12 +91,8 @@ impl Store {
                 placeholders(1, region_ids.len())
             )
         };
-        let mut query = sqlx::query(&sql);
-        for region_id in region_ids {
-            query = query.bind(region_id.to_string());
-        }
-        query
-            .fetch_all(&self.pool)
+        let values = region_ids.iter().map(Uuid::to_string).collect();
+        self.fetch_bound(&sql, values, &[])
             .await?
             .iter()
             .map(dataplane_from_row)

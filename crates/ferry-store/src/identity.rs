@@ -108,12 +108,7 @@ impl Store {
             values.extend(emails.iter().map(|email| email.to_lowercase()));
         }
         sql.push_str(" ORDER BY users.created_at, users.id");
-        let mut statement = sqlx::query(&sql);
-        for value in values {
-            statement = statement.bind(value);
-        }
-        statement
-            .fetch_all(&self.pool)
+        self.fetch_bound(&sql, values, &[])
             .await?
             .iter()
             .map(user_from_row)
@@ -177,12 +172,7 @@ impl Store {
              LEFT JOIN workspaces ON workspaces.id = permissions.workspace_id
              {where_clause} ORDER BY permissions.created_at, permissions.id"
         );
-        let mut statement = sqlx::query(&sql);
-        for value in values {
-            statement = statement.bind(value);
-        }
-        statement
-            .fetch_all(&self.pool)
+        self.fetch_bound(&sql, values, &[])
             .await?
             .iter()
             .map(permission_from_row)

@@ -160,17 +160,9 @@ impl Store {
             next,
             next + 1
         );
-        let mut statement = sqlx::query(&sql);
-        for text in texts {
-            statement = statement.bind(text);
-        }
-        for (_, number) in numbers {
-            statement = statement.bind(number);
-        }
-        statement
-            .bind(query.limit)
-            .bind(query.offset)
-            .fetch_all(&self.pool)
+        let mut bound: Vec<i64> = numbers.into_iter().map(|(_, number)| number).collect();
+        bound.extend([query.limit, query.offset]);
+        self.fetch_bound(&sql, texts, &bound)
             .await?
             .iter()
             .map(job_from_row)

@@ -112,6 +112,23 @@ impl Store {
         Ok(transaction)
     }
 
+    /// Runs a query whose placeholders are bound, in order, to `texts` and then `numbers`.
+    async fn fetch_bound(
+        &self,
+        sql: &str,
+        texts: Vec<String>,
+        numbers: &[i64],
+    ) -> Result<Vec<AnyRow>> {
+        let mut statement = sqlx::query(sql);
+        for text in texts {
+            statement = statement.bind(text);
+        }
+        for number in numbers {
+            statement = statement.bind(*number);
+        }
+        Ok(statement.fetch_all(&self.pool).await?)
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
