@@ -190,6 +190,23 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// Whether the region has a job or a connector task to claim now: a read, so that idle
+    /// data planes waiting for work cost no write transactions.
+    pub async fn region_has_claimable_work(&self, region_id: Uuid) -> Result<bool> {
+        let sql = format!(
+            "SELECT 1 AS found FROM jobs WHERE region_id = $1 AND status IN {CLAIMABLE} AND next_attempt_at <= $2
+             UNION ALL
+             SELECT 1 AS found FROM connector_tasks WHERE region_id = $1 AND status = 'pending'
+             LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(region_id.to_string())
+            .bind(now_millis())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Whether an enabled data plane of the region has heartbeated since `since` (epoch ms).
     pub async fn region_has_live_dataplane(&self, region_id: Uuid, since: i64) -> Result<bool> {
         let row = sqlx::query(

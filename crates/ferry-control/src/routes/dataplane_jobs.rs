@@ -24,9 +24,9 @@ use crate::extract::{ApiJson, parse_uuid};
 
 /// Longest a claim may wait for a job.
 const MAX_CLAIM_WAIT: Duration = Duration::from_secs(30);
-/// How often a waiting claim looks again even without a wake-up (jobs created by another
-/// control-plane replica do not wake this one).
-const CLAIM_POLL: Duration = Duration::from_millis(250);
+/// How often a waiting claim looks again even without a wake-up: jobs created by another
+/// control-plane replica do not wake this one, nor does a retry's backoff running out.
+const CLAIM_POLL: Duration = Duration::from_secs(1);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -105,7 +105,13 @@ pub async fn claim(
         let woken = state.job_created.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let allowed = may_claim(&state, &caller).await?;
+        // A read first: a claim with nothing to take writes nothing.
+        let allowed = (request.job_id.is_some()
+            || state
+                .store
+                .region_has_claimable_work(caller.dataplane.region_id)
+                .await?)
+            && may_claim(&state, &caller).await?;
         // Tasks first: an API call is waiting for each. Not when a specific job is asked for.
         if allowed
             && request.job_id.is_none()
