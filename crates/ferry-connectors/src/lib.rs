@@ -76,13 +76,25 @@ impl NativeSource {
         }
     }
 
+    /// Reads the streams the configured catalog selects, from the committed state.
     pub async fn read(
         self,
+        catalog: &Value,
         state: &[ResumeState],
         output: mpsc::Sender<AirbyteMessage>,
     ) -> Result<(), ConnectorError> {
+        let selected: Vec<&str> = catalog["streams"]
+            .as_array()
+            .map(|streams| {
+                streams
+                    .iter()
+                    .filter_map(|configured| configured["stream"]["name"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
         match self {
-            Self::Faker(source) => source.read(state, output).await,
+            Self::Faker(source) if selected.contains(&"users") => source.read(state, output).await,
+            Self::Faker(_) => Ok(()),
         }
     }
 }
@@ -110,5 +122,31 @@ impl NativeDestination {
         match self {
             Self::DevNull(destination) => destination.write(input, acks).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    async fn count(catalog: Value) -> usize {
+        let source = NativeSource::new("faker", &json!({"count": 7})).unwrap();
+        let (sender, mut receiver) = mpsc::channel(64);
+        source.read(&catalog, &[], sender).await.unwrap();
+        let mut records = 0;
+        while let Ok(message) = receiver.try_recv() {
+            records += usize::from(matches!(message, AirbyteMessage::Record { .. }));
+        }
+        records
+    }
+
+    #[tokio::test]
+    async fn native_sources_read_only_the_selected_streams() {
+        let users = json!({"streams": [{"stream": {"name": "users"}, "sync_mode": "incremental"}]});
+        assert_eq!(count(users).await, 7);
+        assert_eq!(count(json!({"streams": []})).await, 0);
     }
 }

@@ -331,7 +331,7 @@ impl Source {
                         })
                     })
                     .collect();
-                source.read(&resume, output).await
+                source.read(catalog, &resume, output).await
             }
             Self::External(connector) => {
                 let state = (!committed.is_empty()).then(|| {
