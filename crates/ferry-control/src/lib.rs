@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod openapi;
 pub(crate) mod routes;
+pub mod schedule;
 pub mod secrets;
 mod time_format;
 

@@ -266,6 +266,43 @@ impl Store {
         self.connection(id).await
     }
 
+    /// Sets (or, with `None`, clears) when the connection next runs on its schedule.
+    pub async fn set_next_run(&self, id: Uuid, next_run_at: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE connections SET next_run_at = $1 WHERE id = $2")
+            .bind(next_run_at)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Live, active connections whose next scheduled run is due, with that run's time.
+    pub async fn due_connections(&self, now: i64) -> Result<Vec<(Connection, i64)>> {
+        sqlx::query(
+            "SELECT * FROM connections WHERE tombstone = 0 AND status = 'active' AND next_run_at <= $1 ORDER BY next_run_at",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((connection_from_row(row)?, row.try_get("next_run_at")?)))
+        .collect()
+    }
+
+    /// Moves the connection's next run from `due` to `next`; false when another control-plane
+    /// replica already did (so each run is started once).
+    pub async fn advance_next_run(&self, id: Uuid, due: i64, next: Option<i64>) -> Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE connections SET next_run_at = $1 WHERE id = $2 AND next_run_at = $3",
+        )
+        .bind(next)
+        .bind(id.to_string())
+        .bind(due)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
     pub async fn delete_connection(&self, id: Uuid) -> Result<()> {
         let deleted = sqlx::query(
             "UPDATE connections SET tombstone = 1, updated_at = $1 WHERE id = $2 AND tombstone = 0",

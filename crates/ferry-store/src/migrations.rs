@@ -44,6 +44,12 @@ const SOURCES: &[Source] = &[
         sqlite: include_str!("../migrations/0004_connector_tasks.sql"),
         postgres: include_str!("../migrations/0004_connector_tasks.sql"),
     },
+    Source {
+        version: 5,
+        description: "schedules",
+        sqlite: include_str!("../migrations/0005_schedules.sql"),
+        postgres: include_str!("../migrations/0005_schedules.sql"),
+    },
 ];
 
 /// The embedded list, handed to sqlx's migrator through its public source trait.

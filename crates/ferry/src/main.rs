@@ -329,6 +329,7 @@ async fn run_control_plane(
     println!("ferry control plane listening on http://{address}");
     tracing::info!(%address, database = ?store.backend(), "control plane started");
     let reaper = ferry_control::spawn_lease_reaper(state.clone());
+    let scheduler = ferry_control::schedule::spawn_scheduler(state.clone());
     let dataplane = if with_default_dataplane {
         let credentials =
             credentials::default_dataplane(&credentials_path, &store, &report).await?;
@@ -345,6 +346,7 @@ async fn run_control_plane(
         .await
         .context("serving HTTP")?;
     reaper.abort();
+    scheduler.abort();
     if let Some(dataplane) = dataplane {
         dataplane.abort();
     }

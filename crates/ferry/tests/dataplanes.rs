@@ -697,3 +697,95 @@ async fn a_data_plane_reads_its_settings_from_a_yaml_file() {
         refused.log()
     );
 }
+
+#[tokio::test]
+async fn cron_schedules_start_syncs_on_time() {
+    let ferry = FerryProcess::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
+    let cluster = Cluster {
+        admin: Api::new(&ferry.base_url, Some(ferry.admin_token().await)),
+        ferry,
+    };
+    let workspaces = cluster.admin.get("/api/public/v1/workspaces").await;
+    let workspace = s(&workspaces.body["data"][0]["workspaceId"]);
+    let connection = cluster.connection(&workspace, json!({"count": 10})).await;
+    let path = format!("/api/public/v1/connections/{connection}");
+    // Quartz syntax, as Airbyte's: every second second.
+    let scheduled = cluster
+        .admin
+        .patch(
+            &path,
+            json!({"schedule": {"scheduleType": "cron", "cronExpression": "*/2 * * * * ?"}}),
+        )
+        .await;
+    assert_eq!(scheduled.status, 200, "{}", scheduled.body);
+    assert_eq!(
+        scheduled.body["schedule"]["cronExpression"],
+        "*/2 * * * * ?"
+    );
+    let jobs = wait_for(
+        "two scheduled syncs to succeed",
+        Duration::from_secs(20),
+        || async {
+            let listed = cluster
+                .admin
+                .get(&format!("/api/public/v1/jobs?connectionId={connection}"))
+                .await
+                .body;
+            let succeeded = listed["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|job| job["status"] == "succeeded")
+                .count();
+            (succeeded >= 2).then_some(listed)
+        },
+    )
+    .await;
+    assert!(
+        jobs["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|job| job["jobType"] == "sync")
+    );
+
+    // Back to manual: no more runs.
+    cluster
+        .admin
+        .patch(&path, json!({"schedule": {"scheduleType": "manual"}}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let count = |body: Value| body["data"].as_array().unwrap().len();
+    let before = count(
+        cluster
+            .admin
+            .get(&format!("/api/public/v1/jobs?connectionId={connection}"))
+            .await
+            .body,
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = count(
+        cluster
+            .admin
+            .get(&format!("/api/public/v1/jobs?connectionId={connection}"))
+            .await
+            .body,
+    );
+    assert_eq!(before, after, "a manual connection kept running");
+
+    for (schedule, field) in [
+        (
+            json!({"scheduleType": "cron", "cronExpression": "every day at noon"}),
+            "schedule.cronExpression",
+        ),
+        (json!({"scheduleType": "cron"}), "schedule.cronExpression"),
+        (json!({"scheduleType": "hourly"}), "schedule.scheduleType"),
+    ] {
+        cluster
+            .admin
+            .patch(&path, json!({"schedule": schedule}))
+            .await
+            .assert_problem(400)
+            .assert_names_field(field);
+    }
+}

@@ -115,12 +115,7 @@ pub async fn create(
         schedule_type: "manual".to_owned(),
         cron_expression: None,
     });
-    if schedule.schedule_type != "manual" {
-        return Err(ApiError::unprocessable_field(
-            "schedule.scheduleType",
-            "only manual schedules are supported by this version",
-        ));
-    }
+    let next_run_at = next_run_of(&schedule)?;
     let configurations = request.configurations.clone().unwrap_or_default();
     validate_streams(&configurations)?;
     check_against_source(&state, &source, &configurations).await?;
@@ -139,6 +134,7 @@ pub async fn create(
                 .map_err(|error| ApiError::Internal(error.to_string()))?,
         })
         .await?;
+    state.store.set_next_run(connection.id, next_run_at).await?;
     Ok(Json(connection_response(connection)))
 }
 
@@ -203,6 +199,29 @@ pub async fn read(
             .collect(),
     );
     Ok(Json(body))
+}
+
+/// When a schedule next runs: `None` for manual ones; 400 for a cron expression that does
+/// not parse.
+fn next_run_of(schedule: &ConnectionSchedule) -> ApiResult<Option<i64>> {
+    match schedule.schedule_type.as_str() {
+        "manual" => Ok(None),
+        "cron" => {
+            let expression = schedule.cron_expression.as_deref().ok_or_else(|| {
+                ApiError::field("schedule.cronExpression", "is required for a cron schedule")
+            })?;
+            crate::schedule::next_run(expression, ferry_store::now_millis()).map_err(|error| {
+                ApiError::field(
+                    "schedule.cronExpression",
+                    format!("'{expression}': {error}"),
+                )
+            })
+        }
+        other => Err(ApiError::field(
+            "schedule.scheduleType",
+            format!("must be manual or cron, got '{other}'"),
+        )),
+    }
 }
 
 fn validate_streams(configurations: &StreamConfigurations) -> ApiResult<()> {
@@ -274,14 +293,7 @@ pub async fn update(
             format!("must be one of {}", STATUSES.join(", ")),
         ));
     }
-    if let Some(schedule) = &request.schedule
-        && schedule.schedule_type != "manual"
-    {
-        return Err(ApiError::unprocessable_field(
-            "schedule.scheduleType",
-            "only manual schedules are supported by this version",
-        ));
-    }
+    let next_run_at = request.schedule.as_ref().map(next_run_of).transpose()?;
     if let Some(configurations) = &request.configurations {
         validate_streams(configurations)?;
         let source = state
@@ -310,6 +322,9 @@ pub async fn update(
         .store
         .update_connection(connection.id, &changes)
         .await?;
+    if let Some(next_run_at) = next_run_at {
+        state.store.set_next_run(connection.id, next_run_at).await?;
+    }
     Ok(Json(connection_response(connection)))
 }
 

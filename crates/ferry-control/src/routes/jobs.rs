@@ -6,7 +6,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use ferry_api::{AttemptResponse, JobCreateRequest, JobResponse, JobsResponse};
-use ferry_store::{Job, JobQuery, NewJob, now_millis};
+use ferry_store::{Connection, Job, JobQuery, NewJob, now_millis};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -151,6 +151,19 @@ pub async fn create(
         Access::Run
     };
     caller.require_workspace_access(&workspace, needed)?;
+    let job = start_job(&state, &connection, &request.job_type).await?;
+    Ok(Json(job_response(&state, job).await?))
+}
+
+/// Puts a job for the connection in its region's lane — or refuses at once what could not
+/// run: an inactive connection, a disabled region or one without an enabled data plane, a
+/// connection that already has a job under way. Used by `POST /jobs` and the scheduler.
+pub async fn start_job(
+    state: &AppState,
+    connection: &Connection,
+    job_type: &str,
+) -> ApiResult<Job> {
+    let workspace = state.store.live_workspace(connection.workspace_id).await?;
     if connection.status != "active" {
         return Err(ApiError::Conflict(format!(
             "connection {} is {}, not active",
@@ -202,12 +215,12 @@ pub async fn create(
             connection_id: connection.id,
             workspace_id: workspace.id,
             region_id: region.id,
-            job_type: request.job_type,
+            job_type: job_type.to_owned(),
             max_attempts: state.config.max_attempts,
         })
         .await?;
     state.job_created.notify_waiters();
-    Ok(Json(job_response(&state, job).await?))
+    Ok(job)
 }
 
 fn parse_time(query: &QueryParams, name: &str) -> ApiResult<Option<i64>> {
