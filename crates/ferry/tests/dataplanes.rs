@@ -37,7 +37,28 @@ struct Cluster {
     admin: Api,
 }
 
+/// Regions `eu` (planes eu-1, eu-2) and `us` (plane us-1), as the acceptance tests use them.
+struct Regions {
+    eu: String,
+    us: String,
+    eu_1: Plane,
+    eu_2: Plane,
+    us_1: Plane,
+}
+
 impl Cluster {
+    async fn eu_and_us(&self) -> Regions {
+        let eu = self.region("eu").await;
+        let us = self.region("us").await;
+        Regions {
+            eu_1: self.plane(&eu, "eu-1").await,
+            eu_2: self.plane(&eu, "eu-2").await,
+            us_1: self.plane(&us, "us-1").await,
+            eu,
+            us,
+        }
+    }
+
     async fn start(store: StoreKind) -> Self {
         let mut options = FerryOptions::new(store).control_plane_only();
         for (key, value) in FAST {
@@ -161,13 +182,13 @@ impl Cluster {
 
 async fn jobs_run_only_in_their_region(store: StoreKind) {
     let cluster = Cluster::start(store).await;
-    let eu = cluster.region("eu").await;
-    let us = cluster.region("us").await;
-    let (eu_1, eu_2, us_1) = (
-        cluster.plane(&eu, "eu-1").await,
-        cluster.plane(&eu, "eu-2").await,
-        cluster.plane(&us, "us-1").await,
-    );
+    let Regions {
+        eu,
+        us,
+        eu_1,
+        eu_2,
+        us_1,
+    } = cluster.eu_and_us().await;
     let eu_workspace = cluster.workspace("eu").await;
     let us_workspace = cluster.workspace("us").await;
 
@@ -273,13 +294,9 @@ async fn jobs_run_only_in_their_region_on_postgres() {
 
 async fn a_killed_plane_s_job_finishes_on_its_region_peer(store: StoreKind) {
     let cluster = Cluster::start(store).await;
-    let eu = cluster.region("eu").await;
-    let us = cluster.region("us").await;
-    let (eu_1, eu_2, us_1) = (
-        cluster.plane(&eu, "eu-1").await,
-        cluster.plane(&eu, "eu-2").await,
-        cluster.plane(&us, "us-1").await,
-    );
+    let Regions {
+        eu_1, eu_2, us_1, ..
+    } = cluster.eu_and_us().await;
     let eu_workspace = cluster.workspace("eu").await;
     let connection = cluster
         .connection(
@@ -370,13 +387,9 @@ async fn a_killed_plane_s_job_finishes_on_its_region_peer_on_postgres() {
 
 async fn other_regions_and_stale_attempts_are_refused(store: StoreKind) {
     let cluster = Cluster::start(store).await;
-    let eu = cluster.region("eu").await;
-    let us = cluster.region("us").await;
-    let (eu_1, eu_2, us_1) = (
-        cluster.plane(&eu, "eu-1").await,
-        cluster.plane(&eu, "eu-2").await,
-        cluster.plane(&us, "us-1").await,
-    );
+    let Regions {
+        eu_1, eu_2, us_1, ..
+    } = cluster.eu_and_us().await;
     let eu_workspace = cluster.workspace("eu").await;
     let connection = cluster
         .connection(&eu_workspace, json!({"count": 10}))
