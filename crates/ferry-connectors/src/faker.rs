@@ -9,8 +9,9 @@ use tokio::sync::mpsc;
 
 use crate::{ConnectorError, ResumeState};
 
-/// Airbyte's sample-data source: deterministic `users` records for a seed, in slices, with
-/// a STATE (`seed`, `updated_at`, `loop_offset`, as Airbyte's faker writes it) after each.
+/// Airbyte's sample-data source: deterministic `users`, `products` and `purchases` records
+/// for a seed, in slices, with STATEs shaped as Airbyte's faker writes them (`seed`,
+/// `updated_at`, and `loop_offset` for the sliced streams).
 pub struct FakerSource {
     count: u64,
     seed: u64,
@@ -33,6 +34,10 @@ const TITLES: [&str; 4] = ["Dr.", "Mr.", "Ms.", "Mx."];
 const LANGUAGES: [&str; 6] = ["Croatian", "English", "French", "Hindi", "Swahili", "Tamil"];
 const GENDERS: [&str; 3] = ["Female", "Male", "Other"];
 const CITIES: [&str; 5] = ["Savage", "Lyon", "Pune", "Mombasa", "Quito"];
+const MAKES: [&str; 6] = ["Mazda", "Ford", "Volvo", "Toyota", "Fiat", "Kia"];
+const MODELS: [&str; 5] = ["MX", "F", "XC", "RAV", "Ceed"];
+/// Airbyte's faker always has this many products, whatever `count` is.
+const PRODUCTS: u64 = 100;
 
 /// SplitMix64: a stateless hash from (seed, index) to well-mixed bits, so any record can be
 /// produced on its own and a resumed read yields exactly the records a full read would.
@@ -100,6 +105,34 @@ impl FakerSource {
             "default_cursor_field": ["updated_at"],
             "source_defined_primary_key": [["id"]],
             "is_resumable": true
+        }, {
+            "name": "products",
+            "json_schema": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "make": {"type": "string"}, "model": {"type": "string"},
+                "year": {"type": "integer"}, "price": {"type": "number"},
+                "created_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"},
+                "updated_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"}
+            }},
+            "supported_sync_modes": ["full_refresh", "incremental"],
+            "source_defined_cursor": true,
+            "default_cursor_field": ["updated_at"],
+            "source_defined_primary_key": [["id"]],
+            "is_resumable": true
+        }, {
+            "name": "purchases",
+            "json_schema": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "user_id": {"type": "integer"}, "product_id": {"type": "integer"},
+                "added_to_cart_at": {"type": ["null", "string"], "format": "date-time", "airbyte_type": "timestamp_with_timezone"},
+                "purchased_at": {"type": ["null", "string"], "format": "date-time", "airbyte_type": "timestamp_with_timezone"},
+                "returned_at": {"type": ["null", "string"], "format": "date-time", "airbyte_type": "timestamp_with_timezone"},
+                "created_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"},
+                "updated_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"}
+            }},
+            "supported_sync_modes": ["full_refresh", "incremental"],
+            "source_defined_cursor": true,
+            "default_cursor_field": ["updated_at"],
+            "source_defined_primary_key": [["id"]],
+            "is_resumable": true
         }]})
     }
 
@@ -126,56 +159,160 @@ impl FakerSource {
         .to_string()
     }
 
+    /// How many records a full read of all streams yields: users, products, purchases.
+    pub fn record_counts(&self) -> (u64, u64, u64) {
+        let purchases = (1..=self.count)
+            .map(|user_id| mix(self.seed ^ 0x0050_5552, user_id) % 3)
+            .sum();
+        (self.count, PRODUCTS, purchases)
+    }
+
+    fn product(&self, id: u64, updated_at: &str) -> String {
+        let bits = mix(self.seed ^ 0x0050_5244, id);
+        json!({
+            "id": id,
+            "make": pick(&MAKES, bits),
+            "model": format!("{}-{}", pick(&MODELS, bits >> 8), 100 + (bits >> 16) % 900),
+            "year": 1990 + (bits >> 28) % 35,
+            "price": ((bits >> 36) % 9_000_000) as f64 / 100.0 + 1000.0,
+            "created_at": format!("{}-01-01T00:00:00+00:00", 2000 + (bits >> 40) % 20),
+            "updated_at": updated_at,
+        })
+        .to_string()
+    }
+
+    /// The purchases of one user (zero to two), with ids unique across users.
+    fn purchases(&self, user_id: u64, updated_at: &str) -> Vec<String> {
+        let bits = mix(self.seed ^ 0x0050_5552, user_id);
+        (0..bits % 3)
+            .map(|index| {
+                let day = 1 + (bits >> (8 + index * 8)) % 28;
+                let returned = (bits >> (24 + index)).is_multiple_of(5);
+                json!({
+                    "id": (user_id - 1) * 2 + index + 1,
+                    "user_id": user_id,
+                    "product_id": 1 + (bits >> (32 + index * 8)) % PRODUCTS,
+                    "added_to_cart_at": format!("2024-03-{day:02}T10:00:00+00:00"),
+                    "purchased_at": format!("2024-03-{day:02}T10:05:00+00:00"),
+                    "returned_at": if returned { Value::String(format!("2024-04-{day:02}T09:00:00+00:00")) } else { Value::Null },
+                    "created_at": format!("2024-03-{day:02}T10:00:00+00:00"),
+                    "updated_at": updated_at,
+                })
+                .to_string()
+            })
+            .collect()
+    }
+
+    /// Reads the `selected` streams: all of `products` first (once: its state marks it done),
+    /// then `users` and `purchases` in slices, each slice closed by a STATE per stream.
     pub async fn read(
         self,
+        selected: &[&str],
         state: &[ResumeState],
         output: mpsc::Sender<AirbyteMessage>,
     ) -> Result<(), ConnectorError> {
-        let stream = StreamDescriptor::new("users");
-        let mut offset = state
-            .iter()
-            .find(|resume| resume.stream == stream)
-            .and_then(|resume| resume.state.get("loop_offset"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-            .min(self.count);
+        let resumed = |name: &str| {
+            state
+                .iter()
+                .find(|resume| resume.stream == StreamDescriptor::new(name))
+                .map(|resume| resume.state.clone())
+        };
         let updated_at = OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .ok()
             .and_then(|now| now.format(&Rfc3339).ok())
             .unwrap_or_default();
+        let emitter = Emitter { output: &output };
+        if selected.contains(&"products") && resumed("products").is_none() {
+            for id in 1..=PRODUCTS {
+                emitter
+                    .record("products", self.product(id, &updated_at))
+                    .await?;
+            }
+            emitter
+                .state(
+                    "products",
+                    json!({"seed": self.seed, "updated_at": updated_at}),
+                )
+                .await?;
+        }
+        let offset_of = |name: &str| {
+            resumed(name)
+                .and_then(|state| state.get("loop_offset").and_then(Value::as_u64))
+                .unwrap_or(0)
+                .min(self.count)
+        };
+        let users = selected.contains(&"users");
+        let purchases = selected.contains(&"purchases");
+        let users_offset = if users {
+            offset_of("users")
+        } else {
+            self.count
+        };
+        let purchases_offset = if purchases {
+            offset_of("purchases")
+        } else {
+            self.count
+        };
+        let mut offset = users_offset.min(purchases_offset);
         while offset < self.count {
             let end = (offset + self.records_per_slice).min(self.count);
             for id in offset + 1..=end {
-                let data = RawValue::from_string(self.user(id, &updated_at))
-                    .map_err(|error| ConnectorError::Failed(error.to_string()))?;
-                let record = RecordMessage {
-                    stream: stream.name.clone(),
-                    namespace: None,
-                    data,
-                    emitted_at: OffsetDateTime::now_utc().unix_timestamp() * 1000,
-                    meta: None,
-                    file: None,
-                };
-                output
-                    .send(AirbyteMessage::Record { record })
-                    .await
-                    .map_err(|_| ConnectorError::PipeClosed)?;
+                if id > users_offset {
+                    emitter.record("users", self.user(id, &updated_at)).await?;
+                }
+                if id > purchases_offset {
+                    for purchase in self.purchases(id, &updated_at) {
+                        emitter.record("purchases", purchase).await?;
+                    }
+                }
             }
             offset = end;
-            let state = StateMessage::for_stream(
-                stream.clone(),
-                json!({"seed": self.seed, "updated_at": updated_at, "loop_offset": offset}),
-            );
-            output
-                .send(AirbyteMessage::State { state })
-                .await
-                .map_err(|_| ConnectorError::PipeClosed)?;
+            let slice_state =
+                json!({"seed": self.seed, "updated_at": updated_at, "loop_offset": offset});
+            if users && offset > users_offset {
+                emitter.state("users", slice_state.clone()).await?;
+            }
+            if purchases && offset > purchases_offset {
+                emitter.state("purchases", slice_state).await?;
+            }
             if !self.slice_delay.is_zero() && offset < self.count {
                 tokio::time::sleep(self.slice_delay).await;
             }
         }
         Ok(())
+    }
+}
+
+/// Sends records and states of named streams down the pipe.
+struct Emitter<'a> {
+    output: &'a mpsc::Sender<AirbyteMessage>,
+}
+
+impl Emitter<'_> {
+    async fn record(&self, stream: &str, data: String) -> Result<(), ConnectorError> {
+        let data = RawValue::from_string(data)
+            .map_err(|error| ConnectorError::Failed(error.to_string()))?;
+        let record = RecordMessage {
+            stream: stream.to_owned(),
+            namespace: None,
+            data,
+            emitted_at: OffsetDateTime::now_utc().unix_timestamp() * 1000,
+            meta: None,
+            file: None,
+        };
+        self.output
+            .send(AirbyteMessage::Record { record })
+            .await
+            .map_err(|_| ConnectorError::PipeClosed)
+    }
+
+    async fn state(&self, stream: &str, value: Value) -> Result<(), ConnectorError> {
+        let state = StateMessage::for_stream(StreamDescriptor::new(stream), value);
+        self.output
+            .send(AirbyteMessage::State { state })
+            .await
+            .map_err(|_| ConnectorError::PipeClosed)
     }
 }
 
@@ -187,7 +324,7 @@ mod tests {
     async fn read_all(configuration: Value, state: Vec<ResumeState>) -> Vec<AirbyteMessage> {
         let (sender, mut receiver) = mpsc::channel(16);
         let source = FakerSource::new(&configuration).unwrap();
-        let reader = tokio::spawn(async move { source.read(&state, sender).await });
+        let reader = tokio::spawn(async move { source.read(&["users"], &state, sender).await });
         let mut messages = Vec::new();
         while let Some(message) = receiver.recv().await {
             messages.push(message);
@@ -237,6 +374,56 @@ mod tests {
         )
         .await;
         assert_eq!(ids(&resumed), (21..=25).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn all_three_streams_resume_exactly() {
+        let configuration = json!({"count": 30, "seed": 5, "records_per_slice": 10});
+        let source = FakerSource::new(&configuration).unwrap();
+        let (users, products, purchases) = source.record_counts();
+        let (sender, mut receiver) = mpsc::channel(1024);
+        source
+            .read(&["users", "products", "purchases"], &[], sender)
+            .await
+            .unwrap();
+        let mut per_stream = std::collections::HashMap::<String, u64>::new();
+        while let Ok(message) = receiver.try_recv() {
+            if let AirbyteMessage::Record { record } = message {
+                *per_stream.entry(record.stream).or_default() += 1;
+            }
+        }
+        assert_eq!(per_stream["users"], users);
+        assert_eq!(per_stream["products"], products);
+        assert_eq!(per_stream.get("purchases").copied().unwrap_or(0), purchases);
+        assert!(purchases > 0);
+
+        // Resumed after the second slice, with products done: only what is left.
+        let resume = |name: &str, state: Value| ResumeState {
+            stream: StreamDescriptor::new(name),
+            state,
+        };
+        let state = vec![
+            resume("products", json!({"seed": 5})),
+            resume("users", json!({"loop_offset": 20})),
+            resume("purchases", json!({"loop_offset": 20})),
+        ];
+        let source = FakerSource::new(&configuration).unwrap();
+        let (sender, mut receiver) = mpsc::channel(1024);
+        source
+            .read(&["users", "products", "purchases"], &state, sender)
+            .await
+            .unwrap();
+        let mut streams = Vec::new();
+        while let Ok(message) = receiver.try_recv() {
+            if let AirbyteMessage::Record { record } = message {
+                streams.push(record.stream);
+            }
+        }
+        assert_eq!(
+            streams.iter().filter(|stream| *stream == "users").count(),
+            10
+        );
+        assert!(!streams.iter().any(|stream| stream == "products"));
     }
 
     #[test]

@@ -93,8 +93,7 @@ impl NativeSource {
             })
             .unwrap_or_default();
         match self {
-            Self::Faker(source) if selected.contains(&"users") => source.read(state, output).await,
-            Self::Faker(_) => Ok(()),
+            Self::Faker(source) => source.read(&selected, state, output).await,
         }
     }
 }

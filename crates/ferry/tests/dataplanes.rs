@@ -11,6 +11,14 @@ use ferry_testkit::{Api, DataplaneProcess, FerryOptions, FerryProcess, StoreKind
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
+
+/// Records a faker source with this configuration yields over all its streams.
+fn faker_total(configuration: Value) -> i64 {
+    let (users, products, purchases) = ferry_connectors::FakerSource::new(&configuration)
+        .unwrap()
+        .record_counts();
+    i64::try_from(users + products + purchases).unwrap()
+}
 const ORG: &str = "00000000-0000-0000-0000-000000000000";
 /// Fast clocks so that the tests see leases expire and health change in seconds.
 const FAST: [(&str, &str); 5] = [
@@ -194,6 +202,7 @@ async fn jobs_run_only_in_their_region(store: StoreKind) {
 
     // 50 jobs: 40 slow ones in eu (a backlog for its two planes), 10 quick ones in us.
     let mut expected_region = HashMap::new();
+    let mut expected_rows = HashMap::new();
     let mut jobs = Vec::new();
     for index in 0..50 {
         let (workspace, region, faker) = if index % 5 == 4 {
@@ -209,9 +218,11 @@ async fn jobs_run_only_in_their_region(store: StoreKind) {
                 json!({"count": 200, "records_per_slice": 50, "slice_delay_ms": 150, "seed": index}),
             )
         };
+        let total = faker_total(faker.clone());
         let connection = cluster.connection(workspace, faker).await;
         let job_id = cluster.sync(&connection).await;
         expected_region.insert(job_id, region.clone());
+        expected_rows.insert(job_id, total);
         jobs.push(job_id);
     }
     let mut planes = vec![
@@ -252,8 +263,7 @@ async fn jobs_run_only_in_their_region(store: StoreKind) {
             plane_region, region,
             "job {job_id} ran on a plane of another region"
         );
-        let expected_rows = if *region == us { 100 } else { 200 };
-        assert_eq!(job["rowsSynced"], expected_rows, "job {job_id}");
+        assert_eq!(job["rowsSynced"], expected_rows[job_id], "job {job_id}");
     }
 
     // Each data plane's own log agrees: it claimed jobs of its region only.
@@ -298,12 +308,9 @@ async fn a_killed_plane_s_job_finishes_on_its_region_peer(store: StoreKind) {
         eu_1, eu_2, us_1, ..
     } = cluster.eu_and_us().await;
     let eu_workspace = cluster.workspace("eu").await;
-    let connection = cluster
-        .connection(
-            &eu_workspace,
-            json!({"count": 6000, "records_per_slice": 100, "slice_delay_ms": 50, "seed": 1}),
-        )
-        .await;
+    let faker = json!({"count": 6000, "records_per_slice": 100, "slice_delay_ms": 50, "seed": 1});
+    let total = faker_total(faker.clone());
+    let connection = cluster.connection(&eu_workspace, faker).await;
     let mut us_process = cluster.run_plane(&us_1);
     let mut eu_1_process = cluster.run_plane(&eu_1);
     let job_id = cluster.sync(&connection).await;
@@ -338,8 +345,8 @@ async fn a_killed_plane_s_job_finishes_on_its_region_peer(store: StoreKind) {
     let first = attempts[0]["rowsSynced"].as_i64().unwrap();
     let second = attempts[1]["rowsSynced"].as_i64().unwrap();
     assert!(first >= 500);
-    assert_eq!(first + second, 6000, "{job}");
-    assert_eq!(job["rowsSynced"], 6000);
+    assert_eq!(first + second, total, "{job}");
+    assert_eq!(job["rowsSynced"], total);
     assert_eq!(eu_2_process.claimed_jobs(), [job_id]);
     assert!(
         us_process.claimed_jobs().is_empty(),
@@ -350,10 +357,13 @@ async fn a_killed_plane_s_job_finishes_on_its_region_peer(store: StoreKind) {
         .admin
         .get(&format!("/api/public/v1/connections/{connection}"))
         .await;
-    assert_eq!(
-        state.body["state"][0]["state"]["stream_state"]["loop_offset"],
-        6000
-    );
+    let users = state.body["state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stream| stream["stream"] == "users")
+        .unwrap();
+    assert_eq!(users["state"]["stream_state"]["loop_offset"], 6000);
 
     // The dead plane is reported unhealthy once its heartbeats have been missing long enough.
     wait_for(
@@ -644,14 +654,14 @@ async fn ferry_up_runs_a_sync_on_its_own_default_data_plane() {
     };
     let workspaces = cluster.admin.get("/api/public/v1/workspaces").await;
     let default_workspace = s(&workspaces.body["data"][0]["workspaceId"]);
-    let connection = cluster
-        .connection(&default_workspace, json!({"count": 5000, "seed": 3}))
-        .await;
+    let faker = json!({"count": 5000, "seed": 3});
+    let total = faker_total(faker.clone());
+    let connection = cluster.connection(&default_workspace, faker).await;
     let job_id = cluster.sync(&connection).await;
     let job = cluster
         .wait_for_status(job_id, "succeeded", Duration::from_secs(60))
         .await;
-    assert_eq!(job["rowsSynced"], 5000);
+    assert_eq!(job["rowsSynced"], total);
     assert_eq!(job["attempts"][0]["dataplaneName"], "default");
     let planes = cluster.admin.get("/api/public/v1/dataplanes").await;
     assert_eq!(planes.body["data"][0]["status"], "healthy");
