@@ -447,8 +447,12 @@ impl DataplaneProcess {
         let log_dir = tempfile::tempdir().unwrap();
         let log_path = log_dir.path().join("dataplane.log");
         let log = std::fs::File::create(&log_path).unwrap();
+        // Attempt logs go to this process's own temporary storage, never the source tree.
+        let storage = log_dir.path().join("storage");
         let child = Command::new(binary)
             .arg("dataplane")
+            .arg("--storage-dir")
+            .arg(&storage)
             .args(args)
             .env("FERRY_LOG", "info")
             .envs(env.iter().copied())
