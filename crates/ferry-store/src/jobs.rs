@@ -91,7 +91,14 @@ impl Store {
         .bind(job.max_attempts)
         .bind(now)
         .execute(&mut *transaction)
-        .await?;
+        .await
+        .map_err(|error| match StoreError::from(error) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!(
+                "a job is already under way for connection {}",
+                job.connection_id
+            )),
+            other => other,
+        })?;
         transaction.commit().await?;
         self.job(id).await
     }

@@ -50,6 +50,12 @@ const SOURCES: &[Source] = &[
         sqlite: include_str!("../migrations/0005_schedules.sql"),
         postgres: include_str!("../migrations/0005_schedules.sql"),
     },
+    Source {
+        version: 6,
+        description: "one live job per connection",
+        sqlite: include_str!("../migrations/0006_one_live_job.sql"),
+        postgres: include_str!("../migrations/0006_one_live_job.sql"),
+    },
 ];
 
 /// The embedded list, handed to sqlx's migrator through its public source trait.

@@ -37,6 +37,7 @@ async fn conformance(url: &str) {
     dataplanes(&store).await;
     workspaces(&store).await;
     identity(&store).await;
+    jobs(&store).await;
     store.close().await;
 }
 
@@ -468,6 +469,133 @@ async fn identity(store: &Store) {
             .is_empty()
     );
     store.delete_permission(permission.id).await.unwrap_err();
+}
+
+async fn jobs(store: &Store) {
+    use ferry_store::{ActorKind, AttemptOutcome, NewActor, NewConnection, NewJob, RetryPolicy};
+    let region = store
+        .create_region(&new_region("jobs-region"))
+        .await
+        .unwrap();
+    let workspace = store
+        .create_workspace(&NewWorkspace {
+            id: Uuid::new_v4(),
+            organization_id: ORG,
+            name: "jobs".to_owned(),
+            region_id: region.id,
+            notifications: "{}".to_owned(),
+        })
+        .await
+        .unwrap();
+    let actor = |kind| NewActor {
+        id: Uuid::new_v4(),
+        kind,
+        workspace_id: workspace.id,
+        name: "a".to_owned(),
+        connector_type: "faker".to_owned(),
+        definition_id: Uuid::new_v4(),
+        configuration: "enc".to_owned(),
+    };
+    let source = store.create_actor(&actor(ActorKind::Source)).await.unwrap();
+    let destination = store
+        .create_actor(&actor(ActorKind::Destination))
+        .await
+        .unwrap();
+    let connection = store
+        .create_connection(&NewConnection {
+            id: Uuid::new_v4(),
+            workspace_id: workspace.id,
+            source_id: source.id,
+            destination_id: destination.id,
+            name: "c".to_owned(),
+            status: "active".to_owned(),
+            schedule: "{}".to_owned(),
+            configurations: "{}".to_owned(),
+        })
+        .await
+        .unwrap();
+    let new_job = NewJob {
+        connection_id: connection.id,
+        workspace_id: workspace.id,
+        region_id: region.id,
+        job_type: "sync".to_owned(),
+        max_attempts: 2,
+    };
+    let job = store.create_job(&new_job).await.unwrap();
+    // One job under way per connection, however the calls race.
+    assert!(matches!(
+        store.create_job(&new_job).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let other_region = store
+        .create_region(&new_region("jobs-elsewhere"))
+        .await
+        .unwrap();
+    let plane = Uuid::new_v4();
+    assert!(
+        store
+            .claim_job(other_region.id, plane, 60_000, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (claimed, attempt) = store
+        .claim_job(region.id, plane, 60_000, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (claimed.id, claimed.status.as_str(), attempt.attempt_number),
+        (job.id, "running", 1)
+    );
+    assert!(
+        store
+            .claim_job(region.id, plane, 60_000, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let policy = RetryPolicy {
+        backoff_base_millis: 0,
+        backoff_max_millis: 0,
+    };
+    let failed = store
+        .finish_attempt(
+            job.id,
+            attempt.id,
+            AttemptOutcome::Failed,
+            Some("boom"),
+            (0, 0),
+            policy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.status, "incomplete");
+    // The old attempt is fenced off; the retry is claimable.
+    assert!(matches!(
+        store.commit_state(job.id, attempt.id, &[], 0, 0).await,
+        Err(StoreError::Fenced(_))
+    ));
+    let (_, retry) = store
+        .claim_job(region.id, plane, 60_000, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(retry.attempt_number, 2);
+    let done = store
+        .finish_attempt(
+            job.id,
+            retry.id,
+            AttemptOutcome::Succeeded,
+            None,
+            (5, 50),
+            policy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, "succeeded");
+    // Once it ended, the connection may have a new job.
+    store.create_job(&new_job).await.unwrap();
 }
 
 #[tokio::test]
