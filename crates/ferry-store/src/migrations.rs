@@ -1,6 +1,5 @@
 //! Versioned migrations, embedded in the binary and applied at every start by sqlx's
-//! migrator (checksummed, locked on PostgreSQL). The same list serves both backends; a
-//! migration that must differ per dialect gets one entry per backend with the same version.
+//! migrator (checksummed, locked on PostgreSQL). The same list serves both backends.
 
 use std::borrow::Cow;
 
@@ -10,52 +9,41 @@ use std::pin::Pin;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
-use crate::{Backend, Result, Store};
+use crate::{Result, Store};
 
-struct Source {
-    version: i64,
-    description: &'static str,
-    sqlite: &'static str,
-    postgres: &'static str,
-}
-
-const SOURCES: &[Source] = &[
-    Source {
-        version: 1,
-        description: "control plane",
-        sqlite: include_str!("../migrations/0001_control_plane.sql"),
-        postgres: include_str!("../migrations/0001_control_plane.sql"),
-    },
-    Source {
-        version: 2,
-        description: "connections and jobs",
-        sqlite: include_str!("../migrations/0002_jobs.sql"),
-        postgres: include_str!("../migrations/0002_jobs.sql"),
-    },
-    Source {
-        version: 3,
-        description: "custom connector definitions",
-        sqlite: include_str!("../migrations/0003_definitions.sql"),
-        postgres: include_str!("../migrations/0003_definitions.sql"),
-    },
-    Source {
-        version: 4,
-        description: "connector tasks",
-        sqlite: include_str!("../migrations/0004_connector_tasks.sql"),
-        postgres: include_str!("../migrations/0004_connector_tasks.sql"),
-    },
-    Source {
-        version: 5,
-        description: "schedules",
-        sqlite: include_str!("../migrations/0005_schedules.sql"),
-        postgres: include_str!("../migrations/0005_schedules.sql"),
-    },
-    Source {
-        version: 6,
-        description: "one live job per connection",
-        sqlite: include_str!("../migrations/0006_one_live_job.sql"),
-        postgres: include_str!("../migrations/0006_one_live_job.sql"),
-    },
+/// (version, description, SQL). Every migration so far is the same text on both stores;
+/// one that must differ would become a per-`Backend` entry here.
+const SOURCES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "control plane",
+        include_str!("../migrations/0001_control_plane.sql"),
+    ),
+    (
+        2,
+        "connections and jobs",
+        include_str!("../migrations/0002_jobs.sql"),
+    ),
+    (
+        3,
+        "custom connector definitions",
+        include_str!("../migrations/0003_definitions.sql"),
+    ),
+    (
+        4,
+        "connector tasks",
+        include_str!("../migrations/0004_connector_tasks.sql"),
+    ),
+    (
+        5,
+        "schedules",
+        include_str!("../migrations/0005_schedules.sql"),
+    ),
+    (
+        6,
+        "one live job per connection",
+        include_str!("../migrations/0006_one_live_job.sql"),
+    ),
 ];
 
 /// The embedded list, handed to sqlx's migrator through its public source trait.
@@ -74,16 +62,12 @@ impl<'s> MigrationSource<'s> for Embedded {
 pub(crate) async fn run(store: &Store) -> Result<()> {
     let migrations = SOURCES
         .iter()
-        .map(|source| {
-            let sql = match store.backend {
-                Backend::Sqlite => source.sqlite,
-                Backend::Postgres => source.postgres,
-            };
+        .map(|(version, description, sql)| {
             Migration::new(
-                source.version,
-                Cow::Borrowed(source.description),
+                *version,
+                Cow::Borrowed(*description),
                 MigrationType::Simple,
-                Cow::Borrowed(sql),
+                Cow::Borrowed(*sql),
                 false,
             )
         })
