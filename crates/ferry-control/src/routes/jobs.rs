@@ -6,7 +6,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use ferry_api::{AttemptResponse, JobCreateRequest, JobResponse, JobsResponse};
-use ferry_store::{Connection, Job, JobQuery, NewJob, now_millis};
+use ferry_store::{Connection, Job, JobQuery, NewJob, Region, Workspace, now_millis};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -155,6 +155,29 @@ pub async fn create(
     Ok(Json(job_response(&state, job).await?))
 }
 
+/// The workspace's region, if a data plane can run `what` there now: 409 when the region is
+/// disabled or has no enabled data plane.
+pub async fn runnable_region(
+    state: &AppState,
+    workspace: &Workspace,
+    what: &str,
+) -> ApiResult<Region> {
+    let region = state.store.region(workspace.region_id).await?;
+    if region.tombstone || !region.enabled {
+        return Err(ApiError::Conflict(format!(
+            "region '{}' of workspace '{}' is disabled: no job can run there",
+            region.name, workspace.name
+        )));
+    }
+    if !state.store.region_has_enabled_dataplane(region.id).await? {
+        return Err(ApiError::Conflict(format!(
+            "region '{}' has no enabled data plane to run {what}",
+            region.name
+        )));
+    }
+    Ok(region)
+}
+
 /// Puts a job for the connection in its region's lane — or refuses at once what could not
 /// run: an inactive connection, a disabled region or one without an enabled data plane, a
 /// connection that already has a job under way. Used by `POST /jobs` and the scheduler.
@@ -171,44 +194,8 @@ pub async fn start_job(
         )));
     }
     // The job's region is fixed now, from the workspace; refuse at once what could not run.
-    let region = state.store.region(workspace.region_id).await?;
-    if region.tombstone || !region.enabled {
-        return Err(ApiError::Conflict(format!(
-            "region '{}' of workspace '{}' is disabled: no job can run there",
-            region.name, workspace.name
-        )));
-    }
-    if !state.store.region_has_enabled_dataplane(region.id).await? {
-        return Err(ApiError::Conflict(format!(
-            "region '{}' has no enabled data plane to run the job",
-            region.name
-        )));
-    }
-    let running = state
-        .store
-        .jobs(&JobQuery {
-            workspace_ids: None,
-            connection_id: Some(connection.id),
-            job_type: None,
-            status: None,
-            created_at_start: None,
-            created_at_end: None,
-            updated_at_start: None,
-            updated_at_end: None,
-            order_by: "created_at",
-            descending: true,
-            limit: 1,
-            offset: 0,
-        })
-        .await?
-        .into_iter()
-        .find(|job| !TERMINAL.contains(&job.status.as_str()));
-    if let Some(running) = running {
-        return Err(ApiError::Conflict(format!(
-            "a job ({}) is already {} for this connection",
-            running.id, running.status
-        )));
-    }
+    // One job under way per connection is the store's rule (a unique index): 409 otherwise.
+    let region = runnable_region(state, &workspace, "the job").await?;
     let job = state
         .store
         .create_job(&NewJob {

@@ -34,16 +34,7 @@ pub fn router() -> Router<AppState> {
 /// Runs `kind` for the actor on a data plane of its workspace's region and waits for it.
 async fn run_task(state: &AppState, actor: &Actor, kind: &str) -> ApiResult<Result<Value, String>> {
     let workspace = state.store.workspace(actor.workspace_id).await?;
-    let region = state.store.region(workspace.region_id).await?;
-    if region.tombstone
-        || !region.enabled
-        || !state.store.region_has_enabled_dataplane(region.id).await?
-    {
-        return Err(ApiError::Conflict(format!(
-            "region '{}' has no enabled data plane to run `{kind}`",
-            region.name
-        )));
-    }
+    let region = super::jobs::runnable_region(state, &workspace, &format!("`{kind}`")).await?;
     let task = state
         .store
         .create_task(region.id, kind, actor.kind, actor.id)
