@@ -252,6 +252,17 @@ pub struct ActorPutRequest {
     pub configuration: Value,
 }
 
+/// A PUT is a PATCH that gives both fields.
+impl From<ActorPutRequest> for ActorPatchRequest {
+    fn from(put: ActorPutRequest) -> Self {
+        Self {
+            name: Some(put.name),
+            workspace_id: None,
+            configuration: Some(put.configuration),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionPatchRequest {

@@ -452,12 +452,7 @@ pub async fn put_source(
     ApiJson(request): ApiJson<ActorPutRequest>,
 ) -> ApiResult<Json<SourceResponse>> {
     let id = parse_uuid("sourceId", &source_id)?;
-    let patch = ActorPatchRequest {
-        name: Some(request.name),
-        workspace_id: None,
-        configuration: Some(request.configuration),
-    };
-    let actor = update(&state, &caller, ActorKind::Source, id, patch).await?;
+    let actor = update(&state, &caller, ActorKind::Source, id, request.into()).await?;
     Ok(Json(source_response(&state, actor)?))
 }
 
@@ -488,12 +483,7 @@ pub async fn put_destination(
     ApiJson(request): ApiJson<ActorPutRequest>,
 ) -> ApiResult<Json<DestinationResponse>> {
     let id = parse_uuid("destinationId", &destination_id)?;
-    let patch = ActorPatchRequest {
-        name: Some(request.name),
-        workspace_id: None,
-        configuration: Some(request.configuration),
-    };
-    let actor = update(&state, &caller, ActorKind::Destination, id, patch).await?;
+    let actor = update(&state, &caller, ActorKind::Destination, id, request.into()).await?;
     Ok(Json(destination_response(&state, actor)?))
 }
 
