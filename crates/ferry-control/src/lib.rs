@@ -115,13 +115,16 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Every second: fails the attempts whose data plane stopped heartbeating and puts their
-/// jobs back in their region's lane. Runs until the runtime stops.
+/// jobs back in their region's lane; every minute, drops expired tokens (they are refused
+/// anyway: this only keeps the table small). Runs until the runtime stops.
 pub fn spawn_lease_reaper(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(Duration::from_secs(1));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = 0u64;
         loop {
             interval.tick().await;
+            ticks += 1;
             match state.store.expire_leases(state.config.retry_policy()).await {
                 Ok(expired) if !expired.is_empty() => {
                     for (job_id, attempt_id) in &expired {
@@ -132,7 +135,9 @@ pub fn spawn_lease_reaper(state: AppState) -> tokio::task::JoinHandle<()> {
                 Ok(_) => {}
                 Err(error) => tracing::error!(%error, "expiring job leases failed"),
             }
-            if let Err(error) = state.store.purge_expired_access_tokens().await {
+            if ticks.is_multiple_of(60)
+                && let Err(error) = state.store.purge_expired_access_tokens().await
+            {
                 tracing::error!(%error, "purging expired tokens failed");
             }
         }
