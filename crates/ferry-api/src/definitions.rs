@@ -26,6 +26,18 @@ pub const BUILTIN_DEFINITIONS: &[BuiltinDefinition] = &[
         definition_id: uuid!("dfd88b22-b603-4c3d-aad7-3701784586b1"),
     },
     BuiltinDefinition {
+        role: ConnectorRole::Source,
+        connector_type: "postgres",
+        name: "Postgres",
+        definition_id: uuid!("decd338e-5647-4c0b-adf4-da0e75f5a750"),
+    },
+    BuiltinDefinition {
+        role: ConnectorRole::Destination,
+        connector_type: "postgres",
+        name: "Postgres",
+        definition_id: uuid!("25c5221d-dce2-4163-ade9-739ef790f503"),
+    },
+    BuiltinDefinition {
         role: ConnectorRole::Destination,
         connector_type: "dev-null",
         name: "End-to-End Testing (/dev/null)",

@@ -4,10 +4,12 @@
 
 mod dev_null;
 mod faker;
+pub mod postgres;
 pub mod process;
 
 pub use dev_null::DevNullDestination;
 pub use faker::FakerSource;
+pub use postgres::{PostgresDestination, PostgresSource};
 pub use process::{CheckResult, ExternalConnector, LogSink};
 
 use ferry_protocol::{AirbyteMessage, StateMessage, StreamDescriptor};
@@ -56,12 +58,17 @@ pub struct ResumeState {
 
 pub enum NativeSource {
     Faker(FakerSource),
+    Postgres(Box<PostgresSource>),
 }
 
 impl NativeSource {
+    /// Validates the configuration (shape only: nothing is contacted).
     pub fn new(connector_type: &str, configuration: &Value) -> Result<Self, ConnectorError> {
         match connector_type {
             "faker" => Ok(Self::Faker(FakerSource::new(configuration)?)),
+            "postgres" => Ok(Self::Postgres(Box::new(PostgresSource::new(
+                configuration,
+            )?))),
             other => Err(ConnectorError::UnknownConnector {
                 role: "source",
                 connector_type: other.to_owned(),
@@ -69,10 +76,19 @@ impl NativeSource {
         }
     }
 
-    /// The catalog the source offers.
-    pub fn discover(&self) -> Value {
+    /// Checks that the source can be read with this configuration.
+    pub async fn check(&self) -> Result<(), ConnectorError> {
         match self {
-            Self::Faker(_) => FakerSource::catalog(),
+            Self::Faker(_) => Ok(()),
+            Self::Postgres(source) => source.check().await,
+        }
+    }
+
+    /// The catalog the source offers.
+    pub async fn discover(&self) -> Result<Value, ConnectorError> {
+        match self {
+            Self::Faker(_) => Ok(FakerSource::catalog()),
+            Self::Postgres(source) => source.discover().await,
         }
     }
 
@@ -94,18 +110,24 @@ impl NativeSource {
             .unwrap_or_default();
         match self {
             Self::Faker(source) => source.read(&selected, state, output).await,
+            Self::Postgres(source) => source.read(catalog, state, output).await,
         }
     }
 }
 
 pub enum NativeDestination {
     DevNull(DevNullDestination),
+    Postgres(Box<PostgresDestination>),
 }
 
 impl NativeDestination {
-    pub fn new(connector_type: &str, _configuration: &Value) -> Result<Self, ConnectorError> {
+    /// Validates the configuration (shape only: nothing is contacted).
+    pub fn new(connector_type: &str, configuration: &Value) -> Result<Self, ConnectorError> {
         match connector_type {
             "dev-null" => Ok(Self::DevNull(DevNullDestination)),
+            "postgres" => Ok(Self::Postgres(Box::new(PostgresDestination::new(
+                configuration,
+            )?))),
             other => Err(ConnectorError::UnknownConnector {
                 role: "destination",
                 connector_type: other.to_owned(),
@@ -113,13 +135,23 @@ impl NativeDestination {
         }
     }
 
+    /// Checks that the destination can be written with this configuration.
+    pub async fn check(&self) -> Result<(), ConnectorError> {
+        match self {
+            Self::DevNull(_) => Ok(()),
+            Self::Postgres(destination) => destination.check().await,
+        }
+    }
+
     pub async fn write(
         self,
+        catalog: &Value,
         input: mpsc::Receiver<AirbyteMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> Result<(), ConnectorError> {
         match self {
             Self::DevNull(destination) => destination.write(input, acks).await,
+            Self::Postgres(destination) => destination.write(catalog, input, acks).await,
         }
     }
 }

@@ -181,25 +181,42 @@ async fn execute(
     let source_configuration = config.source_configuration.clone();
     let source_catalog = catalog.clone();
     let committed = config.state.clone();
+    // A reset reads nothing: every stream is overwritten with nothing, and the state cleared.
+    let destination_catalog = if is_reset {
+        catalog::for_reset(&catalog)
+    } else {
+        catalog.clone()
+    };
     let source_task = tokio::spawn(async move {
-        if is_reset {
-            // A reset reads nothing: the destination is emptied and the state cleared.
-            drop(records_sender);
-            return Ok(());
+        if !is_reset {
+            source
+                .read(
+                    &source_configuration,
+                    &source_catalog,
+                    &committed,
+                    records_sender.clone(),
+                )
+                .await?;
         }
-        source
-            .read(
-                &source_configuration,
-                &source_catalog,
-                &committed,
-                records_sender,
-            )
-            .await
+        // Only a source that read everything marks its streams complete: the destination
+        // replaces an overwritten table only then, so a failed read never empties one.
+        for message in catalog::streams_complete(&source_catalog) {
+            records_sender
+                .send(message)
+                .await
+                .map_err(|_| ConnectorError::PipeClosed)?;
+        }
+        Ok::<(), ConnectorError>(())
     });
     let destination_configuration = config.destination_configuration.clone();
     let destination_task = tokio::spawn(async move {
         destination
-            .write(&destination_configuration, &catalog, records, acks_sender)
+            .write(
+                &destination_configuration,
+                &destination_catalog,
+                records,
+                acks_sender,
+            )
             .await
     });
     let abort = || {
@@ -304,7 +321,7 @@ impl Source {
 
     async fn discover(&self, configuration: &Value) -> Result<Value, ConnectorError> {
         match self {
-            Self::Native(source) => Ok(source.discover()),
+            Self::Native(source) => source.discover().await,
             Self::External(connector) => connector.discover(configuration).await,
         }
     }
@@ -381,7 +398,7 @@ impl Destination {
         acks: mpsc::Sender<StateAck>,
     ) -> Result<(), ConnectorError> {
         match self {
-            Self::Native(destination) => destination.write(input, acks).await,
+            Self::Native(destination) => destination.write(catalog, input, acks).await,
             Self::External(connector) => connector.write(configuration, catalog, input, acks).await,
         }
     }
@@ -432,10 +449,16 @@ async fn answer_task(task: &ClaimedTask) -> Result<Value, ConnectorError> {
                     )
                 }
                 None if role == "source" => Ok(status(
-                    NativeSource::new(&task.connector_type, &task.configuration).map(drop),
+                    match NativeSource::new(&task.connector_type, &task.configuration) {
+                        Ok(source) => source.check().await,
+                        Err(error) => Err(error),
+                    },
                 )),
                 None => Ok(status(
-                    NativeDestination::new(&task.connector_type, &task.configuration).map(drop),
+                    match NativeDestination::new(&task.connector_type, &task.configuration) {
+                        Ok(destination) => destination.check().await,
+                        Err(error) => Err(error),
+                    },
                 )),
             }
         }

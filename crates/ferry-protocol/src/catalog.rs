@@ -1,7 +1,9 @@
 //! From a discovered catalog and a connection's stream configurations to the configured
 //! catalog a `read` and a `write` are given.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+
+use crate::{AirbyteMessage, TraceMessage};
 
 /// Airbyte's `ConnectionSyncModeEnum`, as the protocol's (sync_mode, destination_sync_mode).
 pub fn split_sync_mode(mode: &str) -> Option<(&'static str, &'static str)> {
@@ -105,6 +107,50 @@ fn configure_stream(stream: &Value, configuration: &Value) -> Result<Value, Stri
         "cursor_field": cursor_field,
         "primary_key": primary_key,
     }))
+}
+
+/// The catalog a reset gives the destination: every stream overwritten (with nothing).
+pub fn for_reset(catalog: &Value) -> Value {
+    let mut catalog = catalog.clone();
+    if let Some(streams) = catalog["streams"].as_array_mut() {
+        for stream in streams {
+            stream["destination_sync_mode"] = json!("overwrite");
+        }
+    }
+    catalog
+}
+
+/// A `STREAM_STATUS` trace saying each stream of the catalog was read to its end.
+pub fn streams_complete(catalog: &Value) -> Vec<AirbyteMessage> {
+    let emitted_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs_f64() * 1000.0)
+        .unwrap_or_default();
+    catalog["streams"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|configured| {
+            let stream = &configured["stream"];
+            let mut descriptor = json!({"name": stream["name"]});
+            if let Some(namespace) = stream["namespace"].as_str() {
+                descriptor["namespace"] = json!(namespace);
+            }
+            let mut extra = Map::new();
+            extra.insert(
+                "stream_status".to_owned(),
+                json!({"stream_descriptor": descriptor, "status": "COMPLETE"}),
+            );
+            AirbyteMessage::Trace {
+                trace: TraceMessage {
+                    trace_type: "STREAM_STATUS".to_owned(),
+                    emitted_at,
+                    error: None,
+                    extra,
+                },
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

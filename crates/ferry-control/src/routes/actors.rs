@@ -10,6 +10,7 @@ use ferry_api::{
     ActorPatchRequest, ActorPutRequest, DestinationCreateRequest, DestinationResponse,
     DestinationsResponse, SourceCreateRequest, SourceResponse, SourcesResponse,
 };
+use ferry_connectors::{ConnectorError, NativeDestination, NativeSource};
 use ferry_store::{Actor, ActorKind, NewActor, ScopedQuery};
 use serde_json::Value;
 use uuid::Uuid;
@@ -62,28 +63,27 @@ fn role(kind: ActorKind) -> ConnectorRole {
     }
 }
 
-/// Checks what Ferry can check of a configuration before any connector runs.
-fn validate_configuration(connector_type: &str, configuration: &Value) -> ApiResult<()> {
-    let non_negative_integer = |key: &str, minimum: i64| -> ApiResult<()> {
-        match configuration.get(key) {
-            None | Some(Value::Null) => Ok(()),
-            Some(value) => match value.as_i64() {
-                Some(number) if number >= minimum => Ok(()),
-                _ => Err(ApiError::field(
-                    format!("configuration.{key}"),
-                    format!("must be an integer of at least {minimum}"),
-                )),
-            },
-        }
+/// Checks what Ferry can check of a built-in connector's configuration before any connector
+/// runs (its shape: required keys, types, ranges), so that a bad one is refused at once,
+/// naming the field, not after a job was queued.
+fn validate_configuration(
+    kind: ActorKind,
+    connector_type: &str,
+    configuration: &Value,
+) -> ApiResult<()> {
+    if connector_type == CUSTOM_TYPE {
+        return Ok(());
+    }
+    let checked = match kind {
+        ActorKind::Source => NativeSource::new(connector_type, configuration).map(drop),
+        ActorKind::Destination => NativeDestination::new(connector_type, configuration).map(drop),
     };
-    match connector_type {
-        "faker" => {
-            non_negative_integer("count", 0)?;
-            non_negative_integer("seed", i64::MIN)?;
-            non_negative_integer("records_per_slice", 1)?;
-            non_negative_integer("slice_delay_ms", 0)
+    match checked {
+        Ok(()) => Ok(()),
+        Err(ConnectorError::InvalidConfiguration { field, message }) => {
+            Err(ApiError::field(format!("configuration.{field}"), message))
         }
-        _ => Ok(()),
+        Err(error) => Err(ApiError::field("configuration", error.to_string())),
     }
 }
 
@@ -132,7 +132,7 @@ async fn create(
         definition_id,
     ) {
         Some(definition) => {
-            validate_configuration(definition.connector_type, &configuration)?;
+            validate_configuration(kind, definition.connector_type, &configuration)?;
             (
                 definition.connector_type.to_owned(),
                 definition.definition_id,
@@ -411,7 +411,7 @@ async fn update(
             }
             let stored = state.secrets.decrypt(&actor.configuration)?;
             keep_masked_secrets(&mut configuration, &stored);
-            validate_configuration(&actor.connector_type, &configuration)?;
+            validate_configuration(kind, &actor.connector_type, &configuration)?;
             Some(state.secrets.encrypt(&configuration)?)
         }
     };

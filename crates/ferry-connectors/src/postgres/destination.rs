@@ -1,0 +1,877 @@
+use std::borrow::Cow;
+use std::fmt;
+
+use ferry_protocol::{AirbyteMessage, RecordMessage};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use tokio::sync::mpsc;
+
+use super::schema::ColumnType;
+use super::{connect, connect_options, copy_text, database_error, quote_identifier, run_sql};
+use crate::{ConnectorError, StateAck};
+
+/// Airbyte's `destination-postgres` with Destinations V2 typing: one typed table per stream
+/// (namespace → schema) with `_airbyte_raw_id`, `_airbyte_extracted_at`, `_airbyte_meta` and
+/// `_airbyte_generation_id`, loaded with COPY. Each STATE is acknowledged only once every
+/// record before it is committed.
+pub struct PostgresDestination {
+    options: PgConnectOptions,
+    schema: String,
+}
+
+/// A stream's buffered COPY rows are sent to PostgreSQL once they reach this size.
+const FLUSH_BYTES: usize = 4 * 1024 * 1024;
+
+impl PostgresDestination {
+    pub fn new(configuration: &Value) -> Result<Self, ConnectorError> {
+        let schema = match configuration.get("schema") {
+            None | Some(Value::Null) => "public".to_owned(),
+            Some(Value::String(schema)) if !schema.is_empty() => schema.clone(),
+            Some(_) => return Err(ConnectorError::invalid("schema", "must be a schema name")),
+        };
+        Ok(Self {
+            options: connect_options(configuration)?,
+            schema,
+        })
+    }
+
+    /// Connects and checks that tables can be made in the default schema.
+    pub async fn check(&self) -> Result<(), ConnectorError> {
+        let mut connection = connect(&self.options).await?;
+        let allowed: Option<bool> = sqlx::query_scalar(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)
+                 THEN has_schema_privilege($1, 'CREATE')
+                 ELSE has_database_privilege(current_database(), 'CREATE') END",
+        )
+        .bind(&self.schema)
+        .fetch_one(&mut connection)
+        .await
+        .map_err(|error| database_error("check", error))?;
+        match allowed {
+            Some(true) => Ok(()),
+            _ => Err(ConnectorError::invalid(
+                "schema",
+                format!("user may not create tables in schema '{}'", self.schema),
+            )),
+        }
+    }
+
+    pub async fn write(
+        self,
+        catalog: &Value,
+        mut input: mpsc::Receiver<AirbyteMessage>,
+        acks: mpsc::Sender<StateAck>,
+    ) -> Result<(), ConnectorError> {
+        let mut connection = connect(&self.options).await?;
+        let mut streams = Vec::new();
+        for (index, configured) in catalog["streams"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let stream = StreamTable::new(configured, &self.schema, index)?;
+            stream.prepare(&mut connection).await?;
+            streams.push(stream);
+        }
+        let mut ids = RawIds::new();
+        let mut extracted_at = ExtractedAt::default();
+        let (mut records, mut bytes) = (0u64, 0u64);
+        // Acknowledgements that wait for an overwrite stream's swap at the end.
+        let mut held: Vec<StateAck> = Vec::new();
+        let mut in_transaction = false;
+        while let Some(message) = input.recv().await {
+            match message {
+                AirbyteMessage::Record { record } => {
+                    let Some(stream) = streams.iter_mut().find(|stream| stream.takes(&record))
+                    else {
+                        return Err(ConnectorError::Failed(format!(
+                            "a record of stream '{}' which the catalog does not configure",
+                            record.stream
+                        )));
+                    };
+                    stream.push(&record, &mut ids, &mut extracted_at)?;
+                    records += 1;
+                    bytes += record.data.get().len() as u64;
+                    if stream.buffer.len() >= FLUSH_BYTES {
+                        if !in_transaction {
+                            execute(&mut connection, "BEGIN").await?;
+                            in_transaction = true;
+                        }
+                        stream.flush(&mut connection).await?;
+                    }
+                }
+                AirbyteMessage::State { state } => {
+                    commit(&mut connection, &mut streams, in_transaction).await?;
+                    in_transaction = false;
+                    let ack = StateAck {
+                        state,
+                        records,
+                        bytes,
+                    };
+                    (records, bytes) = (0, 0);
+                    let waits_for_swap = match &ack.state.stream {
+                        Some(stream) => streams.iter().any(|table| {
+                            table.mode == Mode::Overwrite
+                                && table.source_name == stream.stream_descriptor.name
+                        }),
+                        None => streams.iter().any(|table| table.mode == Mode::Overwrite),
+                    };
+                    if waits_for_swap {
+                        held.push(ack);
+                    } else {
+                        acks.send(ack)
+                            .await
+                            .map_err(|_| ConnectorError::PipeClosed)?;
+                    }
+                }
+                AirbyteMessage::Trace { trace } if trace.trace_type == "STREAM_STATUS" => {
+                    let status = &trace.extra.get("stream_status");
+                    let complete = status.is_some_and(|status| status["status"] == "COMPLETE");
+                    if complete {
+                        let descriptor = status.map(|status| &status["stream_descriptor"]);
+                        for stream in &mut streams {
+                            if descriptor.is_some_and(|descriptor| {
+                                descriptor["name"] == stream.source_name.as_str()
+                            }) {
+                                stream.complete = true;
+                            }
+                        }
+                    }
+                }
+                AirbyteMessage::Log { .. }
+                | AirbyteMessage::Trace { .. }
+                | AirbyteMessage::Other { .. } => {}
+            }
+        }
+        // The input ended: commit the rest, and swap in each overwrite stream that completed
+        // (one that did not keeps its old table: a failed read must not empty it).
+        if !in_transaction {
+            execute(&mut connection, "BEGIN").await?;
+        }
+        for stream in &mut streams {
+            stream.flush(&mut connection).await?;
+            stream.merge(&mut connection).await?;
+            if stream.mode == Mode::Overwrite && stream.complete {
+                stream.swap(&mut connection).await?;
+            }
+        }
+        execute(&mut connection, "COMMIT").await?;
+        for ack in held {
+            acks.send(ack)
+                .await
+                .map_err(|_| ConnectorError::PipeClosed)?;
+        }
+        Ok(())
+    }
+}
+
+async fn execute(connection: &mut PgConnection, sql: &str) -> Result<(), ConnectorError> {
+    run_sql(connection, sql)
+        .await
+        .map_err(|error| database_error("destination", error))
+}
+
+/// Makes everything buffered durable: flush, merge deduplicated streams, commit.
+async fn commit(
+    connection: &mut PgConnection,
+    streams: &mut [StreamTable],
+    in_transaction: bool,
+) -> Result<(), ConnectorError> {
+    if !in_transaction {
+        execute(connection, "BEGIN").await?;
+    }
+    for stream in streams.iter_mut() {
+        stream.flush(connection).await?;
+        stream.merge(connection).await?;
+    }
+    execute(connection, "COMMIT").await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Overwrite,
+    Append,
+    AppendDedup,
+}
+
+struct Column {
+    name: String,
+    kind: ColumnType,
+}
+
+struct StreamTable {
+    source_name: String,
+    source_namespace: Option<String>,
+    schema: String,
+    name: String,
+    mode: Mode,
+    columns: Vec<Column>,
+    primary_key: Vec<String>,
+    cursor: Option<String>,
+    generation_id: i64,
+    sync_id: i64,
+    /// Temporary table (session) receiving a deduplicated stream's rows before the merge.
+    stage: String,
+    buffer: Vec<u8>,
+    /// Rows staged since the last merge.
+    staged: bool,
+    complete: bool,
+}
+
+/// PostgreSQL truncates identifiers to 63 bytes; cut at a character boundary first.
+fn identifier(text: &str) -> String {
+    let mut end = text.len().min(63);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+const AIRBYTE_COLUMNS: &str = "\"_airbyte_raw_id\" varchar(36) NOT NULL, \
+     \"_airbyte_extracted_at\" timestamptz NOT NULL, \
+     \"_airbyte_meta\" jsonb NOT NULL, \"_airbyte_generation_id\" bigint";
+
+impl StreamTable {
+    fn new(configured: &Value, default_schema: &str, index: usize) -> Result<Self, ConnectorError> {
+        let stream = &configured["stream"];
+        let source_name = stream["name"]
+            .as_str()
+            .ok_or_else(|| ConnectorError::Failed("a configured stream has no name".to_owned()))?
+            .to_owned();
+        let source_namespace = stream["namespace"].as_str().map(str::to_owned);
+        let mode = match configured["destination_sync_mode"].as_str() {
+            Some("overwrite") => Mode::Overwrite,
+            Some("append") | None => Mode::Append,
+            Some("append_dedup") => Mode::AppendDedup,
+            Some(other) => {
+                return Err(ConnectorError::Failed(format!(
+                    "stream '{source_name}': destination sync mode '{other}' is not supported by destination-postgres (overwrite, append, append_dedup)"
+                )));
+            }
+        };
+        let columns: Vec<Column> = stream["json_schema"]["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| !name.starts_with("_airbyte_"))
+            .map(|(name, schema)| Column {
+                name: name.clone(),
+                kind: ColumnType::of(schema),
+            })
+            .collect();
+        let top_level = |path: &Value| path.get(0).and_then(Value::as_str).map(str::to_owned);
+        let primary_key: Vec<String> = configured["primary_key"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(top_level)
+            .collect();
+        if mode == Mode::AppendDedup && primary_key.is_empty() {
+            return Err(ConnectorError::Failed(format!(
+                "stream '{source_name}' is deduplicated but has no primary key"
+            )));
+        }
+        Ok(Self {
+            schema: identifier(source_namespace.as_deref().unwrap_or(default_schema)),
+            name: identifier(&source_name),
+            source_name,
+            source_namespace,
+            mode,
+            columns,
+            primary_key,
+            cursor: top_level(&configured["cursor_field"]),
+            generation_id: configured["generation_id"].as_i64().unwrap_or(0),
+            sync_id: configured["sync_id"].as_i64().unwrap_or(0),
+            stage: format!("ferry_stage_{index}"),
+            buffer: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
+            staged: false,
+            complete: false,
+        })
+    }
+
+    fn takes(&self, record: &RecordMessage) -> bool {
+        record.stream == self.source_name
+            && (record.namespace.is_none()
+                || self.source_namespace.is_none()
+                || record.namespace == self.source_namespace)
+    }
+
+    fn qualified(&self, table: &str) -> String {
+        format!(
+            "{}.{}",
+            quote_identifier(&self.schema),
+            quote_identifier(table)
+        )
+    }
+
+    fn final_table(&self) -> String {
+        self.qualified(&self.name)
+    }
+
+    fn temporary_name(&self) -> String {
+        identifier(&format!("{}_ferry_tmp", self.name))
+    }
+
+    /// The table rows are copied into.
+    fn load_table(&self) -> String {
+        match self.mode {
+            Mode::Append => self.final_table(),
+            Mode::AppendDedup => quote_identifier(&self.stage),
+            Mode::Overwrite => self.qualified(&self.temporary_name()),
+        }
+    }
+
+    fn column_definitions(&self) -> String {
+        let mut definitions = AIRBYTE_COLUMNS.to_owned();
+        for column in &self.columns {
+            definitions.push_str(&format!(
+                ", {} {}",
+                quote_identifier(&column.name),
+                column.kind.sql()
+            ));
+        }
+        definitions
+    }
+
+    async fn prepare(&self, connection: &mut PgConnection) -> Result<(), ConnectorError> {
+        let schema = quote_identifier(&self.schema);
+        let final_table = self.final_table();
+        let definitions = self.column_definitions();
+        let mut sql = format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {final_table} ({definitions});"
+        );
+        // A table made by an earlier sync gains the columns the stream has since grown.
+        for column in &self.columns {
+            sql.push_str(&format!(
+                "ALTER TABLE {final_table} ADD COLUMN IF NOT EXISTS {} {};",
+                quote_identifier(&column.name),
+                column.kind.sql()
+            ));
+        }
+        match self.mode {
+            Mode::Overwrite => {
+                let temporary = self.qualified(&self.temporary_name());
+                sql.push_str(&format!(
+                    "DROP TABLE IF EXISTS {temporary}; CREATE TABLE {temporary} ({definitions});"
+                ));
+            }
+            Mode::AppendDedup => {
+                let keys: Vec<String> = self
+                    .primary_key
+                    .iter()
+                    .map(|key| quote_identifier(key))
+                    .collect();
+                sql.push_str(&format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {final_table} ({});
+                     CREATE TEMPORARY TABLE IF NOT EXISTS {} ({definitions});",
+                    quote_identifier(&identifier(&format!("{}_ferry_pk", self.name))),
+                    keys.join(", "),
+                    quote_identifier(&self.stage),
+                ));
+            }
+            Mode::Append => {}
+        }
+        run_sql(connection, &sql).await.map(drop).map_err(|error| {
+            database_error(&format!("preparing table {}", self.final_table()), error)
+        })
+    }
+
+    /// The COPY column list: the Airbyte columns, the stream's, and `_airbyte_meta` last
+    /// (it records what went wrong with the others).
+    fn copy_statement(&self) -> String {
+        let mut columns = String::from(
+            "\"_airbyte_raw_id\", \"_airbyte_extracted_at\", \"_airbyte_generation_id\"",
+        );
+        for column in &self.columns {
+            columns.push_str(", ");
+            columns.push_str(&quote_identifier(&column.name));
+        }
+        columns.push_str(", \"_airbyte_meta\"");
+        format!("COPY {} ({columns}) FROM STDIN", self.load_table())
+    }
+
+    /// Appends the record as a COPY row to the buffer.
+    fn push(
+        &mut self,
+        record: &RecordMessage,
+        ids: &mut RawIds,
+        extracted_at: &mut ExtractedAt,
+    ) -> Result<(), ConnectorError> {
+        let mut values: Vec<Option<&RawValue>> = vec![None; self.columns.len()];
+        let mut deserializer = serde_json::Deserializer::from_str(record.data.get());
+        RowFields {
+            columns: &self.columns,
+            values: &mut values,
+        }
+        .deserialize(&mut deserializer)
+        .map_err(|error| {
+            ConnectorError::Failed(format!(
+                "a record of stream '{}' is not a JSON object: {error}",
+                self.source_name
+            ))
+        })?;
+        let buffer = &mut self.buffer;
+        ids.write(buffer);
+        buffer.push(b'\t');
+        buffer.extend_from_slice(extracted_at.text(record.emitted_at).as_bytes());
+        buffer.push(b'\t');
+        buffer.extend_from_slice(self.generation_id.to_string().as_bytes());
+        let mut nulled: Vec<&str> = Vec::new();
+        for (column, value) in self.columns.iter().zip(&values) {
+            buffer.push(b'\t');
+            if !write_value(buffer, column.kind, *value) {
+                nulled.push(&column.name);
+            }
+        }
+        buffer.push(b'\t');
+        let mut changes: Vec<Value> = record
+            .meta
+            .as_ref()
+            .and_then(|meta| meta["changes"].as_array().cloned())
+            .unwrap_or_default();
+        changes.extend(nulled.iter().map(|field| {
+            json!({"field": field, "change": "NULLED", "reason": "DESTINATION_TYPECAST_ERROR"})
+        }));
+        let meta = json!({"changes": changes, "sync_id": self.sync_id}).to_string();
+        copy_text::escape_into(buffer, meta.as_bytes());
+        buffer.push(b'\n');
+        Ok(())
+    }
+
+    async fn flush(&mut self, connection: &mut PgConnection) -> Result<(), ConnectorError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let context = format!("loading {}", self.final_table());
+        let mut copy = connection
+            .copy_in_raw(&self.copy_statement())
+            .await
+            .map_err(|error| database_error(&context, error))?;
+        let sent = copy.send(self.buffer.as_slice()).await.map(drop);
+        if let Err(error) = sent {
+            let _ = copy.abort("ferry: send failed").await;
+            return Err(database_error(&context, error));
+        }
+        copy.finish()
+            .await
+            .map_err(|error| database_error(&context, error))?;
+        self.buffer.clear();
+        self.staged |= self.mode == Mode::AppendDedup;
+        Ok(())
+    }
+
+    /// Deduplication: each staged primary key keeps its latest row (by cursor, then by
+    /// extraction time); a final row newer than every staged one stays.
+    async fn merge(&mut self, connection: &mut PgConnection) -> Result<(), ConnectorError> {
+        if !self.staged {
+            return Ok(());
+        }
+        let final_table = self.final_table();
+        let stage = quote_identifier(&self.stage);
+        let keys: Vec<String> = self
+            .primary_key
+            .iter()
+            .map(|key| quote_identifier(key))
+            .collect();
+        let matches = keys
+            .iter()
+            .map(|key| format!("f.{key} = s.{key}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let (newer, order) = match &self.cursor {
+            Some(cursor) => {
+                let cursor = quote_identifier(cursor);
+                (
+                    format!(" AND (f.{cursor} IS NULL OR f.{cursor} <= s.{cursor})"),
+                    format!("s.{cursor} DESC NULLS LAST, "),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
+        let mut columns: Vec<String> = [
+            "_airbyte_raw_id",
+            "_airbyte_extracted_at",
+            "_airbyte_meta",
+            "_airbyte_generation_id",
+        ]
+        .iter()
+        .map(|name| quote_identifier(name))
+        .collect();
+        columns.extend(
+            self.columns
+                .iter()
+                .map(|column| quote_identifier(&column.name)),
+        );
+        let columns = columns.join(", ");
+        let selected = columns
+            .split(", ")
+            .map(|column| format!("s.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let distinct = keys
+            .iter()
+            .map(|key| format!("s.{key}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "DELETE FROM {final_table} f USING {stage} s WHERE {matches}{newer};
+             INSERT INTO {final_table} ({columns})
+               SELECT DISTINCT ON ({distinct}) {selected} FROM {stage} s
+               WHERE NOT EXISTS (SELECT 1 FROM {final_table} f WHERE {matches})
+               ORDER BY {distinct}, {order}s.\"_airbyte_extracted_at\" DESC;
+             TRUNCATE {stage};"
+        );
+        run_sql(connection, &sql)
+            .await
+            .map_err(|error| database_error(&format!("deduplicating {final_table}"), error))?;
+        self.staged = false;
+        Ok(())
+    }
+
+    /// Overwrite: the loaded table replaces the old one in the same transaction.
+    async fn swap(&self, connection: &mut PgConnection) -> Result<(), ConnectorError> {
+        let sql = format!(
+            "DROP TABLE IF EXISTS {}; ALTER TABLE {} RENAME TO {};",
+            self.final_table(),
+            self.qualified(&self.temporary_name()),
+            quote_identifier(&self.name)
+        );
+        run_sql(connection, &sql)
+            .await
+            .map(drop)
+            .map_err(|error| database_error(&format!("replacing {}", self.final_table()), error))
+    }
+}
+
+/// Writes a JSON value as the COPY text of a column of `kind`; `false` when it does not fit
+/// the type and NULL was written instead (Destinations V2 record that in `_airbyte_meta`).
+fn write_value(out: &mut Vec<u8>, kind: ColumnType, value: Option<&RawValue>) -> bool {
+    let Some(raw) = value.map(RawValue::get) else {
+        out.extend_from_slice(copy_text::NULL);
+        return true;
+    };
+    let first = raw.as_bytes().first().copied().unwrap_or(b'n');
+    if first == b'n' {
+        out.extend_from_slice(copy_text::NULL);
+        return true;
+    }
+    let is_number = first == b'-' || first.is_ascii_digit();
+    let string = if first == b'"' {
+        json_string(raw)
+    } else {
+        None
+    };
+    let fits = match kind {
+        ColumnType::Json => {
+            copy_text::escape_into(out, raw.as_bytes());
+            return true;
+        }
+        ColumnType::Text => {
+            match &string {
+                Some(text) => copy_text::escape_into(out, text.as_bytes()),
+                None => copy_text::escape_into(out, raw.as_bytes()),
+            }
+            return true;
+        }
+        ColumnType::Integer if is_number => {
+            if raw
+                .bytes()
+                .all(|byte| byte == b'-' || byte.is_ascii_digit())
+            {
+                out.extend_from_slice(raw.as_bytes());
+                true
+            } else {
+                // 12.0 or 1.2e3: an integer only if it has no fraction.
+                match raw.parse::<f64>() {
+                    Ok(number) if number.fract() == 0.0 && number.abs() < 9.2e18 => {
+                        out.extend_from_slice((number as i64).to_string().as_bytes());
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        }
+        ColumnType::Integer => match &string {
+            Some(text) if text.trim().parse::<i64>().is_ok() => {
+                out.extend_from_slice(text.trim().as_bytes());
+                true
+            }
+            _ => false,
+        },
+        ColumnType::Number if is_number => {
+            out.extend_from_slice(raw.as_bytes());
+            true
+        }
+        ColumnType::Number => match &string {
+            Some(text) if text.trim().parse::<f64>().is_ok() => {
+                copy_text::escape_into(out, text.trim().as_bytes());
+                true
+            }
+            _ => false,
+        },
+        ColumnType::Boolean => match (raw, string.as_deref()) {
+            ("true", _) | (_, Some("true" | "t" | "TRUE" | "True")) => {
+                out.push(b't');
+                true
+            }
+            ("false", _) | (_, Some("false" | "f" | "FALSE" | "False")) => {
+                out.push(b'f');
+                true
+            }
+            _ => false,
+        },
+        ColumnType::Date
+        | ColumnType::Time
+        | ColumnType::TimeTz
+        | ColumnType::Timestamp
+        | ColumnType::TimestampTz => match &string {
+            Some(text)
+                if text.as_bytes().first().is_some_and(u8::is_ascii_digit)
+                    || matches!(text.as_ref(), "infinity" | "-infinity") =>
+            {
+                copy_text::escape_into(out, text.as_bytes());
+                true
+            }
+            _ => false,
+        },
+    };
+    if !fits {
+        out.extend_from_slice(copy_text::NULL);
+    }
+    fits
+}
+
+/// The text of a JSON string literal, borrowed when it has no escapes.
+fn json_string(raw: &str) -> Option<Cow<'_, str>> {
+    if !raw.contains('\\') {
+        return raw
+            .strip_prefix('"')
+            .and_then(|inner| inner.strip_suffix('"'))
+            .map(Cow::Borrowed);
+    }
+    serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
+}
+
+/// Fills one slot per column with the record's raw value for it, ignoring other fields,
+/// without building a tree or copying values.
+struct RowFields<'s, 'de> {
+    columns: &'s [Column],
+    values: &'s mut [Option<&'de RawValue>],
+}
+
+impl<'de> DeserializeSeed<'de> for RowFields<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowFields<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Records usually list their fields in one order: try the next column first.
+        let mut guess = 0;
+        while let Some(key) = map.next_key::<FieldName<'de>>()? {
+            let name = key.0.as_ref();
+            let found = if self
+                .columns
+                .get(guess)
+                .is_some_and(|column| column.name == name)
+            {
+                Some(guess)
+            } else {
+                self.columns.iter().position(|column| column.name == name)
+            };
+            match found {
+                Some(index) => {
+                    self.values[index] = Some(map.next_value::<&'de RawValue>()?);
+                    guess = index + 1;
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A field name, borrowed from the input unless it had escapes.
+struct FieldName<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for FieldName<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = FieldName<'de>;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Borrowed(name)))
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Owned(name.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+/// `_airbyte_raw_id`s: random (v4) UUIDs from a generator seeded once, since one system call
+/// per record would cost more than the rest of the row.
+struct RawIds {
+    state: u64,
+    text: [u8; 36],
+}
+
+impl RawIds {
+    fn new() -> Self {
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        Self {
+            state: u64::from_le_bytes(seed) ^ clock,
+            text: [0; 36],
+        }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, out: &mut Vec<u8>) {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        out.extend_from_slice(id.hyphenated().encode_lower(&mut self.text).as_bytes());
+    }
+}
+
+/// `emitted_at` (milliseconds) as timestamptz text, formatted once per distinct value.
+#[derive(Default)]
+struct ExtractedAt {
+    millis: Option<i64>,
+    text: String,
+}
+
+impl ExtractedAt {
+    fn text(&mut self, millis: i64) -> &str {
+        if self.millis != Some(millis) {
+            let at =
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            self.text = format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}+00",
+                at.year(),
+                u8::from(at.month()),
+                at.day(),
+                at.hour(),
+                at.minute(),
+                at.second(),
+                at.millisecond()
+            );
+            self.millis = Some(millis);
+        }
+        &self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn column(name: &str, kind: ColumnType) -> Column {
+        Column {
+            name: name.to_owned(),
+            kind,
+        }
+    }
+
+    fn row(columns: &[Column], data: &str) -> (String, Vec<bool>) {
+        let mut values = vec![None; columns.len()];
+        let mut deserializer = serde_json::Deserializer::from_str(data);
+        RowFields {
+            columns,
+            values: &mut values,
+        }
+        .deserialize(&mut deserializer)
+        .unwrap();
+        let mut out = Vec::new();
+        let mut fits = Vec::new();
+        for (column, value) in columns.iter().zip(&values) {
+            if !out.is_empty() {
+                out.push(b'\t');
+            }
+            fits.push(write_value(&mut out, column.kind, *value));
+        }
+        (String::from_utf8(out).unwrap(), fits)
+    }
+
+    #[test]
+    fn json_values_become_copy_fields_of_their_column_type() {
+        let columns = [
+            column("id", ColumnType::Integer),
+            column("name", ColumnType::Text),
+            column("price", ColumnType::Number),
+            column("ok", ColumnType::Boolean),
+            column("doc", ColumnType::Json),
+            column("day", ColumnType::Date),
+        ];
+        let (text, fits) = row(
+            &columns,
+            r#"{"extra": [1], "name": "a\tb \"q\" \\", "id": 7, "price": 12.50, "ok": false, "doc": {"k": "v\n"}, "day": "2024-02-29"}"#,
+        );
+        assert_eq!(
+            text,
+            "7\ta\\tb \"q\" \\\\\t12.50\tf\t{\"k\": \"v\\\\n\"}\t2024-02-29"
+        );
+        assert!(fits.iter().all(|fit| *fit));
+        let (text, fits) = row(
+            &columns,
+            r#"{"id": "x", "name": null, "ok": 3, "day": "soon"}"#,
+        );
+        assert_eq!(text, "\\N\t\\N\t\\N\t\\N\t\\N\t\\N");
+        assert_eq!(fits, [false, true, true, false, true, false]);
+        let (text, _) = row(&columns, r#"{"id": 3.0, "price": "NaN"}"#);
+        assert!(text.starts_with("3\t\\N\tNaN\t"), "{text}");
+    }
+
+    #[test]
+    fn raw_ids_are_distinct_v4_uuids() {
+        let mut ids = RawIds::new();
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        ids.write(&mut first);
+        ids.write(&mut second);
+        assert_ne!(first, second);
+        let parsed = uuid::Uuid::parse_str(std::str::from_utf8(&first).unwrap()).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+    }
+
+    #[test]
+    fn extraction_times_are_timestamptz_text() {
+        assert_eq!(
+            ExtractedAt::default().text(1_700_000_000_123),
+            "2023-11-14 22:13:20.123+00"
+        );
+    }
+}

@@ -1,0 +1,531 @@
+//! PostgreSQL → PostgreSQL through the public API of a real `ferry up`: the three sync modes
+//! over two syncs, every common column type, and a data plane killed mid-sync.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use ferry_testkit::{
+    Api, DataplaneProcess, FerryOptions, FerryProcess, StoreKind, TestDatabase, wait_for,
+};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
+
+fn s(value: &Value) -> String {
+    value.as_str().unwrap().to_owned()
+}
+
+/// A database the test reads and writes directly.
+struct Database {
+    database: TestDatabase,
+}
+
+impl Database {
+    async fn create() -> Self {
+        Self {
+            database: TestDatabase::create().await,
+        }
+    }
+
+    fn name(&self) -> String {
+        self.database.url().rsplit('/').next().unwrap().to_owned()
+    }
+
+    async fn connect(&self) -> PgConnection {
+        PgConnection::connect(&self.database.url()).await.unwrap()
+    }
+
+    async fn execute(&self, sql: &str) {
+        let mut connection = self.connect().await;
+        sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
+    }
+
+    /// One text per row of `select` (a query of one text column).
+    async fn texts(&self, select: &str) -> Vec<Option<String>> {
+        let mut connection = self.connect().await;
+        sqlx::query_scalar(select)
+            .fetch_all(&mut connection)
+            .await
+            .unwrap_or_else(|error| panic!("{select}: {error}"))
+    }
+
+    fn configuration(&self, kind: &str) -> Value {
+        let mut configuration = json!({
+            "host": "127.0.0.1", "port": 5432, "database": self.name(),
+            "username": "postgres", "password": "unused-with-trust-auth",
+            "ssl_mode": {"mode": "disable"},
+        });
+        match kind {
+            "source" => {
+                configuration["sourceType"] = json!("postgres");
+                configuration["schemas"] = json!(["public"]);
+            }
+            _ => {
+                configuration["destinationType"] = json!("postgres");
+                configuration["schema"] = json!("public");
+            }
+        }
+        configuration
+    }
+}
+
+struct Ferry {
+    _ferry: FerryProcess,
+    admin: Api,
+    workspace: String,
+}
+
+impl Ferry {
+    async fn up(options: FerryOptions) -> Self {
+        let ferry = FerryProcess::start(BINARY.as_ref(), options).await;
+        let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
+        let workspace =
+            s(&admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"]);
+        Self {
+            _ferry: ferry,
+            admin,
+            workspace,
+        }
+    }
+
+    async fn connection(
+        &self,
+        source: &Database,
+        destination: &Database,
+        streams: Value,
+    ) -> String {
+        let source = self
+            .admin
+            .post(
+                "/api/public/v1/sources",
+                json!({"name": "pg source", "workspaceId": self.workspace, "configuration": source.configuration("source")}),
+            )
+            .await;
+        assert_eq!(source.status, 200, "{}", source.body);
+        assert_eq!(source.body["configuration"]["password"], "**********");
+        let destination = self
+            .admin
+            .post(
+                "/api/public/v1/destinations",
+                json!({"name": "pg destination", "workspaceId": self.workspace, "configuration": destination.configuration("destination")}),
+            )
+            .await;
+        assert_eq!(destination.status, 200, "{}", destination.body);
+        let connection = self
+            .admin
+            .post(
+                "/api/public/v1/connections",
+                json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"],
+                       "configurations": {"streams": streams}}),
+            )
+            .await;
+        assert_eq!(connection.status, 200, "{}", connection.body);
+        s(&connection.body["connectionId"])
+    }
+
+    async fn start_job(&self, connection: &str, job_type: &str) -> i64 {
+        let job = self
+            .admin
+            .post(
+                "/api/public/v1/jobs",
+                json!({"connectionId": connection, "jobType": job_type}),
+            )
+            .await;
+        assert_eq!(job.status, 200, "{}", job.body);
+        job.body["jobId"].as_i64().unwrap()
+    }
+
+    async fn job(&self, job_id: i64) -> Value {
+        self.admin
+            .get(&format!("/api/public/v1/jobs/{job_id}"))
+            .await
+            .body
+    }
+
+    async fn finished(&self, job_id: i64, timeout: Duration) -> Value {
+        wait_for("the job to finish", timeout, || async {
+            let job = self.job(job_id).await;
+            matches!(
+                job["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            )
+            .then_some(job)
+        })
+        .await
+    }
+
+    async fn sync(&self, connection: &str) -> Value {
+        let job_id = self.start_job(connection, "sync").await;
+        let job = self.finished(job_id, Duration::from_secs(120)).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        job
+    }
+}
+
+/// The rows of a table as text, in id order, over the given columns.
+async fn rows(database: &Database, table: &str, columns: &str) -> Vec<Option<String>> {
+    database
+        .texts(&format!(
+            "SELECT ROW({columns})::text FROM {table} ORDER BY id"
+        ))
+        .await
+}
+
+#[tokio::test]
+async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
+    let source = Database::create().await;
+    let destination = Database::create().await;
+    source
+        .execute(
+            "CREATE TABLE customers (id int PRIMARY KEY, name text, city text);
+             INSERT INTO customers SELECT i, 'customer ' || i, 'city ' || (i % 7) FROM generate_series(1, 300) i;
+             CREATE TABLE events (id bigint PRIMARY KEY, kind text, amount numeric(12,2));
+             INSERT INTO events SELECT i, 'kind ' || (i % 5), i * 1.25 FROM generate_series(1, 1000) i;
+             CREATE TABLE accounts (id int PRIMARY KEY, balance numeric, updated_at timestamptz NOT NULL);
+             INSERT INTO accounts SELECT i, i * 10, '2024-01-01'::timestamptz + i * interval '1 minute'
+               FROM generate_series(1, 500) i;",
+        )
+        .await;
+    let ferry = Ferry::up(FerryOptions::new(StoreKind::Sqlite)).await;
+    let connection = ferry
+        .connection(
+            &source,
+            &destination,
+            json!([
+                {"name": "customers", "syncMode": "full_refresh_overwrite"},
+                {"name": "events", "syncMode": "incremental_append", "cursorField": ["id"]},
+                {"name": "accounts", "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"], "primaryKey": [["id"]]},
+            ]),
+        )
+        .await;
+
+    let first = ferry.sync(&connection).await;
+    assert_eq!(first["rowsSynced"], 300 + 1000 + 500, "{first}");
+    let compare = || async {
+        assert_eq!(
+            rows(&destination, "customers", "id, name, city").await,
+            rows(&source, "customers", "id, name, city").await
+        );
+        assert_eq!(
+            rows(&destination, "events", "id, kind, amount").await,
+            rows(&source, "events", "id, kind, amount").await
+        );
+        assert_eq!(
+            rows(&destination, "accounts", "id, balance, updated_at").await,
+            rows(&source, "accounts", "id, balance, updated_at").await
+        );
+    };
+    compare().await;
+    // Destinations V2 columns, filled.
+    let airbyte = destination
+        .texts(
+            "SELECT count(DISTINCT _airbyte_raw_id)::text || ' ' || bool_and(_airbyte_extracted_at > now() - interval '1 hour')::text
+                    || ' ' || min(_airbyte_meta::text) || ' ' || min(_airbyte_generation_id)::text FROM events",
+        )
+        .await;
+    assert_eq!(
+        airbyte[0].as_deref(),
+        Some("1000 true {\"changes\": [], \"sync_id\": 0} 0")
+    );
+
+    // Inserts and updates at the source (no deletes).
+    source
+        .execute(
+            "INSERT INTO customers VALUES (301, 'new customer', 'city 1');
+             UPDATE customers SET city = 'moved' WHERE id IN (5, 6);
+             INSERT INTO events SELECT i, 'late', i FROM generate_series(1001, 1040) i;
+             UPDATE accounts SET balance = balance + 1, updated_at = '2030-01-01' WHERE id IN (10, 20, 30);
+             INSERT INTO accounts VALUES (501, 0, '2030-01-02'), (502, 5, '2030-01-02');",
+        )
+        .await;
+    let second = ferry.sync(&connection).await;
+    compare().await;
+    // The full refresh stream again in whole; of the others only what changed.
+    assert_eq!(second["rowsSynced"], 301 + 40 + 5, "{second}");
+    let duplicates = destination
+        .texts("SELECT count(*)::text FROM (SELECT id FROM accounts GROUP BY id HAVING count(*) > 1) d")
+        .await;
+    assert_eq!(duplicates[0].as_deref(), Some("0"));
+
+    // The state the control plane keeps is cursor values only.
+    let shown = ferry
+        .admin
+        .get(&format!("/api/public/v1/connections/{connection}"))
+        .await
+        .body;
+    let accounts_state = shown["state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stream| stream["stream"] == "public.accounts")
+        .unwrap_or_else(|| panic!("no state for accounts: {shown}"))
+        .clone();
+    assert_eq!(
+        accounts_state["state"]["stream_state"]["cursor"], "2030-01-02 00:00:00+00",
+        "{accounts_state}"
+    );
+
+    // A reset empties the destination's tables and forgets the state.
+    let reset = ferry.start_job(&connection, "reset").await;
+    let reset = ferry.finished(reset, Duration::from_secs(60)).await;
+    assert_eq!(reset["status"], "succeeded", "{reset}");
+    for table in ["customers", "events", "accounts"] {
+        let count = destination
+            .texts(&format!("SELECT count(*)::text FROM {table}"))
+            .await;
+        assert_eq!(count[0].as_deref(), Some("0"), "{table}");
+    }
+    let third = ferry.sync(&connection).await;
+    assert_eq!(third["rowsSynced"], 301 + 1040 + 502, "{third}");
+    compare().await;
+}
+
+#[tokio::test]
+async fn every_common_column_type_round_trips() {
+    let source = Database::create().await;
+    let destination = Database::create().await;
+    source
+        .execute(
+            r#"CREATE TABLE types (
+                 id int PRIMARY KEY, small int2, big int8, exact numeric(20,6), ratio float8, single float4,
+                 flag bool, note text, code varchar(10), fixed char(3), key uuid, doc json, docb jsonb,
+                 day date, at_time time, at_timetz timetz, at timestamp, at_tz timestamptz,
+                 blob bytea, numbers int4[], words text[], "Mixed Case" text);
+               INSERT INTO types VALUES
+                 (1, -32768, 9223372036854775807, 12345678901234.123456, 0.1, 1.5,
+                  true, 'ünïcödé ✓ "quoted" \back\slash	tab
+newline', '', 'abc', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2.5, null], "b": "x\ny"}', '{"nested": {"k": true}}',
+                  '2024-02-29', '23:59:59.999999', '12:00:00+05:30', '1999-12-31 23:59:59.5', '2024-06-01 12:00:00+02',
+                  '\x00ff10', '{1,2,3}', '{"a b","c\"d"}', 'mixed'),
+                 (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+                 (3, 0, 0, -0.5, -1e300, 0, false, '', '', '', '00000000-0000-0000-0000-000000000000', '[]', '"text"',
+                  '0001-01-01', '00:00', '00:00+00', '2000-01-01', '1970-01-01 00:00:00+00',
+                  '', '{}', '{}', '');"#,
+        )
+        .await;
+    let ferry = Ferry::up(FerryOptions::new(StoreKind::Sqlite)).await;
+    let connection = ferry
+        .connection(
+            &source,
+            &destination,
+            json!([{"name": "types", "syncMode": "full_refresh_overwrite"}]),
+        )
+        .await;
+    let job = ferry.sync(&connection).await;
+    assert_eq!(job["rowsSynced"], 3, "{job}");
+
+    // Each column compared as a value of its own type: JSON numbers carry numeric exactly,
+    // binary comes as base64, arrays and JSON documents as jsonb (Destinations V2's types).
+    let columns = [
+        ("small", "small::numeric", "small::numeric"),
+        ("big", "big::numeric", "big::numeric"),
+        ("exact", "exact", "exact"),
+        ("ratio", "ratio", "ratio::float8"),
+        ("single", "single", "single::float4"),
+        ("flag", "flag", "flag"),
+        ("note", "note", "note"),
+        ("code", "code", "code"),
+        ("fixed", "to_jsonb(fixed) #>> '{}'", "fixed"),
+        ("key", "key", "key::uuid"),
+        ("doc", "doc::jsonb", "doc"),
+        ("docb", "docb", "docb"),
+        ("day", "day", "day"),
+        ("at_time", "at_time", "at_time"),
+        ("at_timetz", "at_timetz", "at_timetz"),
+        ("at", "at", "at"),
+        ("at_tz", "at_tz", "at_tz"),
+        ("blob", "blob", "decode(blob, 'base64')"),
+        ("numbers", "to_jsonb(numbers)", "numbers"),
+        ("words", "to_jsonb(words)", "words"),
+        ("Mixed Case", "\"Mixed Case\"", "\"Mixed Case\""),
+    ];
+    for (name, source_expression, destination_expression) in columns {
+        let expected = source
+            .texts(&format!(
+                "SELECT ({source_expression})::text FROM types ORDER BY id"
+            ))
+            .await;
+        let got = destination
+            .texts(&format!(
+                "SELECT ({destination_expression})::text FROM types ORDER BY id"
+            ))
+            .await;
+        assert_eq!(got, expected, "column {name}");
+    }
+    let meta = destination
+        .texts("SELECT _airbyte_meta::text FROM types ORDER BY id")
+        .await;
+    assert!(
+        meta.iter()
+            .all(|meta| meta.as_deref() == Some("{\"changes\": [], \"sync_id\": 0}")),
+        "{meta:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_postgres_configurations_are_refused_naming_the_field() {
+    let ferry = Ferry::up(FerryOptions::new(StoreKind::Sqlite)).await;
+    for (configuration, field) in [
+        (
+            json!({"sourceType": "postgres", "port": 5432, "database": "d", "username": "u"}),
+            "configuration.host",
+        ),
+        (
+            json!({"sourceType": "postgres", "host": "h", "port": "eighty", "database": "d", "username": "u"}),
+            "configuration.port",
+        ),
+        (
+            json!({"sourceType": "postgres", "host": "h", "database": "d", "username": "u", "schemas": "public"}),
+            "configuration.schemas",
+        ),
+        (
+            json!({"sourceType": "postgres", "host": "h", "database": "d", "username": "u", "ssl_mode": {"mode": "sometimes"}}),
+            "configuration.ssl_mode.mode",
+        ),
+    ] {
+        ferry
+            .admin
+            .post(
+                "/api/public/v1/sources",
+                json!({"name": "bad", "workspaceId": ferry.workspace, "configuration": configuration}),
+            )
+            .await
+            .assert_problem(400)
+            .assert_names_field(field);
+    }
+    ferry
+        .admin
+        .post(
+            "/api/public/v1/destinations",
+            json!({"name": "bad", "workspaceId": ferry.workspace, "configuration": {"destinationType": "postgres", "host": "h", "database": "d"}}),
+        )
+        .await
+        .assert_problem(400)
+        .assert_names_field("configuration.username");
+
+    // A well-formed configuration that cannot connect fails its check, with the reason.
+    let unreachable = ferry
+        .admin
+        .post(
+            "/api/public/v1/sources",
+            json!({"name": "nowhere", "workspaceId": ferry.workspace, "configuration":
+                   {"sourceType": "postgres", "host": "127.0.0.1", "port": 1, "database": "d", "username": "u"}}),
+        )
+        .await;
+    assert_eq!(unreachable.status, 200, "{}", unreachable.body);
+    let check = ferry
+        .admin
+        .post(
+            &format!(
+                "/api/public/v1/sources/{}/check",
+                s(&unreachable.body["sourceId"])
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(check.status, 200, "{}", check.body);
+    assert_eq!(check.body["status"], "failed", "{}", check.body);
+    assert!(
+        check.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not connect"),
+        "{}",
+        check.body
+    );
+}
+
+/// The destination is slowed by the database itself (a trigger sleeping every 500th row of
+/// its deduplicated table), so that the data plane can be killed while the sync is surely
+/// between two checkpoints.
+#[tokio::test]
+async fn a_data_plane_killed_mid_sync_loses_no_rows_and_dedup_stays_unique() {
+    let source = Database::create().await;
+    let destination = Database::create().await;
+    source
+        .execute(
+            "CREATE TABLE accounts (id bigint PRIMARY KEY, balance numeric, note text);
+             INSERT INTO accounts SELECT i, i, md5(i::text) FROM generate_series(1, 240000) i;
+             CREATE TABLE events (id bigint PRIMARY KEY, kind text);
+             INSERT INTO events SELECT i, 'e' FROM generate_series(1, 3000) i;",
+        )
+        .await;
+    destination
+        .execute(
+            "CREATE TABLE accounts (_airbyte_raw_id varchar(36) NOT NULL, _airbyte_extracted_at timestamptz NOT NULL,
+                 _airbyte_meta jsonb NOT NULL, _airbyte_generation_id bigint, balance numeric, id bigint, note varchar);
+             CREATE FUNCTION slow_down() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN IF NEW.id % 500 = 0 THEN PERFORM pg_sleep(0.02); END IF; RETURN NEW; END $$;
+             CREATE TRIGGER slow BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION slow_down();",
+        )
+        .await;
+    let ferry = Ferry::up(
+        FerryOptions::new(StoreKind::Sqlite)
+            .control_plane_only()
+            .env("FERRY_JOB_LEASE_SECONDS", "3")
+            .env("FERRY_JOB_RETRY_BACKOFF_SECONDS", "0")
+            .env("FERRY_JOB_MAX_ATTEMPTS", "3"),
+    )
+    .await;
+    let region = s(&ferry
+        .admin
+        .get("/api/public/v1/regions?organizationId=00000000-0000-0000-0000-000000000000")
+        .await
+        .body["data"][0]["regionId"]);
+    let plane = ferry
+        .admin
+        .post(
+            "/api/public/v1/dataplanes",
+            json!({"name": "killable", "regionId": region}),
+        )
+        .await;
+    assert_eq!(plane.status, 200, "{}", plane.body);
+    let (client_id, client_secret) = (s(&plane.body["clientId"]), s(&plane.body["clientSecret"]));
+    let run_plane = || {
+        DataplaneProcess::start(
+            BINARY.as_ref(),
+            ferry._ferry.base_url.as_str(),
+            &client_id,
+            &client_secret,
+            &[("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1")],
+        )
+    };
+    let mut first_plane = run_plane();
+    let connection = ferry
+        .connection(
+            &source,
+            &destination,
+            json!([
+                {"name": "accounts", "syncMode": "incremental_deduped_history", "cursorField": ["id"]},
+                {"name": "events", "syncMode": "incremental_append", "cursorField": ["id"]},
+            ]),
+        )
+        .await;
+    let job_id = ferry.start_job(&connection, "sync").await;
+    wait_for("a first checkpoint", Duration::from_secs(60), || async {
+        let job = ferry.job(job_id).await;
+        assert!(
+            job["status"] == "pending" || job["status"] == "running",
+            "{job}"
+        );
+        (job["rowsSynced"].as_i64().unwrap_or(0) > 0).then_some(())
+    })
+    .await;
+    first_plane.kill();
+    let _second_plane = run_plane();
+    let job = ferry.finished(job_id, Duration::from_secs(120)).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert!(job["attempts"].as_array().unwrap().len() >= 2, "{job}");
+    assert_eq!(
+        rows(&destination, "accounts", "id, balance, note").await,
+        rows(&source, "accounts", "id, balance, note").await,
+        "every row, once"
+    );
+    let events = destination
+        .texts("SELECT count(DISTINCT id)::text FROM events")
+        .await;
+    assert_eq!(events[0].as_deref(), Some("3000"));
+}
