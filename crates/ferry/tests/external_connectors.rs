@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, wait_for};
 use serde_json::{Value, json};
+use sqlx::Connection;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
 
@@ -212,14 +213,20 @@ async fn a_real_pypi_connector_syncs_through_the_runtime() {
         )
         .await;
     assert_eq!(source.status, 200, "{}", source.body);
+    // Into Ferry's native destination-postgres.
+    let database = ferry_testkit::TestDatabase::create().await;
+    let database_name = database.url().rsplit('/').next().unwrap().to_owned();
     let destination = admin
-        .post("/api/public/v1/destinations", json!({"name": "null", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}))
+        .post("/api/public/v1/destinations", json!({"name": "warehouse", "workspaceId": workspace, "configuration": {
+            "destinationType": "postgres", "host": "127.0.0.1", "port": 5432, "database": database_name,
+            "username": "postgres", "schema": "faker"}}))
         .await;
+    assert_eq!(destination.status, 200, "{}", destination.body);
     let connection = admin
         .post(
             "/api/public/v1/connections",
             json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"],
-                   "configurations": {"streams": [{"name": "users", "syncMode": "incremental_append"}, {"name": "products"}]}}),
+                   "configurations": {"streams": [{"name": "users", "syncMode": "incremental_deduped_history"}, {"name": "products"}]}}),
         )
         .await;
     assert_eq!(connection.status, 200, "{}", connection.body);
@@ -246,6 +253,20 @@ async fn a_real_pypi_connector_syncs_through_the_runtime() {
         .unwrap_or_else(|| panic!("no users state: {state}"))
         .clone();
     assert_eq!(users["state"]["stream_state"]["seed"], 42, "{users}");
+    // Typed tables in the configured schema: faker's users, deduplicated by id.
+    let mut warehouse = sqlx::PgConnection::connect(&database.url()).await.unwrap();
+    let (users, distinct, named): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE name IS NOT NULL AND created_at IS NOT NULL) FROM faker.users",
+    )
+    .fetch_one(&mut warehouse)
+    .await
+    .unwrap();
+    assert_eq!((users, distinct, named), (120, 120, 120));
+    let products: i64 = sqlx::query_scalar("SELECT count(*) FROM faker.products")
+        .fetch_one(&mut warehouse)
+        .await
+        .unwrap();
+    assert!(products > 0);
 }
 
 #[tokio::test]
