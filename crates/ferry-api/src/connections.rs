@@ -72,9 +72,26 @@ pub struct DestinationsResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionSchedule {
+    /// `manual`, `cron` (Quartz `cronExpression`) or `basic` (`basicTiming`, e.g.
+    /// `Every 24 hours`).
     pub schedule_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_timing: Option<String>,
+}
+
+/// Where a connection puts streams in the destination (Airbyte's fields of that name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionNaming {
+    /// `destination` (default), `source` or `custom_format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_definition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -91,6 +108,8 @@ pub struct ConnectionCreateRequest {
     /// Which streams to sync, and how; all streams with default modes when absent.
     #[serde(default)]
     pub configurations: Option<StreamConfigurations>,
+    #[serde(flatten)]
+    pub naming: ConnectionNaming,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -128,6 +147,9 @@ pub struct ConnectionResponse {
     pub schedule: ConnectionSchedule,
     #[schema(value_type = Object)]
     pub configurations: Value,
+    #[serde(flatten)]
+    #[schema(value_type = ConnectionNaming)]
+    pub naming: ferry_protocol::catalog::DestinationNaming,
     pub created_at: i64,
     #[schema(value_type = Vec<Object>)]
     pub tags: Vec<Value>,
@@ -274,4 +296,6 @@ pub struct ConnectionPatchRequest {
     pub schedule: Option<ConnectionSchedule>,
     #[serde(default)]
     pub status: Option<String>,
+    #[serde(flatten)]
+    pub naming: ConnectionNaming,
 }

@@ -76,6 +76,9 @@ pub struct AttemptConfig {
     /// The connection's stream configurations (`{"streams": [...]}`).
     #[serde(default)]
     pub stream_configurations: Value,
+    /// Where streams go in the destination.
+    #[serde(default)]
+    pub naming: ferry_protocol::catalog::DestinationNaming,
     /// Committed state per stream key (`namespace.name`, or `name`).
     pub state: Vec<StreamState>,
 }

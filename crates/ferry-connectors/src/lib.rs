@@ -12,6 +12,7 @@ pub use faker::FakerSource;
 pub use postgres::{PostgresDestination, PostgresSource};
 pub use process::{CheckResult, ExternalConnector, LogSink};
 
+use ferry_protocol::catalog::DestinationNaming;
 use ferry_protocol::{AirbyteMessage, StateMessage, StreamDescriptor};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -143,15 +144,18 @@ impl NativeDestination {
         }
     }
 
+    /// Writes the streams of `catalog` (named as the source names them) where `naming`
+    /// places them.
     pub async fn write(
         self,
         catalog: &Value,
+        naming: &DestinationNaming,
         input: mpsc::Receiver<AirbyteMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> Result<(), ConnectorError> {
         match self {
             Self::DevNull(destination) => destination.write(input, acks).await,
-            Self::Postgres(destination) => destination.write(catalog, input, acks).await,
+            Self::Postgres(destination) => destination.write(catalog, naming, input, acks).await,
         }
     }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use ferry_protocol::catalog::DestinationNaming;
 use ferry_protocol::{AirbyteMessage, StateMessage};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -365,9 +366,13 @@ impl ExternalConnector {
         &self,
         config: &Value,
         catalog: &Value,
+        naming: &DestinationNaming,
         mut input: mpsc::Receiver<AirbyteMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> Result<(), ConnectorError> {
+        // The connector sees streams where the connection places them.
+        let catalog = &naming.apply(catalog);
+        let naming = naming.clone();
         let files = RunFiles::new()?;
         let arguments: Vec<std::ffi::OsString> = vec![
             "write".into(),
@@ -394,7 +399,8 @@ impl ExternalConnector {
         let feeder = async move {
             let (mut records, mut bytes) = (0u64, 0u64);
             let mut line = Vec::with_capacity(1 << 12);
-            while let Some(message) = input.recv().await {
+            while let Some(mut message) = input.recv().await {
+                naming.apply_to_message(&mut message);
                 line.clear();
                 serde_json::to_writer(&mut line, &message).map_err(|error| {
                     ConnectorError::Failed(format!("encoding a message: {error}"))

@@ -116,7 +116,13 @@ async fn write_all(config: Value, source_config: Value) -> (Vec<StateAck>, Resul
     });
     let writer = tokio::spawn(async move {
         connector()
-            .write(&config, &catalog(), records, acks_sender)
+            .write(
+                &config,
+                &catalog(),
+                &Default::default(),
+                records,
+                acks_sender,
+            )
             .await
             .map_err(|error| error.to_string())
     });

@@ -19,6 +19,81 @@ pub fn next_run(expression: &str, after: i64) -> Result<Option<i64>, String> {
         .map(|next| next.timestamp_millis()))
 }
 
+/// A schedule that cannot run, with the request field at fault.
+#[derive(Debug)]
+pub struct ScheduleError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// How long a `basic` schedule waits between runs: Airbyte's `basicTiming` text, such as
+/// `Every 24 hours` (minutes, hours, days, weeks or months of 30 days).
+pub fn basic_interval(timing: &str) -> Result<i64, String> {
+    let words: Vec<String> = timing.split_whitespace().map(str::to_lowercase).collect();
+    let words: Vec<&str> = match words.first().map(String::as_str) {
+        Some("every") => words[1..].iter().map(String::as_str).collect(),
+        _ => words.iter().map(String::as_str).collect(),
+    };
+    let [count, unit] = words.as_slice() else {
+        return Err(format!("'{timing}' is not like 'Every 24 hours'"));
+    };
+    let count: i64 = count
+        .parse()
+        .ok()
+        .filter(|count| *count > 0)
+        .ok_or_else(|| format!("'{count}' is not a positive whole number"))?;
+    let unit_ms: i64 = match unit.trim_end_matches('s') {
+        "minute" => 60_000,
+        "hour" => 3_600_000,
+        "day" => 86_400_000,
+        "week" => 7 * 86_400_000,
+        "month" => 30 * 86_400_000,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' (minutes, hours, days, weeks or months)"
+            ));
+        }
+    };
+    count
+        .checked_mul(unit_ms)
+        .ok_or_else(|| "the interval is too long".to_owned())
+}
+
+/// When a schedule next runs after `after` (epoch ms): `None` for a manual one.
+pub fn next_after(
+    schedule: &ferry_api::ConnectionSchedule,
+    after: i64,
+) -> Result<Option<i64>, ScheduleError> {
+    match schedule.schedule_type.as_str() {
+        "manual" => Ok(None),
+        "cron" => {
+            let expression = schedule.cron_expression.as_deref().ok_or(ScheduleError {
+                field: "schedule.cronExpression",
+                message: "is required for a cron schedule".to_owned(),
+            })?;
+            next_run(expression, after).map_err(|error| ScheduleError {
+                field: "schedule.cronExpression",
+                message: format!("'{expression}': {error}"),
+            })
+        }
+        "basic" => {
+            let timing = schedule.basic_timing.as_deref().ok_or(ScheduleError {
+                field: "schedule.basicTiming",
+                message: "is required for a basic schedule (e.g. 'Every 24 hours')".to_owned(),
+            })?;
+            let interval = basic_interval(timing).map_err(|message| ScheduleError {
+                field: "schedule.basicTiming",
+                message,
+            })?;
+            Ok(after.checked_add(interval))
+        }
+        other => Err(ScheduleError {
+            field: "schedule.scheduleType",
+            message: format!("must be manual, cron or basic, got '{other}'"),
+        }),
+    }
+}
+
 /// Every second: starts the sync of each active connection whose cron run is due, and moves
 /// its next run on (compare-and-set, so with several replicas each run starts once).
 pub fn spawn_scheduler(state: AppState) -> tokio::task::JoinHandle<()> {
@@ -37,11 +112,9 @@ pub fn spawn_scheduler(state: AppState) -> tokio::task::JoinHandle<()> {
 async fn run_due(state: &AppState) -> Result<(), ferry_store::StoreError> {
     let now = now_millis();
     for (connection, due) in state.store.due_connections(now).await? {
-        let schedule: serde_json::Value =
-            serde_json::from_str(&connection.schedule).unwrap_or_default();
-        let next = schedule["cronExpression"]
-            .as_str()
-            .and_then(|expression| next_run(expression, now).ok().flatten());
+        let next = serde_json::from_str(&connection.schedule)
+            .ok()
+            .and_then(|schedule| next_after(&schedule, now).ok().flatten());
         if !state
             .store
             .advance_next_run(connection.id, due, next)
@@ -75,5 +148,11 @@ mod tests {
         let every_ten_seconds = next_run("*/10 * * * * ?", start).unwrap().unwrap();
         assert_eq!(every_ten_seconds, start + 4_000);
         assert!(next_run("every day", start).is_err());
+        assert_eq!(basic_interval("Every 24 hours").unwrap(), 86_400_000);
+        assert_eq!(basic_interval("every 1 MINUTE").unwrap(), 60_000);
+        assert_eq!(basic_interval("2 weeks").unwrap(), 14 * 86_400_000);
+        assert!(basic_interval("Every 0 hours").is_err());
+        assert!(basic_interval("Every 3 fortnights").is_err());
+        assert!(basic_interval("hourly").is_err());
     }
 }

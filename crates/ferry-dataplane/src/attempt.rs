@@ -11,6 +11,7 @@ use ferry_connectors::{
     ConnectorError, ExternalConnector, LogSink, NativeDestination, NativeSource, ResumeState,
     StateAck,
 };
+use ferry_protocol::catalog::DestinationNaming;
 use ferry_protocol::{AirbyteMessage, catalog};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -209,11 +210,13 @@ async fn execute(
         Ok::<(), ConnectorError>(())
     });
     let destination_configuration = config.destination_configuration.clone();
+    let naming = config.naming.clone();
     let destination_task = tokio::spawn(async move {
         destination
             .write(
                 &destination_configuration,
                 &destination_catalog,
+                &naming,
                 records,
                 acks_sender,
             )
@@ -394,12 +397,17 @@ impl Destination {
         self,
         configuration: &Value,
         catalog: &Value,
+        naming: &DestinationNaming,
         input: mpsc::Receiver<AirbyteMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> Result<(), ConnectorError> {
         match self {
-            Self::Native(destination) => destination.write(catalog, input, acks).await,
-            Self::External(connector) => connector.write(configuration, catalog, input, acks).await,
+            Self::Native(destination) => destination.write(catalog, naming, input, acks).await,
+            Self::External(connector) => {
+                connector
+                    .write(configuration, catalog, naming, input, acks)
+                    .await
+            }
         }
     }
 }

@@ -109,6 +109,112 @@ fn configure_stream(stream: &Value, configuration: &Value) -> Result<Value, Stri
     }))
 }
 
+/// Where a connection puts each stream in the destination (Airbyte's `namespaceDefinition`,
+/// `namespaceFormat` and `prefix`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationNaming {
+    /// `destination` (the destination's default), `source` (the source's namespace) or
+    /// `custom_format` (`namespaceFormat`, with `${SOURCE_NAMESPACE}` replaced).
+    #[serde(default = "default_namespace_definition")]
+    pub namespace_definition: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+fn default_namespace_definition() -> String {
+    "destination".to_owned()
+}
+
+impl Default for DestinationNaming {
+    fn default() -> Self {
+        Self {
+            namespace_definition: default_namespace_definition(),
+            namespace_format: None,
+            prefix: None,
+        }
+    }
+}
+
+impl DestinationNaming {
+    pub const DEFINITIONS: [&'static str; 3] = ["destination", "source", "custom_format"];
+
+    /// The destination namespace of a stream from `source_namespace`; `None` means the
+    /// destination's own default.
+    pub fn namespace(&self, source_namespace: Option<&str>) -> Option<String> {
+        match self.namespace_definition.as_str() {
+            "source" => source_namespace.map(str::to_owned),
+            "custom_format" => self
+                .namespace_format
+                .as_deref()
+                .map(|format| format.replace("${SOURCE_NAMESPACE}", source_namespace.unwrap_or("")))
+                .filter(|namespace| !namespace.trim().is_empty()),
+            _ => None,
+        }
+    }
+
+    /// The destination name of stream `name`.
+    pub fn name(&self, name: &str) -> String {
+        match self.prefix.as_deref() {
+            Some(prefix) => format!("{prefix}{name}"),
+            None => name.to_owned(),
+        }
+    }
+
+    /// The catalog as the destination sees it: each stream under its destination name.
+    pub fn apply(&self, catalog: &Value) -> Value {
+        let mut catalog = catalog.clone();
+        for configured in catalog["streams"].as_array_mut().into_iter().flatten() {
+            let stream = &mut configured["stream"];
+            let namespace = self.namespace(stream["namespace"].as_str());
+            stream["name"] = json!(self.name(stream["name"].as_str().unwrap_or_default()));
+            match namespace {
+                Some(namespace) => stream["namespace"] = json!(namespace),
+                None => {
+                    if let Some(fields) = stream.as_object_mut() {
+                        fields.remove("namespace");
+                    }
+                }
+            }
+        }
+        catalog
+    }
+
+    /// A message as the destination sees it: records and stream statuses renamed.
+    pub fn apply_to_message(&self, message: &mut AirbyteMessage) {
+        match message {
+            AirbyteMessage::Record { record } => {
+                record.namespace = self.namespace(record.namespace.as_deref());
+                if self.prefix.is_some() {
+                    record.stream = self.name(&record.stream);
+                }
+            }
+            AirbyteMessage::Trace { trace } => {
+                if let Some(descriptor) = trace
+                    .extra
+                    .get_mut("stream_status")
+                    .and_then(|status| status.get_mut("stream_descriptor"))
+                {
+                    let namespace = self.namespace(descriptor["namespace"].as_str());
+                    descriptor["name"] =
+                        json!(self.name(descriptor["name"].as_str().unwrap_or_default()));
+                    match namespace {
+                        Some(namespace) => descriptor["namespace"] = json!(namespace),
+                        None => {
+                            if let Some(fields) = descriptor.as_object_mut() {
+                                fields.remove("namespace");
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The catalog a reset gives the destination: every stream overwritten (with nothing).
 pub fn for_reset(catalog: &Value) -> Value {
     let mut catalog = catalog.clone();
@@ -164,6 +270,40 @@ mod tests {
              "source_defined_cursor": true, "default_cursor_field": ["updated_at"], "source_defined_primary_key": [["id"]]},
             {"name": "logs", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
         ]})
+    }
+
+    #[test]
+    fn naming_places_streams_as_airbyte_does() {
+        let source =
+            |naming: &DestinationNaming| (naming.namespace(Some("public")), naming.name("users"));
+        assert_eq!(
+            source(&DestinationNaming::default()),
+            (None, "users".to_owned())
+        );
+        let by_source = DestinationNaming {
+            namespace_definition: "source".to_owned(),
+            namespace_format: None,
+            prefix: Some("raw_".to_owned()),
+        };
+        assert_eq!(
+            source(&by_source),
+            (Some("public".to_owned()), "raw_users".to_owned())
+        );
+        let custom = DestinationNaming {
+            namespace_definition: "custom_format".to_owned(),
+            namespace_format: Some("${SOURCE_NAMESPACE}_copy".to_owned()),
+            prefix: None,
+        };
+        assert_eq!(source(&custom).0.as_deref(), Some("public_copy"));
+        let catalog = json!({"streams": [{"stream": {"name": "users", "namespace": "public"}}]});
+        assert_eq!(
+            by_source.apply(&catalog)["streams"][0]["stream"],
+            json!({"name": "raw_users", "namespace": "public"})
+        );
+        assert_eq!(
+            DestinationNaming::default().apply(&catalog)["streams"][0]["stream"],
+            json!({"name": "users"})
+        );
     }
 
     #[test]

@@ -57,6 +57,7 @@ fn connection_from_row(row: &AnyRow) -> Result<Connection> {
         status: row.try_get("status")?,
         schedule: row.try_get("schedule")?,
         configurations: row.try_get("configurations")?,
+        naming: row.try_get("naming")?,
         tombstone: flag_column(row, "tombstone")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -253,12 +254,13 @@ impl Store {
     ) -> Result<Connection> {
         let current = self.connection(id).await?;
         sqlx::query(
-            "UPDATE connections SET name = $1, status = $2, schedule = $3, configurations = $4, updated_at = $5 WHERE id = $6",
+            "UPDATE connections SET name = $1, status = $2, schedule = $3, configurations = $4, naming = $5, updated_at = $6 WHERE id = $7",
         )
         .bind(changes.name.as_deref().unwrap_or(&current.name))
         .bind(changes.status.as_deref().unwrap_or(&current.status))
         .bind(changes.schedule.as_deref().unwrap_or(&current.schedule))
         .bind(changes.configurations.as_deref().unwrap_or(&current.configurations))
+        .bind(changes.naming.as_deref().unwrap_or(&current.naming))
         .bind(now_millis())
         .bind(id.to_string())
         .execute(&self.pool)
@@ -320,8 +322,8 @@ impl Store {
     pub async fn create_connection(&self, connection: &NewConnection) -> Result<Connection> {
         let now = now_millis();
         sqlx::query(
-            "INSERT INTO connections (id, workspace_id, source_id, destination_id, name, status, schedule, configurations, tombstone, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9)",
+            "INSERT INTO connections (id, workspace_id, source_id, destination_id, name, status, schedule, configurations, naming, tombstone, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10)",
         )
         .bind(connection.id.to_string())
         .bind(connection.workspace_id.to_string())
@@ -331,6 +333,7 @@ impl Store {
         .bind(&connection.status)
         .bind(&connection.schedule)
         .bind(&connection.configurations)
+        .bind(&connection.naming)
         .bind(now)
         .execute(&self.pool)
         .await?;

@@ -44,6 +44,11 @@ const SOURCES: &[(i64, &str, &str)] = &[
         "one live job per connection",
         include_str!("../migrations/0006_one_live_job.sql"),
     ),
+    (
+        7,
+        "connection naming",
+        include_str!("../migrations/0007_connection_naming.sql"),
+    ),
 ];
 
 /// The embedded list, handed to sqlx's migrator through its public source trait.

@@ -251,6 +251,8 @@ pub struct Connection {
     pub schedule: String,
     /// JSON text of the stream configurations.
     pub configurations: String,
+    /// JSON text of where streams go in the destination (namespace definition, prefix).
+    pub naming: String,
     pub tombstone: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -266,6 +268,7 @@ pub struct NewConnection {
     pub status: String,
     pub schedule: String,
     pub configurations: String,
+    pub naming: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -274,6 +277,7 @@ pub struct ConnectionChanges {
     pub status: Option<String>,
     pub schedule: Option<String>,
     pub configurations: Option<String>,
+    pub naming: Option<String>,
 }
 
 /// A page of workspace-scoped rows (actors, connections, jobs).

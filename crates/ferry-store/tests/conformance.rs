@@ -511,6 +511,7 @@ async fn jobs(store: &Store) {
             status: "active".to_owned(),
             schedule: "{}".to_owned(),
             configurations: "{}".to_owned(),
+            naming: "{}".to_owned(),
         })
         .await
         .unwrap();

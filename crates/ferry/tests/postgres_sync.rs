@@ -64,7 +64,8 @@ impl Database {
             }
             _ => {
                 configuration["destinationType"] = json!("postgres");
-                configuration["schema"] = json!("public");
+                configuration["schema"] =
+                    json!(kind.strip_prefix("destination:").unwrap_or("public"));
             }
         }
         configuration
@@ -96,6 +97,24 @@ impl Ferry {
         destination: &Database,
         streams: Value,
     ) -> String {
+        self.connection_with(
+            source,
+            destination,
+            "destination",
+            json!({"configurations": {"streams": streams}}),
+        )
+        .await
+    }
+
+    /// A connection whose request has `extra` fields, into `destination_kind`
+    /// (`destination` or `destination:<schema>`).
+    async fn connection_with(
+        &self,
+        source: &Database,
+        destination: &Database,
+        destination_kind: &str,
+        extra: Value,
+    ) -> String {
         let source = self
             .admin
             .post(
@@ -109,18 +128,15 @@ impl Ferry {
             .admin
             .post(
                 "/api/public/v1/destinations",
-                json!({"name": "pg destination", "workspaceId": self.workspace, "configuration": destination.configuration("destination")}),
+                json!({"name": "pg destination", "workspaceId": self.workspace, "configuration": destination.configuration(destination_kind)}),
             )
             .await;
         assert_eq!(destination.status, 200, "{}", destination.body);
-        let connection = self
-            .admin
-            .post(
-                "/api/public/v1/connections",
-                json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"],
-                       "configurations": {"streams": streams}}),
-            )
-            .await;
+        let mut request = json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]});
+        for (key, value) in extra.as_object().unwrap() {
+            request[key] = value.clone();
+        }
+        let connection = self.admin.post("/api/public/v1/connections", request).await;
         assert_eq!(connection.status, 200, "{}", connection.body);
         s(&connection.body["connectionId"])
     }
@@ -189,15 +205,17 @@ async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
         )
         .await;
     let ferry = Ferry::up(FerryOptions::new(StoreKind::Sqlite)).await;
+    // Airbyte's default namespace definition: the destination's schema.
     let connection = ferry
-        .connection(
+        .connection_with(
             &source,
             &destination,
-            json!([
+            "destination:warehouse",
+            json!({"configurations": {"streams": [
                 {"name": "customers", "syncMode": "full_refresh_overwrite"},
                 {"name": "events", "syncMode": "incremental_append", "cursorField": ["id"]},
                 {"name": "accounts", "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"], "primaryKey": [["id"]]},
-            ]),
+            ]}}),
         )
         .await;
 
@@ -205,15 +223,20 @@ async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
     assert_eq!(first["rowsSynced"], 300 + 1000 + 500, "{first}");
     let compare = || async {
         assert_eq!(
-            rows(&destination, "customers", "id, name, city").await,
+            rows(&destination, "warehouse.customers", "id, name, city").await,
             rows(&source, "customers", "id, name, city").await
         );
         assert_eq!(
-            rows(&destination, "events", "id, kind, amount").await,
+            rows(&destination, "warehouse.events", "id, kind, amount").await,
             rows(&source, "events", "id, kind, amount").await
         );
         assert_eq!(
-            rows(&destination, "accounts", "id, balance, updated_at").await,
+            rows(
+                &destination,
+                "warehouse.accounts",
+                "id, balance, updated_at"
+            )
+            .await,
             rows(&source, "accounts", "id, balance, updated_at").await
         );
     };
@@ -222,7 +245,7 @@ async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
     let airbyte = destination
         .texts(
             "SELECT count(DISTINCT _airbyte_raw_id)::text || ' ' || bool_and(_airbyte_extracted_at > now() - interval '1 hour')::text
-                    || ' ' || min(_airbyte_meta::text) || ' ' || min(_airbyte_generation_id)::text FROM events",
+                    || ' ' || min(_airbyte_meta::text) || ' ' || min(_airbyte_generation_id)::text FROM warehouse.events",
         )
         .await;
     assert_eq!(
@@ -245,7 +268,7 @@ async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
     // The full refresh stream again in whole; of the others only what changed.
     assert_eq!(second["rowsSynced"], 301 + 40 + 5, "{second}");
     let duplicates = destination
-        .texts("SELECT count(*)::text FROM (SELECT id FROM accounts GROUP BY id HAVING count(*) > 1) d")
+        .texts("SELECT count(*)::text FROM (SELECT id FROM warehouse.accounts GROUP BY id HAVING count(*) > 1) d")
         .await;
     assert_eq!(duplicates[0].as_deref(), Some("0"));
 
@@ -273,7 +296,7 @@ async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
     assert_eq!(reset["status"], "succeeded", "{reset}");
     for table in ["customers", "events", "accounts"] {
         let count = destination
-            .texts(&format!("SELECT count(*)::text FROM {table}"))
+            .texts(&format!("SELECT count(*)::text FROM warehouse.{table}"))
             .await;
         assert_eq!(count[0].as_deref(), Some("0"), "{table}");
     }
@@ -308,12 +331,22 @@ newline', '', 'abc', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2.5, nul
         .await;
     let ferry = Ferry::up(FerryOptions::new(StoreKind::Sqlite)).await;
     let connection = ferry
-        .connection(
+        .connection_with(
             &source,
             &destination,
-            json!([{"name": "types", "syncMode": "full_refresh_overwrite"}]),
+            "destination",
+            json!({"configurations": {"streams": [{"name": "types", "syncMode": "full_refresh_overwrite"}]},
+                   "namespaceDefinition": "custom_format", "namespaceFormat": "${SOURCE_NAMESPACE}_copy",
+                   "prefix": "pg_"}),
         )
         .await;
+    let shown = ferry
+        .admin
+        .get(&format!("/api/public/v1/connections/{connection}"))
+        .await
+        .body;
+    assert_eq!(shown["namespaceDefinition"], "custom_format", "{shown}");
+    assert_eq!(shown["prefix"], "pg_", "{shown}");
     let job = ferry.sync(&connection).await;
     assert_eq!(job["rowsSynced"], 3, "{job}");
 
@@ -350,13 +383,13 @@ newline', '', 'abc', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2.5, nul
             .await;
         let got = destination
             .texts(&format!(
-                "SELECT ({destination_expression})::text FROM types ORDER BY id"
+                "SELECT ({destination_expression})::text FROM public_copy.pg_types ORDER BY id"
             ))
             .await;
         assert_eq!(got, expected, "column {name}");
     }
     let meta = destination
-        .texts("SELECT _airbyte_meta::text FROM types ORDER BY id")
+        .texts("SELECT _airbyte_meta::text FROM public_copy.pg_types ORDER BY id")
         .await;
     assert!(
         meta.iter()
@@ -405,6 +438,58 @@ async fn bad_postgres_configurations_are_refused_naming_the_field() {
         .await
         .assert_problem(400)
         .assert_names_field("configuration.username");
+
+    // Connection settings Airbyte defines are checked too.
+    let source = ferry
+        .admin
+        .post(
+            "/api/public/v1/sources",
+            json!({"name": "faker", "workspaceId": ferry.workspace, "configuration": {"sourceType": "faker", "count": 1}}),
+        )
+        .await;
+    let destination = ferry
+        .admin
+        .post(
+            "/api/public/v1/destinations",
+            json!({"name": "null", "workspaceId": ferry.workspace, "configuration": {"destinationType": "dev-null"}}),
+        )
+        .await;
+    let base = json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]});
+    for (extra, field) in [
+        (
+            json!({"namespaceDefinition": "elsewhere"}),
+            "namespaceDefinition",
+        ),
+        (
+            json!({"schedule": {"scheduleType": "basic"}}),
+            "schedule.basicTiming",
+        ),
+        (
+            json!({"schedule": {"scheduleType": "basic", "basicTiming": "Every 0 hours"}}),
+            "schedule.basicTiming",
+        ),
+        (
+            json!({"schedule": {"scheduleType": "sometimes"}}),
+            "schedule.scheduleType",
+        ),
+    ] {
+        let mut request = base.clone();
+        for (key, value) in extra.as_object().unwrap() {
+            request[key] = value.clone();
+        }
+        ferry
+            .admin
+            .post("/api/public/v1/connections", request)
+            .await
+            .assert_problem(400)
+            .assert_names_field(field);
+    }
+    let mut daily = base.clone();
+    daily["schedule"] = json!({"scheduleType": "basic", "basicTiming": "Every 24 hours"});
+    let daily = ferry.admin.post("/api/public/v1/connections", daily).await;
+    assert_eq!(daily.status, 200, "{}", daily.body);
+    assert_eq!(daily.body["schedule"]["basicTiming"], "Every 24 hours");
+    assert_eq!(daily.body["namespaceDefinition"], "destination");
 
     // A well-formed configuration that cannot connect fails its check, with the reason.
     let unreachable = ferry
@@ -495,13 +580,14 @@ async fn a_data_plane_killed_mid_sync_loses_no_rows_and_dedup_stays_unique() {
     };
     let mut first_plane = run_plane();
     let connection = ferry
-        .connection(
+        .connection_with(
             &source,
             &destination,
-            json!([
+            "destination:elsewhere",
+            json!({"namespaceDefinition": "source", "configurations": {"streams": [
                 {"name": "accounts", "syncMode": "incremental_deduped_history", "cursorField": ["id"]},
                 {"name": "events", "syncMode": "incremental_append", "cursorField": ["id"]},
-            ]),
+            ]}}),
         )
         .await;
     let job_id = ferry.start_job(&connection, "sync").await;

@@ -1,6 +1,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use ferry_protocol::catalog::DestinationNaming;
 use ferry_protocol::{AirbyteMessage, RecordMessage};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -61,6 +62,7 @@ impl PostgresDestination {
     pub async fn write(
         self,
         catalog: &Value,
+        naming: &DestinationNaming,
         mut input: mpsc::Receiver<AirbyteMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> Result<(), ConnectorError> {
@@ -72,7 +74,7 @@ impl PostgresDestination {
             .flatten()
             .enumerate()
         {
-            let stream = StreamTable::new(configured, &self.schema, index)?;
+            let stream = StreamTable::new(configured, naming, &self.schema, index)?;
             stream.prepare(&mut connection).await?;
             streams.push(stream);
         }
@@ -235,7 +237,12 @@ const AIRBYTE_COLUMNS: &str = "\"_airbyte_raw_id\" varchar(36) NOT NULL, \
      \"_airbyte_meta\" jsonb NOT NULL, \"_airbyte_generation_id\" bigint";
 
 impl StreamTable {
-    fn new(configured: &Value, default_schema: &str, index: usize) -> Result<Self, ConnectorError> {
+    fn new(
+        configured: &Value,
+        naming: &DestinationNaming,
+        default_schema: &str,
+        index: usize,
+    ) -> Result<Self, ConnectorError> {
         let stream = &configured["stream"];
         let source_name = stream["name"]
             .as_str()
@@ -275,8 +282,12 @@ impl StreamTable {
             )));
         }
         Ok(Self {
-            schema: identifier(source_namespace.as_deref().unwrap_or(default_schema)),
-            name: identifier(&source_name),
+            schema: identifier(
+                &naming
+                    .namespace(source_namespace.as_deref())
+                    .unwrap_or_else(|| default_schema.to_owned()),
+            ),
+            name: identifier(&naming.name(&source_name)),
             source_name,
             source_namespace,
             mode,

@@ -7,6 +7,7 @@ use ferry_api::{
     ConnectionCreateRequest, ConnectionPatchRequest, ConnectionResponse, ConnectionSchedule,
     ConnectionsResponse, StreamConfigurations,
 };
+use ferry_protocol::catalog::DestinationNaming;
 use ferry_store::{ActorKind, Connection, ConnectionChanges, NewConnection, ScopedQuery};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -41,9 +42,11 @@ fn connection_response(connection: Connection) -> ConnectionResponse {
         schedule: serde_json::from_str(&connection.schedule).unwrap_or(ConnectionSchedule {
             schedule_type: "manual".to_owned(),
             cron_expression: None,
+            basic_timing: None,
         }),
         configurations: serde_json::from_str(&connection.configurations)
             .unwrap_or_else(|_| json!({"streams": []})),
+        naming: serde_json::from_str(&connection.naming).unwrap_or_default(),
         created_at: connection.created_at / 1000,
         tags: Vec::new(),
     }
@@ -114,7 +117,14 @@ pub async fn create(
     let schedule = request.schedule.clone().unwrap_or(ConnectionSchedule {
         schedule_type: "manual".to_owned(),
         cron_expression: None,
+        basic_timing: None,
     });
+    let naming = naming_of(
+        request.naming.namespace_definition.as_deref(),
+        request.naming.namespace_format.as_deref(),
+        request.naming.prefix.as_deref(),
+        DestinationNaming::default(),
+    )?;
     let next_run_at = next_run_of(&schedule)?;
     let configurations = request.configurations.clone().unwrap_or_default();
     validate_streams(&configurations)?;
@@ -131,6 +141,8 @@ pub async fn create(
             schedule: serde_json::to_string(&schedule)
                 .map_err(|error| ApiError::Internal(error.to_string()))?,
             configurations: serde_json::to_string(&configurations)
+                .map_err(|error| ApiError::Internal(error.to_string()))?,
+            naming: serde_json::to_string(&naming)
                 .map_err(|error| ApiError::Internal(error.to_string()))?,
         })
         .await?;
@@ -201,27 +213,37 @@ pub async fn read(
     Ok(Json(body))
 }
 
-/// When a schedule next runs: `None` for manual ones; 400 for a cron expression that does
-/// not parse.
+/// When a schedule next runs: `None` for manual ones; 400 naming the field for one that
+/// cannot run.
 fn next_run_of(schedule: &ConnectionSchedule) -> ApiResult<Option<i64>> {
-    match schedule.schedule_type.as_str() {
-        "manual" => Ok(None),
-        "cron" => {
-            let expression = schedule.cron_expression.as_deref().ok_or_else(|| {
-                ApiError::field("schedule.cronExpression", "is required for a cron schedule")
-            })?;
-            crate::schedule::next_run(expression, ferry_store::now_millis()).map_err(|error| {
-                ApiError::field(
-                    "schedule.cronExpression",
-                    format!("'{expression}': {error}"),
-                )
-            })
-        }
-        other => Err(ApiError::field(
-            "schedule.scheduleType",
-            format!("must be manual or cron, got '{other}'"),
-        )),
+    crate::schedule::next_after(schedule, ferry_store::now_millis())
+        .map_err(|error| ApiError::field(error.field, error.message))
+}
+
+/// Where streams go in the destination, checked.
+fn naming_of(
+    definition: Option<&str>,
+    format: Option<&str>,
+    prefix: Option<&str>,
+    current: DestinationNaming,
+) -> ApiResult<DestinationNaming> {
+    let naming = DestinationNaming {
+        namespace_definition: definition
+            .map(str::to_owned)
+            .unwrap_or(current.namespace_definition),
+        namespace_format: format.map(str::to_owned).or(current.namespace_format),
+        prefix: prefix.map(str::to_owned).or(current.prefix),
+    };
+    if !DestinationNaming::DEFINITIONS.contains(&naming.namespace_definition.as_str()) {
+        return Err(ApiError::field(
+            "namespaceDefinition",
+            format!(
+                "must be one of {}",
+                DestinationNaming::DEFINITIONS.join(", ")
+            ),
+        ));
     }
+    Ok(naming)
 }
 
 fn validate_streams(configurations: &StreamConfigurations) -> ApiResult<()> {
@@ -302,7 +324,23 @@ pub async fn update(
             .await?;
         check_against_source(&state, &source, configurations).await?;
     }
+    let naming = if request.naming == Default::default() {
+        None
+    } else {
+        let current = serde_json::from_str(&connection.naming).unwrap_or_default();
+        let naming = naming_of(
+            request.naming.namespace_definition.as_deref(),
+            request.naming.namespace_format.as_deref(),
+            request.naming.prefix.as_deref(),
+            current,
+        )?;
+        Some(
+            serde_json::to_string(&naming)
+                .map_err(|error| ApiError::Internal(error.to_string()))?,
+        )
+    };
     let changes = ConnectionChanges {
+        naming,
         name,
         status: request.status.clone(),
         schedule: request

@@ -242,6 +242,7 @@ pub async fn config(
         source_command,
         destination_command,
         stream_configurations: parse_stored_json(&connection.configurations),
+        naming: serde_json::from_str(&connection.naming).unwrap_or_default(),
         job_id: job.id,
         attempt_id,
         job_type: job.job_type,
