@@ -91,21 +91,6 @@ impl Ferry {
         }
     }
 
-    async fn connection(
-        &self,
-        source: &Database,
-        destination: &Database,
-        streams: Value,
-    ) -> String {
-        self.connection_with(
-            source,
-            destination,
-            "destination",
-            json!({"configurations": {"streams": streams}}),
-        )
-        .await
-    }
-
     /// A connection whose request has `extra` fields, into `destination_kind`
     /// (`destination` or `destination:<schema>`).
     async fn connection_with(
