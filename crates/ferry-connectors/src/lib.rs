@@ -6,6 +6,7 @@ mod dev_null;
 mod faker;
 pub mod postgres;
 pub mod process;
+pub mod specs;
 
 pub use dev_null::DevNullDestination;
 pub use faker::FakerSource;

@@ -1,6 +1,7 @@
 //! The `ferry` binary: `up` (everything on embedded storage), `server` (the control plane
 //! for production, on PostgreSQL).
 
+mod connector;
 mod credentials;
 mod dataplane_config;
 
@@ -36,6 +37,9 @@ enum Command {
     Server(ServerArgs),
     /// Run a data plane: claim and run the jobs of its region from a control plane.
     Dataplane(DataplaneArgs),
+    /// Run a native connector as an Airbyte-protocol program (spec, check, discover, read,
+    /// write), e.g. `ferry connector source-postgres read --config c.json --catalog k.json`.
+    Connector(connector::ConnectorArgs),
 }
 
 #[derive(Args)]
@@ -195,6 +199,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             run_control_plane(&args.control, &data_dir, &args.database_url, false).await
         }
         Command::Dataplane(args) => run_dataplane(args).await,
+        Command::Connector(args) => connector::run(args).await,
     }
 }
 

@@ -600,3 +600,81 @@ async fn a_data_plane_killed_mid_sync_loses_no_rows_and_dedup_stays_unique() {
         .await;
     assert_eq!(events[0].as_deref(), Some("3000"));
 }
+
+/// The native connectors as protocol programs: `ferry connector source-postgres read |
+/// ferry connector destination-postgres write`, a plain shell pipe.
+#[tokio::test]
+async fn native_connectors_run_as_protocol_programs_in_a_pipe() {
+    let source = Database::create().await;
+    let destination = Database::create().await;
+    source
+        .execute(
+            "CREATE TABLE items (id int PRIMARY KEY, label text);
+             INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 250) i;",
+        )
+        .await;
+    let directory = tempfile::tempdir().unwrap();
+    let write = |name: &str, value: Value| {
+        let path = directory.path().join(name);
+        std::fs::write(&path, value.to_string()).unwrap();
+        path
+    };
+    let source_config = write("source.json", source.configuration("source"));
+    let destination_config = write("destination.json", destination.configuration("destination"));
+    let discovered = std::process::Command::new(BINARY)
+        .args(["connector", "source-postgres", "discover", "--config"])
+        .arg(&source_config)
+        .output()
+        .unwrap();
+    assert!(discovered.status.success());
+    let catalog: Value = serde_json::from_slice(&discovered.stdout).unwrap();
+    assert_eq!(catalog["type"], "CATALOG");
+    let stream = catalog["catalog"]["streams"][0].clone();
+    assert_eq!(stream["source_defined_primary_key"], json!([["id"]]));
+    let configured = write(
+        "catalog.json",
+        json!({"streams": [{"stream": stream, "sync_mode": "incremental", "cursor_field": ["id"],
+                            "destination_sync_mode": "append_dedup", "primary_key": [["id"]]}]}),
+    );
+    let piped = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; {BINARY} connector source-postgres read --config {} --catalog {} | {BINARY} connector destination-postgres write --config {} --catalog {}",
+            source_config.display(),
+            configured.display(),
+            destination_config.display(),
+            configured.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        piped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    let echoed = String::from_utf8(piped.stdout).unwrap();
+    assert!(echoed.contains(r#""cursor":"250""#), "{echoed}");
+    assert_eq!(
+        rows(&destination, "public.items", "id, label").await,
+        rows(&source, "items", "id, label").await
+    );
+    // A bad configuration: a TRACE ERROR naming the field, and exit 1.
+    let bad = write("bad.json", json!({"host": "127.0.0.1"}));
+    let failed = std::process::Command::new(BINARY)
+        .args(["connector", "source-postgres", "read", "--config"])
+        .arg(&bad)
+        .arg("--catalog")
+        .arg(&configured)
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let trace: Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(trace["trace"]["error"]["failure_type"], "config_error");
+    assert!(
+        trace["trace"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("database"),
+        "{trace}"
+    );
+}

@@ -1,0 +1,281 @@
+//! `ferry connector <name> <operation>`: each native connector as a program speaking the
+//! Airbyte protocol on stdin/stdout, so the same binary serves as a connector image for
+//! Ferry's runner, Airbyte's, or a shell pipe.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use ferry_connectors::{
+    ConnectorError, NativeDestination, NativeSource, ResumeState, StateAck, specs,
+};
+use ferry_protocol::catalog::DestinationNaming;
+use ferry_protocol::{AirbyteMessage, ErrorTrace, TraceMessage};
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::sync::mpsc;
+
+#[derive(Args)]
+pub struct ConnectorArgs {
+    /// source-faker, source-postgres, destination-postgres or destination-dev-null.
+    name: String,
+    #[command(subcommand)]
+    operation: Operation,
+}
+
+#[derive(Subcommand)]
+enum Operation {
+    /// Print the connector's SPEC.
+    Spec,
+    /// Check a configuration: print a CONNECTION_STATUS.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the source's CATALOG.
+    Discover {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Read the configured catalog's streams: RECORD and STATE messages.
+    Read {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        catalog: PathBuf,
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+    /// Write the messages on stdin; print each STATE once what came before it is durable.
+    Write {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        catalog: PathBuf,
+    },
+}
+
+fn read_json(path: &Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+/// Protocol messages to stdout, buffered; flushed after each STATE and at the end.
+struct Output {
+    writer: BufWriter<tokio::io::Stdout>,
+    line: Vec<u8>,
+}
+
+impl Output {
+    fn new() -> Self {
+        Self {
+            writer: BufWriter::with_capacity(1 << 16, tokio::io::stdout()),
+            line: Vec::with_capacity(1 << 12),
+        }
+    }
+
+    async fn send(&mut self, message: &AirbyteMessage) -> anyhow::Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, message)?;
+        self.line.push(b'\n');
+        self.writer.write_all(&self.line).await?;
+        if matches!(message, AirbyteMessage::State { .. }) {
+            self.writer.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn other(&mut self, kind: &str, body: Value) -> anyhow::Result<()> {
+        self.send(&AirbyteMessage::Other {
+            kind: kind.to_owned(),
+            body,
+        })
+        .await
+    }
+
+    async fn finish(mut self) -> anyhow::Result<()> {
+        self.writer.flush().await?;
+        Ok(())
+    }
+}
+
+fn error_trace(error: &ConnectorError) -> AirbyteMessage {
+    let failure_type = match error {
+        ConnectorError::InvalidConfiguration { .. } => "config_error",
+        _ => "system_error",
+    };
+    AirbyteMessage::Trace {
+        trace: TraceMessage {
+            trace_type: "ERROR".to_owned(),
+            emitted_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|elapsed| elapsed.as_secs_f64() * 1000.0)
+                .unwrap_or_default(),
+            error: Some(ErrorTrace {
+                message: error.to_string(),
+                internal_message: None,
+                failure_type: Some(failure_type.to_owned()),
+                extra: Map::new(),
+            }),
+            extra: Map::new(),
+        },
+    }
+}
+
+/// The committed state as Airbyte passes it: an array of STATE messages (or one).
+fn resume_states(state: &Value) -> Vec<ResumeState> {
+    let messages = match state {
+        Value::Array(messages) => messages.clone(),
+        other => vec![other.clone()],
+    };
+    messages
+        .iter()
+        .filter_map(|message| {
+            let stream: ferry_protocol::StreamState =
+                serde_json::from_value(message.get("stream")?.clone()).ok()?;
+            Some(ResumeState {
+                stream: stream.stream_descriptor,
+                state: stream.stream_state?,
+            })
+        })
+        .collect()
+}
+
+pub async fn run(args: ConnectorArgs) -> anyhow::Result<()> {
+    let (role, connector_type) = match args.name.split_once('-') {
+        Some((role @ ("source" | "destination"), connector_type)) => (role, connector_type),
+        _ => bail!(
+            "unknown connector '{}' (source-faker, source-postgres, destination-postgres, destination-dev-null)",
+            args.name
+        ),
+    };
+    let Some(specification) = specs::specification(role, connector_type) else {
+        bail!("unknown connector '{}'", args.name);
+    };
+    let mut output = Output::new();
+    let outcome = operate(
+        role,
+        connector_type,
+        args.operation,
+        specification,
+        &mut output,
+    )
+    .await;
+    if let Err(error) = &outcome {
+        output.send(&error_trace(error)).await?;
+    }
+    output.finish().await?;
+    outcome.map_err(|error| anyhow::anyhow!("{error}"))
+}
+
+async fn operate(
+    role: &str,
+    connector_type: &str,
+    operation: Operation,
+    specification: Value,
+    output: &mut Output,
+) -> Result<(), ConnectorError> {
+    let json =
+        |path: &Path| read_json(path).map_err(|error| ConnectorError::Failed(format!("{error:#}")));
+    let pipe_failed = |error: anyhow::Error| ConnectorError::Failed(format!("stdout: {error}"));
+    match operation {
+        Operation::Spec => output
+            .other("SPEC", json!({"connectionSpecification": specification}))
+            .await
+            .map_err(pipe_failed),
+        Operation::Check { config } => {
+            let config = json(&config)?;
+            let checked = if role == "source" {
+                match NativeSource::new(connector_type, &config) {
+                    Ok(source) => source.check().await,
+                    Err(error) => Err(error),
+                }
+            } else {
+                match NativeDestination::new(connector_type, &config) {
+                    Ok(destination) => destination.check().await,
+                    Err(error) => Err(error),
+                }
+            };
+            let status = match checked {
+                Ok(()) => json!({"status": "SUCCEEDED"}),
+                Err(error) => json!({"status": "FAILED", "message": error.to_string()}),
+            };
+            output
+                .other("CONNECTION_STATUS", status)
+                .await
+                .map_err(pipe_failed)
+        }
+        Operation::Discover { config } if role == "source" => {
+            let catalog = NativeSource::new(connector_type, &json(&config)?)?
+                .discover()
+                .await?;
+            output.other("CATALOG", catalog).await.map_err(pipe_failed)
+        }
+        Operation::Read {
+            config,
+            catalog,
+            state,
+        } if role == "source" => {
+            let source = NativeSource::new(connector_type, &json(&config)?)?;
+            let catalog = json(&catalog)?;
+            let resume = match state {
+                Some(path) => resume_states(&json(&path)?),
+                None => Vec::new(),
+            };
+            let (sender, mut messages) = mpsc::channel(4096);
+            let reading = source.read(&catalog, &resume, sender);
+            let writing = async {
+                while let Some(message) = messages.recv().await {
+                    output.send(&message).await.map_err(pipe_failed)?;
+                }
+                Ok(())
+            };
+            let (read, written) = tokio::join!(reading, writing);
+            read.and(written)
+        }
+        Operation::Write { config, catalog } if role == "destination" => {
+            let destination = NativeDestination::new(connector_type, &json(&config)?)?;
+            let catalog = json(&catalog)?;
+            let (sender, input) = mpsc::channel(4096);
+            let (acks_sender, mut acks) = mpsc::channel::<StateAck>(64);
+            let feeding = async move {
+                let mut lines = BufReader::with_capacity(1 << 16, tokio::io::stdin()).lines();
+                while let Some(line) = lines
+                    .next_line()
+                    .await
+                    .map_err(|error| ConnectorError::Failed(format!("stdin: {error}")))?
+                {
+                    // Anything that is not a protocol message is not for the destination.
+                    let Ok(message) = serde_json::from_str::<AirbyteMessage>(&line) else {
+                        continue;
+                    };
+                    if sender.send(message).await.is_err() {
+                        break;
+                    }
+                }
+                Ok::<(), ConnectorError>(())
+            };
+            // The catalog already names streams where they go.
+            let identity = DestinationNaming {
+                namespace_definition: "source".to_owned(),
+                ..DestinationNaming::default()
+            };
+            let writing = destination.write(&catalog, &identity, input, acks_sender);
+            let echoing = async {
+                while let Some(ack) = acks.recv().await {
+                    output
+                        .send(&AirbyteMessage::State { state: ack.state })
+                        .await
+                        .map_err(pipe_failed)?;
+                }
+                Ok(())
+            };
+            let (fed, written, echoed) = tokio::join!(feeding, writing, echoing);
+            fed.and(written).and(echoed)
+        }
+        _ => Err(ConnectorError::Failed(format!(
+            "a {role} does not support that operation"
+        ))),
+    }
+}
