@@ -2,36 +2,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use ferry_bench::{argument, cpu_ticks, ferry_binary};
 use ferry_testkit::{Api, DataplaneProcess, FerryOptions, FerryProcess, StoreKind, wait_for};
 use serde_json::{Value, json};
 
 const ORG: &str = "00000000-0000-0000-0000-000000000000";
-
-fn argument(name: &str, default: u64) -> u64 {
-    let arguments: Vec<String> = std::env::args().collect();
-    arguments
-        .iter()
-        .position(|argument| argument == name)
-        .and_then(|index| arguments.get(index + 1))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
-
-fn ferry_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("FERRY_BINARY") {
-        return PathBuf::from(path);
-    }
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-    let path = PathBuf::from(target).join("release/ferry");
-    assert!(
-        path.exists(),
-        "build it first: cargo build --release --bin ferry (or set FERRY_BINARY)"
-    );
-    path
-}
 
 fn millis_of(text: &Value) -> i64 {
     // RFC 3339 with optional milliseconds, always UTC ("Z").
@@ -54,21 +31,13 @@ fn percentile(sorted: &[i64], fraction: f64) -> i64 {
     sorted[index]
 }
 
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
 #[tokio::main]
 async fn main() {
     let jobs = argument("--jobs", 200);
     let planes = argument("--planes", 1000);
     let seconds = argument("--seconds", 30);
     let binary = ferry_binary();
-    let store = if std::env::args().any(|argument| argument == "--postgres") {
+    let store = if ferry_bench::flag("--postgres") {
         StoreKind::Postgres
     } else {
         StoreKind::Sqlite

@@ -1,0 +1,370 @@
+//! Sync benchmark: PostgreSQL → PostgreSQL through Ferry against the raw COPY pipe between
+//! the same databases, incremental dedup against full refresh, the data plane's peak memory,
+//! faker → dev-null, and an external connector through the runner against `| wc -l`.
+//! See bench/README.md.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry_bench::{argument, children_of, ferry_binary, flag, peak_rss_mb};
+use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, TestDatabase, wait_for};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+
+struct Figures(Vec<(String, Value)>);
+
+impl Figures {
+    fn add(&mut self, name: &str, value: f64, unit: &str) {
+        println!("{name}: {value:.2} {unit}");
+        self.0
+            .push((name.to_owned(), json!({"value": value, "unit": unit})));
+    }
+}
+
+fn database_name(database: &TestDatabase) -> String {
+    database.url().rsplit('/').next().unwrap().to_owned()
+}
+
+async fn execute(database: &TestDatabase, sql: &str) {
+    let mut connection = PgConnection::connect(&database.url()).await.unwrap();
+    sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
+}
+
+async fn scalar(database: &TestDatabase, sql: &str) -> String {
+    let mut connection = PgConnection::connect(&database.url()).await.unwrap();
+    sqlx::query_scalar(sql)
+        .fetch_one(&mut connection)
+        .await
+        .unwrap()
+}
+
+/// Seconds a shell pipeline takes.
+fn timed_shell(script: &str) -> f64 {
+    let started = Instant::now();
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail; {script}"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{script}");
+    started.elapsed().as_secs_f64()
+}
+
+fn shell_output(script: &str) -> String {
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail; {script}"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{script}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+struct Ferry {
+    process: FerryProcess,
+    admin: Api,
+    workspace: Value,
+}
+
+impl Ferry {
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let reply = self.admin.post(path, body).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        reply.body
+    }
+
+    async fn connection(&self, source: Value, destination: Value, streams: Value) -> Value {
+        let source = self
+            .post(
+                "/api/public/v1/sources",
+                json!({"name": "source", "workspaceId": self.workspace, "configuration": source}),
+            )
+            .await;
+        let destination = self
+            .post(
+                "/api/public/v1/destinations",
+                json!({"name": "destination", "workspaceId": self.workspace, "configuration": destination}),
+            )
+            .await;
+        self.post(
+            "/api/public/v1/connections",
+            json!({"sourceId": source["sourceId"], "destinationId": destination["destinationId"],
+                   "configurations": {"streams": streams}}),
+        )
+        .await["connectionId"]
+            .clone()
+    }
+
+    /// Runs a sync to its end; its wall time in seconds and the job.
+    async fn sync(&self, connection: &Value) -> (f64, Value) {
+        let started = Instant::now();
+        let job = self
+            .post(
+                "/api/public/v1/jobs",
+                json!({"connectionId": connection, "jobType": "sync"}),
+            )
+            .await;
+        let job_id = job["jobId"].as_i64().unwrap();
+        let job = wait_for("the sync", Duration::from_secs(3600), || async {
+            let job = self
+                .admin
+                .get(&format!("/api/public/v1/jobs/{job_id}"))
+                .await
+                .body;
+            assert_ne!(job["status"], "failed", "{job}");
+            (job["status"] == "succeeded").then_some(job)
+        })
+        .await;
+        (started.elapsed().as_secs_f64(), job)
+    }
+
+    fn dataplane_pid(&self) -> u32 {
+        *children_of(ferry_testkit::pid_of(&self.process))
+            .first()
+            .expect("ferry up runs its data plane as a child process")
+    }
+}
+
+fn postgres_configuration(database: &TestDatabase, role: &str, schema: &str) -> Value {
+    let mut configuration = json!({"host": "127.0.0.1", "port": 5432, "database": database_name(database),
+                                   "username": "postgres", "ssl_mode": {"mode": "disable"}});
+    if role == "source" {
+        configuration["sourceType"] = json!("postgres");
+    } else {
+        configuration["destinationType"] = json!("postgres");
+        configuration["schema"] = json!(schema);
+    }
+    configuration
+}
+
+const EVENTS: &str = "
+CREATE TABLE events (id bigint PRIMARY KEY, user_id bigint, event_type text, amount numeric(12,2),
+                     payload jsonb, created_at timestamptz, updated_at timestamptz, note text);
+INSERT INTO events
+SELECT i, i % 100000,
+       (ARRAY['view','click','cart','buy','signup','login','logout','share','like','search'])[1 + i % 10],
+       (i % 100000) / 100.0,
+       jsonb_build_object('session', substr(md5(i::text), 1, 24), 'page', i % 500, 'ok', i % 3 = 0),
+       timestamptz '2024-01-01' + i * interval '1 second',
+       timestamptz '2024-01-01' + i * interval '1 second',
+       CASE WHEN i % 4 = 0 THEN NULL ELSE 'note ' || substr(md5((i * 7)::text), 1, 15) END
+FROM generate_series(1, {rows}) i;
+CREATE INDEX events_updated_at ON events (updated_at);";
+
+#[tokio::main]
+async fn main() {
+    let rows = argument("--rows", 2_000_000);
+    let faker_records = argument("--faker", 2_000_000);
+    let external_records = argument("--external", 1_000_000);
+    let binary = ferry_binary();
+    let mut figures = Figures(Vec::new());
+    let ferry = FerryProcess::start(&binary, FerryOptions::new(StoreKind::Sqlite)).await;
+    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
+    let workspace =
+        admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"].clone();
+    let ferry = Ferry {
+        process: ferry,
+        admin,
+        workspace,
+    };
+
+    if !flag("--skip-postgres") {
+        let source = TestDatabase::create().await;
+        let destination = TestDatabase::create().await;
+        println!("creating events: {rows} rows");
+        execute(&source, &EVENTS.replace("{rows}", &rows.to_string())).await;
+        execute(&source, "VACUUM ANALYZE events").await;
+        let megabytes = shell_output(&format!(
+            "psql -X -q '{}' -c '\\copy events to stdout' | wc -c",
+            source.url()
+        ))
+        .trim()
+        .parse::<f64>()
+        .unwrap()
+            / 1e6;
+        println!("events as COPY text: {megabytes:.0} MB");
+        execute(
+            &destination,
+            "CREATE TABLE events_copy (id bigint, user_id bigint, event_type text, amount numeric(12,2),
+                                      payload jsonb, created_at timestamptz, updated_at timestamptz, note text);",
+        )
+        .await;
+        let raw = |format: &str| {
+            format!(
+                "psql -X -q '{}' -c 'TRUNCATE events_copy'; psql -X -q '{}' -c '\\copy events to stdout {format}' | psql -X -q '{}' -c '\\copy events_copy from stdin {format}'",
+                destination.url(),
+                source.url(),
+                destination.url()
+            )
+        };
+        let raw_text = timed_shell(&raw(""));
+        let raw_binary = timed_shell(&raw("with (format binary)"));
+        figures.add("raw COPY pipe (text)", rows as f64 / raw_text, "rows/s");
+        figures.add("raw COPY pipe (text)", megabytes / raw_text, "MB/s");
+        figures.add("raw COPY pipe (binary)", rows as f64 / raw_binary, "rows/s");
+
+        let full = ferry
+            .connection(
+                postgres_configuration(&source, "source", ""),
+                postgres_configuration(&destination, "destination", "ferry_full"),
+                json!([{"name": "events", "syncMode": "full_refresh_overwrite"}]),
+            )
+            .await;
+        let (full_seconds, job) = ferry.sync(&full).await;
+        assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
+        figures.add(
+            "ferry full refresh PG -> PG",
+            rows as f64 / full_seconds,
+            "rows/s",
+        );
+        figures.add(
+            "ferry full refresh PG -> PG",
+            megabytes / full_seconds,
+            "MB/s",
+        );
+        figures.add(
+            "ferry full refresh / raw text pipe",
+            raw_text / full_seconds,
+            "ratio (target >= 0.8)",
+        );
+
+        let dedup = ferry
+            .connection(
+                postgres_configuration(&source, "source", ""),
+                postgres_configuration(&destination, "destination", "ferry_dedup"),
+                json!([{"name": "events", "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"]}]),
+            )
+            .await;
+        let (initial_seconds, _) = ferry.sync(&dedup).await;
+        figures.add(
+            "ferry incremental dedup, initial load",
+            rows as f64 / initial_seconds,
+            "rows/s",
+        );
+        execute(
+            &source,
+            "UPDATE events SET amount = amount + 1, updated_at = now() WHERE id % 100 = 0",
+        )
+        .await;
+        let (changed_seconds, job) = ferry.sync(&dedup).await;
+        assert_eq!(job["rowsSynced"].as_u64(), Some(rows / 100), "{job}");
+        figures.add("ferry incremental dedup, 1 % changed", changed_seconds, "s");
+        figures.add(
+            "full refresh time / 1 % incremental time",
+            full_seconds / changed_seconds,
+            "ratio (target >= 20)",
+        );
+        let checksum = "SELECT count(*)::text || ' ' || count(DISTINCT id)::text || ' ' || sum(amount)::text FROM ";
+        assert_eq!(
+            scalar(&destination, &format!("{checksum} ferry_dedup.events")).await,
+            scalar(&source, &format!("{checksum} events")).await,
+            "the deduplicated copy equals the source"
+        );
+        figures.add(
+            "data plane peak RSS (PG -> PG)",
+            peak_rss_mb(ferry.dataplane_pid()),
+            "MB (target <= 150)",
+        );
+    }
+
+    // faker → dev-null through the data plane.
+    let faker = ferry
+        .connection(
+            json!({"sourceType": "faker", "count": faker_records, "seed": 1, "records_per_slice": 10000}),
+            json!({"destinationType": "dev-null"}),
+            json!([{"name": "users", "syncMode": "incremental_append"}]),
+        )
+        .await;
+    let (faker_seconds, job) = ferry.sync(&faker).await;
+    assert_eq!(job["rowsSynced"].as_u64(), Some(faker_records), "{job}");
+    figures.add(
+        "ferry faker -> dev-null",
+        faker_records as f64 / faker_seconds,
+        "records/s (target >= 1,000,000)",
+    );
+
+    // An external connector (Ferry's faker as a protocol program) through the runner, against
+    // the same program into `wc -l`.
+    let directory = tempfile::tempdir().unwrap();
+    let config = directory.path().join("config.json");
+    let catalog = directory.path().join("catalog.json");
+    let faker_config = json!({"count": external_records, "seed": 2, "records_per_slice": 10000});
+    std::fs::write(&config, faker_config.to_string()).unwrap();
+    std::fs::write(
+        &catalog,
+        json!({"streams": [{"stream": {"name": "users", "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"]},
+                            "sync_mode": "incremental", "destination_sync_mode": "append"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let piped_seconds = timed_shell(&format!(
+        "{} connector source-faker read --config {} --catalog {} | wc -l",
+        binary.display(),
+        config.display(),
+        catalog.display()
+    ));
+    let workspace = ferry.workspace.as_str().unwrap().to_owned();
+    let definition = ferry
+        .post(
+            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
+            json!({"name": "faker (protocol)", "command": [binary, "connector", "source-faker"]}),
+        )
+        .await;
+    let source = ferry
+        .post(
+            "/api/public/v1/sources",
+            json!({"name": "external", "workspaceId": workspace, "definitionId": definition["id"], "configuration": faker_config}),
+        )
+        .await;
+    let destination = ferry
+        .post(
+            "/api/public/v1/destinations",
+            json!({"name": "null", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}),
+        )
+        .await;
+    let external = ferry
+        .post(
+            "/api/public/v1/connections",
+            json!({"sourceId": source["sourceId"], "destinationId": destination["destinationId"],
+                   "configurations": {"streams": [{"name": "users", "syncMode": "incremental_append"}]}}),
+        )
+        .await;
+    let (runner_seconds, job) = ferry.sync(&external["connectionId"]).await;
+    assert_eq!(job["rowsSynced"].as_u64(), Some(external_records), "{job}");
+    figures.add(
+        "external connector | wc -l",
+        external_records as f64 / piped_seconds,
+        "records/s",
+    );
+    figures.add(
+        "external connector through the runner",
+        external_records as f64 / runner_seconds,
+        "records/s",
+    );
+    figures.add(
+        "runner / wc -l",
+        piped_seconds / runner_seconds,
+        "ratio (target >= 0.95)",
+    );
+    figures.add(
+        "data plane peak RSS (whole run)",
+        peak_rss_mb(ferry.dataplane_pid()),
+        "MB (target <= 150)",
+    );
+
+    let report: serde_json::Map<String, Value> = figures
+        .0
+        .into_iter()
+        .enumerate()
+        .map(|(index, (name, value))| (format!("{index:02} {name}"), value))
+        .collect();
+    std::fs::write(
+        "bench-sync.json",
+        serde_json::to_vec_pretty(&json!({"rows": rows, "figures": report})).unwrap(),
+    )
+    .unwrap();
+    println!("written: bench-sync.json");
+}

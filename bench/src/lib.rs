@@ -1,0 +1,83 @@
+//! What the benchmarks share: arguments, the release binary, and readings from /proc.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+/// The value after `name` on the command line, or `default`.
+pub fn argument(name: &str, default: u64) -> u64 {
+    let arguments: Vec<String> = std::env::args().collect();
+    arguments
+        .iter()
+        .position(|argument| argument == name)
+        .and_then(|index| arguments.get(index + 1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn flag(name: &str) -> bool {
+    std::env::args().any(|argument| argument == name)
+}
+
+/// The release `ferry` binary (or `FERRY_BINARY`).
+pub fn ferry_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("FERRY_BINARY") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    let path = PathBuf::from(target).join("release/ferry");
+    assert!(
+        path.exists(),
+        "build it first: cargo build --release --bin ferry (or set FERRY_BINARY)"
+    );
+    std::fs::canonicalize(path).unwrap()
+}
+
+fn stat_fields(pid: u32) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    match stat.rfind(')') {
+        Some(end) => stat[end + 2..]
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// User + system CPU time of a process, in clock ticks (100 per second).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let fields = stat_fields(pid);
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// The children of a process.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            stat_fields(*child)
+                .get(1)
+                .and_then(|ppid| ppid.parse().ok())
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Peak resident memory of a process so far (VmHWM), in MB.
+pub fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kilobytes| kilobytes / 1024.0)
+}
