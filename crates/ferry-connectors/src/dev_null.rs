@@ -32,6 +32,10 @@ impl DevNullDestination {
                     records = 0;
                     bytes = 0;
                 }
+                AirbyteMessage::CopyRows { rows } => {
+                    records += rows.count;
+                    bytes += rows.data.len() as u64;
+                }
                 AirbyteMessage::Log { .. }
                 | AirbyteMessage::Trace { .. }
                 | AirbyteMessage::Other { .. } => {}

@@ -78,6 +78,14 @@ impl NativeSource {
         }
     }
 
+    /// Sends rows as PostgreSQL COPY text rather than JSON records, where the source can;
+    /// only for a destination that [accepts them](NativeDestination::accepts_copy_rows).
+    pub fn emit_copy_rows(&mut self) {
+        if let Self::Postgres(source) = self {
+            source.emit_copy_rows();
+        }
+    }
+
     /// Checks that the source can be read with this configuration.
     pub async fn check(&self) -> Result<(), ConnectorError> {
         match self {
@@ -135,6 +143,11 @@ impl NativeDestination {
                 connector_type: other.to_owned(),
             }),
         }
+    }
+
+    /// Whether it takes rows as PostgreSQL COPY text ([`AirbyteMessage::CopyRows`]).
+    pub fn accepts_copy_rows(&self) -> bool {
+        matches!(self, Self::Postgres(_))
     }
 
     /// Checks that the destination can be written with this configuration.

@@ -400,6 +400,11 @@ impl ExternalConnector {
             let (mut records, mut bytes) = (0u64, 0u64);
             let mut line = Vec::with_capacity(1 << 12);
             while let Some(mut message) = input.recv().await {
+                if matches!(message, AirbyteMessage::CopyRows { .. }) {
+                    return Err(ConnectorError::Failed(
+                        "COPY rows reached an external destination (they are only for a native PostgreSQL one)".to_owned(),
+                    ));
+                }
                 naming.apply_to_message(&mut message);
                 line.clear();
                 serde_json::to_writer(&mut line, &message).map_err(|error| {

@@ -149,7 +149,7 @@ async fn execute(
             );
         }
     };
-    let source = match Source::new(
+    let mut source = match Source::new(
         &config.source_type,
         config.source_command.as_deref(),
         &config.source_configuration,
@@ -167,6 +167,13 @@ async fn execute(
         Ok(destination) => destination,
         Err(error) => return failed(format!("destination: {error}"), 0, 0),
     };
+    // Between two native PostgreSQL connectors rows stay COPY text: no JSON on the way.
+    if let (Source::Native(native_source), Destination::Native(native_destination)) =
+        (&mut source, &destination)
+        && native_destination.accepts_copy_rows()
+    {
+        native_source.emit_copy_rows();
+    }
     // The configured catalog, from what the source offers (discovered here, in the region)
     // and what the connection asks for.
     let catalog = match source.discover(&config.source_configuration).await {

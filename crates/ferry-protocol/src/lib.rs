@@ -29,6 +29,21 @@ pub enum AirbyteMessage {
         kind: String,
         body: Value,
     },
+    /// Ferry's in-process extension, never written to a connector: rows already in
+    /// PostgreSQL's COPY text format, from a native PostgreSQL source to a native PostgreSQL
+    /// destination, so that they never become JSON on the way.
+    CopyRows {
+        rows: CopyRows,
+    },
+}
+
+/// Whole rows of one stream in COPY text format (one per line), with the columns they hold.
+#[derive(Debug, Clone)]
+pub struct CopyRows {
+    pub stream: StreamDescriptor,
+    pub columns: std::sync::Arc<[String]>,
+    pub count: u64,
+    pub data: Vec<u8>,
 }
 
 /// The wire shape. A plain struct (no internal tagging, no flattening) so that serde does
@@ -128,6 +143,13 @@ impl From<AirbyteMessage> for Envelope {
             AirbyteMessage::Trace { trace } => Self {
                 trace: Some(trace),
                 ..Self::of("TRACE")
+            },
+            // Never meant for the wire; shown as a CONTROL-like summary if ever logged.
+            AirbyteMessage::CopyRows { rows } => Self {
+                control: Some(serde_json::json!({
+                    "ferry_copy_rows": {"stream": rows.stream, "count": rows.count}
+                })),
+                ..Self::of("FERRY_COPY_ROWS")
             },
             AirbyteMessage::Other { kind, body } => {
                 let mut envelope = Self::of(&kind);

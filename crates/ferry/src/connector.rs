@@ -224,7 +224,18 @@ async fn operate(
                 None => Vec::new(),
             };
             let (sender, mut messages) = mpsc::channel(4096);
-            let reading = source.read(&catalog, &resume, sender);
+            // As Airbyte's CDK sources do: each stream marked complete once read in whole.
+            let reading = async {
+                source.read(&catalog, &resume, sender.clone()).await?;
+                for complete in ferry_protocol::catalog::streams_complete(&catalog) {
+                    sender
+                        .send(complete)
+                        .await
+                        .map_err(|_| ConnectorError::PipeClosed)?;
+                }
+                drop(sender);
+                Ok(())
+            };
             let writing = async {
                 while let Some(message) = messages.recv().await {
                     output.send(&message).await.map_err(pipe_failed)?;

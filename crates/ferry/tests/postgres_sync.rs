@@ -360,27 +360,115 @@ newline', '', 'abc', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2.5, nul
         ("words", "to_jsonb(words)", "words"),
         ("Mixed Case", "\"Mixed Case\"", "\"Mixed Case\""),
     ];
-    for (name, source_expression, destination_expression) in columns {
-        let expected = source
-            .texts(&format!(
-                "SELECT ({source_expression})::text FROM types ORDER BY id"
-            ))
-            .await;
-        let got = destination
-            .texts(&format!(
-                "SELECT ({destination_expression})::text FROM public_copy.pg_types ORDER BY id"
-            ))
-            .await;
-        assert_eq!(got, expected, "column {name}");
-    }
-    let meta = destination
-        .texts("SELECT _airbyte_meta::text FROM public_copy.pg_types ORDER BY id")
-        .await;
-    assert!(
-        meta.iter()
-            .all(|meta| meta.as_deref() == Some("{\"changes\": [], \"sync_id\": 0}")),
-        "{meta:?}"
+    // Through the data plane, native to native: rows as COPY text. Through the protocol
+    // programs in a pipe: rows as JSON records. Both must give the same values.
+    let mut catalog = json!({"streams": []});
+    let directory = tempfile::tempdir().unwrap();
+    let discovered = run_connector(
+        directory.path(),
+        "source-postgres",
+        "discover",
+        &source.configuration("source"),
+        None,
     );
+    let mut stream = discovered["catalog"]["streams"][0].clone();
+    // Without a namespace: the source reads its first schema, the destination writes its own.
+    stream.as_object_mut().unwrap().remove("namespace");
+    catalog["streams"] = json!([{"stream": stream, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]);
+    let mut into_json_copy = destination.configuration("destination");
+    into_json_copy["schema"] = json!("json_copy");
+    pipe_connectors(
+        directory.path(),
+        &source.configuration("source"),
+        &into_json_copy,
+        &catalog,
+    );
+    for table in ["public_copy.pg_types", "json_copy.types"] {
+        for (name, source_expression, destination_expression) in columns {
+            let expected = source
+                .texts(&format!(
+                    "SELECT ({source_expression})::text FROM types ORDER BY id"
+                ))
+                .await;
+            let got = destination
+                .texts(&format!(
+                    "SELECT ({destination_expression})::text FROM {table} ORDER BY id"
+                ))
+                .await;
+            assert_eq!(got, expected, "{table}: column {name}");
+        }
+        let meta = destination
+            .texts(&format!(
+                "SELECT _airbyte_meta::text FROM {table} ORDER BY id"
+            ))
+            .await;
+        assert!(
+            meta.iter()
+                .all(|meta| meta.as_deref() == Some("{\"changes\": [], \"sync_id\": 0}")),
+            "{table}: {meta:?}"
+        );
+    }
+}
+
+/// Runs `ferry connector <name> <operation> --config …`; its one message of output.
+fn run_connector(
+    directory: &std::path::Path,
+    name: &str,
+    operation: &str,
+    configuration: &Value,
+    catalog: Option<&Value>,
+) -> Value {
+    let config = directory.join(format!("{name}-config.json"));
+    std::fs::write(&config, configuration.to_string()).unwrap();
+    let mut command = std::process::Command::new(BINARY);
+    command
+        .args(["connector", name, operation, "--config"])
+        .arg(&config);
+    if let Some(catalog) = catalog {
+        let path = directory.join(format!("{name}-catalog.json"));
+        std::fs::write(&path, catalog.to_string()).unwrap();
+        command.arg("--catalog").arg(path);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// `ferry connector source-postgres read | ferry connector destination-postgres write`; what
+/// the destination printed (the states it acknowledged).
+fn pipe_connectors(
+    directory: &std::path::Path,
+    source: &Value,
+    destination: &Value,
+    catalog: &Value,
+) -> String {
+    let write = |name: &str, value: &Value| {
+        let path = directory.join(name);
+        std::fs::write(&path, value.to_string()).unwrap();
+        path.display().to_string()
+    };
+    let (source, destination, catalog) = (
+        write("pipe-source.json", source),
+        write("pipe-destination.json", destination),
+        write("pipe-catalog.json", catalog),
+    );
+    let piped = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; {BINARY} connector source-postgres read --config {source} --catalog {catalog} | {BINARY} connector destination-postgres write --config {destination} --catalog {catalog}"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        piped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    String::from_utf8(piped.stdout).unwrap()
 }
 
 #[tokio::test]
@@ -614,57 +702,39 @@ async fn native_connectors_run_as_protocol_programs_in_a_pipe() {
         )
         .await;
     let directory = tempfile::tempdir().unwrap();
-    let write = |name: &str, value: Value| {
-        let path = directory.path().join(name);
-        std::fs::write(&path, value.to_string()).unwrap();
-        path
-    };
-    let source_config = write("source.json", source.configuration("source"));
-    let destination_config = write("destination.json", destination.configuration("destination"));
-    let discovered = std::process::Command::new(BINARY)
-        .args(["connector", "source-postgres", "discover", "--config"])
-        .arg(&source_config)
-        .output()
-        .unwrap();
-    assert!(discovered.status.success());
-    let catalog: Value = serde_json::from_slice(&discovered.stdout).unwrap();
+    let catalog = run_connector(
+        directory.path(),
+        "source-postgres",
+        "discover",
+        &source.configuration("source"),
+        None,
+    );
     assert_eq!(catalog["type"], "CATALOG");
     let stream = catalog["catalog"]["streams"][0].clone();
     assert_eq!(stream["source_defined_primary_key"], json!([["id"]]));
-    let configured = write(
-        "catalog.json",
-        json!({"streams": [{"stream": stream, "sync_mode": "incremental", "cursor_field": ["id"],
-                            "destination_sync_mode": "append_dedup", "primary_key": [["id"]]}]}),
+    let configured = json!({"streams": [{"stream": stream, "sync_mode": "incremental", "cursor_field": ["id"],
+                                          "destination_sync_mode": "append_dedup", "primary_key": [["id"]]}]});
+    let echoed = pipe_connectors(
+        directory.path(),
+        &source.configuration("source"),
+        &destination.configuration("destination"),
+        &configured,
     );
-    let piped = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "set -o pipefail; {BINARY} connector source-postgres read --config {} --catalog {} | {BINARY} connector destination-postgres write --config {} --catalog {}",
-            source_config.display(),
-            configured.display(),
-            destination_config.display(),
-            configured.display()
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        piped.status.success(),
-        "{}",
-        String::from_utf8_lossy(&piped.stderr)
-    );
-    let echoed = String::from_utf8(piped.stdout).unwrap();
     assert!(echoed.contains(r#""cursor":"250""#), "{echoed}");
     assert_eq!(
         rows(&destination, "public.items", "id, label").await,
         rows(&source, "items", "id, label").await
     );
     // A bad configuration: a TRACE ERROR naming the field, and exit 1.
-    let bad = write("bad.json", json!({"host": "127.0.0.1"}));
+    let bad = directory.path().join("bad.json");
+    std::fs::write(&bad, json!({"host": "127.0.0.1"}).to_string()).unwrap();
+    let catalog_path = directory.path().join("configured.json");
+    std::fs::write(&catalog_path, configured.to_string()).unwrap();
     let failed = std::process::Command::new(BINARY)
         .args(["connector", "source-postgres", "read", "--config"])
         .arg(&bad)
         .arg("--catalog")
-        .arg(&configured)
+        .arg(&catalog_path)
         .output()
         .unwrap();
     assert_eq!(failed.status.code(), Some(1));

@@ -94,6 +94,13 @@ impl PostgresDestination {
                             record.stream
                         )));
                     };
+                    if stream.buffer_columns.is_some() {
+                        if !in_transaction {
+                            execute(&mut connection, "BEGIN").await?;
+                            in_transaction = true;
+                        }
+                        stream.flush(&mut connection).await?;
+                    }
                     stream.push(&record, &mut ids, &mut extracted_at)?;
                     records += 1;
                     bytes += record.data.get().len() as u64;
@@ -104,6 +111,26 @@ impl PostgresDestination {
                         }
                         stream.flush(&mut connection).await?;
                     }
+                }
+                AirbyteMessage::CopyRows { rows } => {
+                    let Some(stream) = streams.iter_mut().find(|stream| {
+                        stream.source_name == rows.stream.name
+                            && (rows.stream.namespace.is_none()
+                                || stream.source_namespace.is_none()
+                                || rows.stream.namespace == stream.source_namespace)
+                    }) else {
+                        return Err(ConnectorError::Failed(format!(
+                            "rows of stream '{}' which the catalog does not configure",
+                            rows.stream.name
+                        )));
+                    };
+                    if !in_transaction {
+                        execute(&mut connection, "BEGIN").await?;
+                        in_transaction = true;
+                    }
+                    records += rows.count;
+                    bytes += rows.data.len() as u64;
+                    stream.push_copy_rows(rows, &mut connection).await?;
                 }
                 AirbyteMessage::State { state } => {
                     commit(&mut connection, &mut streams, in_transaction).await?;
@@ -218,6 +245,9 @@ struct StreamTable {
     /// Temporary table (session) receiving a deduplicated stream's rows before the merge.
     stage: String,
     buffer: Vec<u8>,
+    /// The columns of the rows in `buffer` when they came as COPY rows (the Airbyte columns
+    /// then take their defaults); `None` when they are full rows made from records.
+    buffer_columns: Option<std::sync::Arc<[String]>>,
     /// Rows staged since the last merge.
     staged: bool,
     complete: bool,
@@ -235,6 +265,17 @@ fn identifier(text: &str) -> String {
 const AIRBYTE_COLUMNS: &str = "\"_airbyte_raw_id\" varchar(36) NOT NULL, \
      \"_airbyte_extracted_at\" timestamptz NOT NULL, \
      \"_airbyte_meta\" jsonb NOT NULL, \"_airbyte_generation_id\" bigint";
+
+/// Rows that come as COPY rows carry only the stream's columns; these defaults fill the
+/// Airbyte columns in PostgreSQL itself (`gen_random_uuid()` is built in since 13).
+fn airbyte_defaults(table: &str, sync_id: i64, generation_id: i64) -> String {
+    format!(
+        "ALTER TABLE {table} ALTER COLUMN \"_airbyte_raw_id\" SET DEFAULT gen_random_uuid()::varchar, \
+         ALTER COLUMN \"_airbyte_extracted_at\" SET DEFAULT now(), \
+         ALTER COLUMN \"_airbyte_meta\" SET DEFAULT '{{\"changes\": [], \"sync_id\": {sync_id}}}'::jsonb, \
+         ALTER COLUMN \"_airbyte_generation_id\" SET DEFAULT {generation_id};"
+    )
+}
 
 impl StreamTable {
     fn new(
@@ -298,6 +339,7 @@ impl StreamTable {
             sync_id: configured["sync_id"].as_i64().unwrap_or(0),
             stage: format!("ferry_stage_{index}"),
             buffer: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
+            buffer_columns: None,
             staged: false,
             complete: false,
         })
@@ -386,14 +428,28 @@ impl StreamTable {
             }
             Mode::Append => {}
         }
+        sql.push_str(&airbyte_defaults(
+            &self.load_table(),
+            self.sync_id,
+            self.generation_id,
+        ));
         run_sql(connection, &sql).await.map(drop).map_err(|error| {
             database_error(&format!("preparing table {}", self.final_table()), error)
         })
     }
 
-    /// The COPY column list: the Airbyte columns, the stream's, and `_airbyte_meta` last
-    /// (it records what went wrong with the others).
+    /// The COPY column list: for COPY rows, their columns (the Airbyte columns take their
+    /// defaults); for rows made from records, the Airbyte columns, the stream's, and
+    /// `_airbyte_meta` last (it records what went wrong with the others).
     fn copy_statement(&self) -> String {
+        if let Some(columns) = &self.buffer_columns {
+            let columns: Vec<String> = columns.iter().map(|name| quote_identifier(name)).collect();
+            return format!(
+                "COPY {} ({}) FROM STDIN",
+                self.load_table(),
+                columns.join(", ")
+            );
+        }
         let mut columns = String::from(
             "\"_airbyte_raw_id\", \"_airbyte_extracted_at\", \"_airbyte_generation_id\"",
         );
@@ -403,6 +459,28 @@ impl StreamTable {
         }
         columns.push_str(", \"_airbyte_meta\"");
         format!("COPY {} ({columns}) FROM STDIN", self.load_table())
+    }
+
+    /// Takes rows that are already COPY text of the stream's columns.
+    async fn push_copy_rows(
+        &mut self,
+        rows: ferry_protocol::CopyRows,
+        connection: &mut PgConnection,
+    ) -> Result<(), ConnectorError> {
+        if !self.buffer.is_empty() && self.buffer_columns.as_ref() != Some(&rows.columns) {
+            self.flush(connection).await?;
+        }
+        if self.buffer.is_empty() {
+            self.buffer_columns = Some(rows.columns);
+            // A whole batch moves into the buffer without a copy when the buffer is empty.
+            self.buffer = rows.data;
+        } else {
+            self.buffer.extend_from_slice(&rows.data);
+        }
+        if self.buffer.len() >= FLUSH_BYTES {
+            self.flush(connection).await?;
+        }
+        Ok(())
     }
 
     /// Appends the record as a COPY row to the buffer.
@@ -471,6 +549,7 @@ impl StreamTable {
             .await
             .map_err(|error| database_error(&context, error))?;
         self.buffer.clear();
+        self.buffer_columns = None;
         self.staged |= self.mode == Mode::AppendDedup;
         Ok(())
     }

@@ -16,7 +16,11 @@ use crate::{ConnectorError, ResumeState};
 pub struct PostgresSource {
     options: PgConnectOptions,
     schemas: Vec<String>,
+    copy_rows: bool,
 }
+
+/// COPY rows go to the destination in batches of about this many bytes.
+const BATCH_BYTES: usize = 1 << 20;
 
 /// A checkpoint is due after this many rows (at the next change of cursor value) or this long.
 const CHECKPOINT_ROWS: u64 = 100_000;
@@ -85,7 +89,15 @@ impl PostgresSource {
         Ok(Self {
             options: connect_options(configuration)?,
             schemas,
+            copy_rows: false,
         })
+    }
+
+    /// Reads rows as COPY text for a native PostgreSQL destination instead of as JSON
+    /// records: each column's text is then valid input for the column the destination made
+    /// from its JSON schema (binary as base64, arrays as JSON, as in records).
+    pub fn emit_copy_rows(&mut self) {
+        self.copy_rows = true;
     }
 
     /// Connects and checks that every configured schema exists.
@@ -205,7 +217,7 @@ impl PostgresSource {
                     ConnectorError::Failed(format!("table {namespace}.{name} not found"))
                 })?;
             let plan = ReadPlan::new(table, configured, state)?;
-            plan.run(&mut connection, &output).await?;
+            plan.run(&mut connection, &output, self.copy_rows).await?;
         }
         Ok(())
     }
@@ -278,7 +290,7 @@ impl<'a> ReadPlan<'a> {
         })
     }
 
-    fn query(&self) -> String {
+    fn query(&self, copy_rows: bool) -> String {
         let expressions: Vec<String> = self
             .columns
             .iter()
@@ -289,6 +301,10 @@ impl<'a> ReadPlan<'a> {
                     "bytea" => {
                         format!("translate(encode({name}, 'base64'), E'\\n', '') AS {name}")
                     }
+                    // Arrays are JSON arrays in records, jsonb in the destination.
+                    _ if copy_rows && column.element.is_some() => {
+                        format!("to_jsonb({name}) AS {name}")
+                    }
                     _ => name,
                 }
             })
@@ -298,6 +314,25 @@ impl<'a> ReadPlan<'a> {
             quote_identifier(&self.table.schema),
             quote_identifier(&self.table.name)
         );
+        if copy_rows {
+            let filter = match (self.cursor, &self.resume_from) {
+                (Some(cursor), Some(value)) => format!(
+                    " WHERE t.{0} > {1}::{2} ORDER BY t.{0}",
+                    quote_identifier(&cursor.name),
+                    quote_literal(value),
+                    cursor.sql_type
+                ),
+                (Some(cursor), None) => format!(
+                    " WHERE t.{0} IS NOT NULL ORDER BY t.{0}",
+                    quote_identifier(&cursor.name)
+                ),
+                (None, _) => String::new(),
+            };
+            return format!(
+                "COPY (SELECT {} FROM {from} t{filter}) TO STDOUT",
+                expressions.join(", ")
+            );
+        }
         match self.cursor {
             None => format!(
                 "COPY (SELECT to_jsonb(r)::text FROM (SELECT {} FROM {from}) r) TO STDOUT",
@@ -347,8 +382,9 @@ impl<'a> ReadPlan<'a> {
         &self,
         connection: &mut PgConnection,
         output: &mpsc::Sender<AirbyteMessage>,
+        copy_rows: bool,
     ) -> Result<(), ConnectorError> {
-        let query = self.query();
+        let query = self.query(copy_rows);
         let key = self.descriptor.key();
         let mut rows = connection
             .copy_out_raw(&query)
@@ -362,6 +398,21 @@ impl<'a> ReadPlan<'a> {
             since_checkpoint: 0,
             checkpoint_at: Instant::now() + CHECKPOINT_INTERVAL,
             emitted_at: 0,
+            copy: copy_rows.then(|| CopyBatch {
+                columns: self
+                    .columns
+                    .iter()
+                    .map(|column| column.name.clone())
+                    .collect(),
+                cursor_index: self.cursor.and_then(|cursor| {
+                    self.columns
+                        .iter()
+                        .position(|column| column.name == cursor.name)
+                }),
+                data: Vec::with_capacity(BATCH_BYTES + 4096),
+                rows: 0,
+                seeking: false,
+            }),
         };
         while let Some(chunk) = rows
             .try_next()
@@ -372,6 +423,7 @@ impl<'a> ReadPlan<'a> {
             reader.take(&chunk).await?;
         }
         drop(rows);
+        reader.send_batch().await?;
         if !reader.pending.is_empty() {
             return Err(ConnectorError::Failed(format!(
                 "reading {key}: the last row was cut short"
@@ -411,6 +463,24 @@ struct RowReader<'p, 'a> {
     since_checkpoint: u64,
     checkpoint_at: Instant,
     emitted_at: i64,
+    /// Set when rows go as COPY text.
+    copy: Option<CopyBatch>,
+}
+
+struct CopyBatch {
+    columns: std::sync::Arc<[String]>,
+    /// Where the cursor is among the columns, for incremental streams.
+    cursor_index: Option<usize>,
+    data: Vec<u8>,
+    rows: u64,
+    /// A checkpoint is due: looking for the first change of cursor value.
+    seeking: bool,
+}
+
+/// Field `index` of a COPY text row, unescaped.
+fn copy_field(row: &[u8], index: usize) -> Option<String> {
+    let field = copy_text::fields(row).nth(index)?;
+    copy_text::unescape(field).map(|text| String::from_utf8_lossy(&text).into_owned())
 }
 
 impl RowReader<'_, '_> {
@@ -434,7 +504,82 @@ impl RowReader<'_, '_> {
         Ok(())
     }
 
+    /// A row as COPY text: into the batch, with checkpoints found between cursor values.
+    async fn copy_row(&mut self, line: &[u8]) -> Result<(), ConnectorError> {
+        let Some(batch) = &mut self.copy else {
+            return Ok(());
+        };
+        if let Some(index) = batch.cursor_index {
+            if batch.seeking {
+                let cursor = copy_field(line, index);
+                if cursor != self.last_cursor {
+                    self.send_batch().await?;
+                    if let Some(previous) = &self.last_cursor {
+                        self.output
+                            .send(self.plan.state(previous))
+                            .await
+                            .map_err(|_| ConnectorError::PipeClosed)?;
+                    }
+                    self.since_checkpoint = 0;
+                    self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
+                    if let Some(batch) = &mut self.copy {
+                        batch.seeking = false;
+                    }
+                }
+                self.last_cursor = cursor;
+            }
+        }
+        let Some(batch) = &mut self.copy else {
+            return Ok(());
+        };
+        batch.data.extend_from_slice(line);
+        batch.data.push(b'\n');
+        batch.rows += 1;
+        self.since_checkpoint += 1;
+        if let Some(index) = batch.cursor_index
+            && !batch.seeking
+            && (self.since_checkpoint >= CHECKPOINT_ROWS
+                || (self.since_checkpoint % 4096 == 0 && Instant::now() >= self.checkpoint_at))
+        {
+            batch.seeking = true;
+            self.last_cursor = copy_field(line, index);
+        }
+        if batch.data.len() >= BATCH_BYTES {
+            self.send_batch().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the batch of COPY rows, noting the cursor of its last row (the state to end on).
+    async fn send_batch(&mut self) -> Result<(), ConnectorError> {
+        let Some(batch) = &mut self.copy else {
+            return Ok(());
+        };
+        if batch.rows == 0 {
+            return Ok(());
+        }
+        if let Some(index) = batch.cursor_index {
+            let body = &batch.data[..batch.data.len() - 1];
+            let start = memchr::memrchr(b'\n', body).map_or(0, |end| end + 1);
+            self.last_cursor = copy_field(&body[start..], index);
+        }
+        let rows = ferry_protocol::CopyRows {
+            stream: self.plan.descriptor.clone(),
+            columns: batch.columns.clone(),
+            count: batch.rows,
+            data: std::mem::replace(&mut batch.data, Vec::with_capacity(BATCH_BYTES + 4096)),
+        };
+        batch.rows = 0;
+        self.output
+            .send(AirbyteMessage::CopyRows { rows })
+            .await
+            .map_err(|_| ConnectorError::PipeClosed)
+    }
+
     async fn row(&mut self, line: &[u8]) -> Result<(), ConnectorError> {
+        if self.copy.is_some() {
+            return self.copy_row(line).await;
+        }
         let malformed = || ConnectorError::Failed("PostgreSQL sent a malformed row".to_owned());
         let data = if self.plan.cursor.is_some() {
             let tab = memchr::memchr(b'\t', line).ok_or_else(malformed)?;
