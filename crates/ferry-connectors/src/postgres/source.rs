@@ -509,25 +509,25 @@ impl RowReader<'_, '_> {
         let Some(batch) = &mut self.copy else {
             return Ok(());
         };
-        if let Some(index) = batch.cursor_index {
-            if batch.seeking {
-                let cursor = copy_field(line, index);
-                if cursor != self.last_cursor {
-                    self.send_batch().await?;
-                    if let Some(previous) = &self.last_cursor {
-                        self.output
-                            .send(self.plan.state(previous))
-                            .await
-                            .map_err(|_| ConnectorError::PipeClosed)?;
-                    }
-                    self.since_checkpoint = 0;
-                    self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
-                    if let Some(batch) = &mut self.copy {
-                        batch.seeking = false;
-                    }
+        if let Some(index) = batch.cursor_index
+            && batch.seeking
+        {
+            let cursor = copy_field(line, index);
+            if cursor != self.last_cursor {
+                self.send_batch().await?;
+                if let Some(previous) = &self.last_cursor {
+                    self.output
+                        .send(self.plan.state(previous))
+                        .await
+                        .map_err(|_| ConnectorError::PipeClosed)?;
                 }
-                self.last_cursor = cursor;
+                self.since_checkpoint = 0;
+                self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
+                if let Some(batch) = &mut self.copy {
+                    batch.seeking = false;
+                }
             }
+            self.last_cursor = cursor;
         }
         let Some(batch) = &mut self.copy else {
             return Ok(());
@@ -539,7 +539,8 @@ impl RowReader<'_, '_> {
         if let Some(index) = batch.cursor_index
             && !batch.seeking
             && (self.since_checkpoint >= CHECKPOINT_ROWS
-                || (self.since_checkpoint % 4096 == 0 && Instant::now() >= self.checkpoint_at))
+                || (self.since_checkpoint.is_multiple_of(4096)
+                    && Instant::now() >= self.checkpoint_at))
         {
             batch.seeking = true;
             self.last_cursor = copy_field(line, index);
