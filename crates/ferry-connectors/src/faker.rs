@@ -136,27 +136,40 @@ impl FakerSource {
         }]})
     }
 
-    fn user(&self, id: u64, updated_at: &str) -> String {
+    fn user(&self, id: u64, updated_at: &str) -> Box<RawValue> {
         let bits = mix(self.seed, id);
         let year = 1990 + bits % 30;
         let month = 1 + (bits >> 8) % 12;
         let day = 1 + (bits >> 12) % 28;
-        json!({
-            "id": id,
-            "created_at": format!("{year}-{month:02}-{day:02}T04:29:23+00:00"),
-            "updated_at": updated_at,
-            "name": pick(&FIRST_NAMES, bits >> 16),
-            "title": pick(&TITLES, bits >> 20),
-            "age": 18 + (bits >> 24) % 60,
-            "email": format!("user{id}@example.com"),
-            "telephone": format!("({:03}) {:03}-{:04}", 200 + (bits >> 28) % 800, (bits >> 32) % 1000, (bits >> 40) % 10000),
-            "gender": pick(&GENDERS, bits >> 44),
-            "language": pick(&LANGUAGES, bits >> 46),
-            "height": format!("1.{:02}", 50 + (bits >> 48) % 50),
-            "weight": 45 + (bits >> 52) % 60,
-            "address": {"city": pick(&CITIES, bits >> 56), "postal_code": format!("{:05}", (bits >> 20) % 100_000)},
+        let mut text = Text::default();
+        let created_at = text.slice(format_args!("{year}-{month:02}-{day:02}T04:29:23+00:00"));
+        let email = text.slice(format_args!("user{id}@example.com"));
+        let telephone = text.slice(format_args!(
+            "({:03}) {:03}-{:04}",
+            200 + (bits >> 28) % 800,
+            (bits >> 32) % 1000,
+            (bits >> 40) % 10000
+        ));
+        let height = text.slice(format_args!("1.{:02}", 50 + (bits >> 48) % 50));
+        let postal_code = text.slice(format_args!("{:05}", (bits >> 20) % 100_000));
+        raw(&User {
+            id,
+            created_at: text.get(created_at),
+            updated_at,
+            name: pick(&FIRST_NAMES, bits >> 16),
+            title: pick(&TITLES, bits >> 20),
+            age: 18 + (bits >> 24) % 60,
+            email: text.get(email),
+            telephone: text.get(telephone),
+            gender: pick(&GENDERS, bits >> 44),
+            language: pick(&LANGUAGES, bits >> 46),
+            height: text.get(height),
+            weight: 45 + (bits >> 52) % 60,
+            address: Address {
+                city: pick(&CITIES, bits >> 56),
+                postal_code: text.get(postal_code),
+            },
         })
-        .to_string()
     }
 
     /// How many records a full read of all streams yields: users, products, purchases.
@@ -167,9 +180,9 @@ impl FakerSource {
         (self.count, PRODUCTS, purchases)
     }
 
-    fn product(&self, id: u64, updated_at: &str) -> String {
+    fn product(&self, id: u64, updated_at: &str) -> Box<RawValue> {
         let bits = mix(self.seed ^ 0x0050_5244, id);
-        json!({
+        raw(&json!({
             "id": id,
             "make": pick(&MAKES, bits),
             "model": format!("{}-{}", pick(&MODELS, bits >> 8), 100 + (bits >> 16) % 900),
@@ -177,18 +190,17 @@ impl FakerSource {
             "price": ((bits >> 36) % 9_000_000) as f64 / 100.0 + 1000.0,
             "created_at": format!("{}-01-01T00:00:00+00:00", 2000 + (bits >> 40) % 20),
             "updated_at": updated_at,
-        })
-        .to_string()
+        }))
     }
 
     /// The purchases of one user (zero to two), with ids unique across users.
-    fn purchases(&self, user_id: u64, updated_at: &str) -> Vec<String> {
+    fn purchases(&self, user_id: u64, updated_at: &str) -> Vec<Box<RawValue>> {
         let bits = mix(self.seed ^ 0x0050_5552, user_id);
         (0..bits % 3)
             .map(|index| {
                 let day = 1 + (bits >> (8 + index * 8)) % 28;
                 let returned = (bits >> (24 + index)).is_multiple_of(5);
-                json!({
+                raw(&json!({
                     "id": (user_id - 1) * 2 + index + 1,
                     "user_id": user_id,
                     "product_id": 1 + (bits >> (32 + index * 8)) % PRODUCTS,
@@ -197,8 +209,7 @@ impl FakerSource {
                     "returned_at": if returned { Value::String(format!("2024-04-{day:02}T09:00:00+00:00")) } else { Value::Null },
                     "created_at": format!("2024-03-{day:02}T10:00:00+00:00"),
                     "updated_at": updated_at,
-                })
-                .to_string()
+                }))
             })
             .collect()
     }
@@ -222,7 +233,10 @@ impl FakerSource {
             .ok()
             .and_then(|now| now.format(&Rfc3339).ok())
             .unwrap_or_default();
-        let emitter = Emitter { output: &output };
+        let emitter = Emitter {
+            output: &output,
+            emitted_at: OffsetDateTime::now_utc().unix_timestamp() * 1000,
+        };
         if selected.contains(&"products") && resumed("products").is_none() {
             for id in 1..=PRODUCTS {
                 emitter
@@ -284,20 +298,66 @@ impl FakerSource {
     }
 }
 
+#[derive(serde::Serialize)]
+struct User<'a> {
+    id: u64,
+    created_at: &'a str,
+    updated_at: &'a str,
+    name: &'a str,
+    title: &'a str,
+    age: u64,
+    email: &'a str,
+    telephone: &'a str,
+    gender: &'a str,
+    language: &'a str,
+    height: &'a str,
+    weight: u64,
+    address: Address<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct Address<'a> {
+    city: &'a str,
+    postal_code: &'a str,
+}
+
+/// Small formatted strings of one record, in one buffer.
+#[derive(Default)]
+struct Text(String);
+
+impl Text {
+    fn slice(&mut self, arguments: std::fmt::Arguments) -> std::ops::Range<usize> {
+        use std::fmt::Write;
+        let start = self.0.len();
+        let _ = self.0.write_fmt(arguments);
+        start..self.0.len()
+    }
+
+    fn get(&self, range: std::ops::Range<usize>) -> &str {
+        &self.0[range]
+    }
+}
+
+/// A record's JSON, serialized once (no tree, no re-parse).
+fn raw<T: serde::Serialize>(record: &T) -> Box<RawValue> {
+    // Serializing these plain structs cannot fail; `null` stands in if it ever did.
+    serde_json::value::to_raw_value(record).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
 /// Sends records and states of named streams down the pipe.
 struct Emitter<'a> {
     output: &'a mpsc::Sender<AirbyteMessage>,
+    /// The read's start: every record of a read is stamped with it, as one extraction.
+    emitted_at: i64,
 }
 
 impl Emitter<'_> {
-    async fn record(&self, stream: &str, data: String) -> Result<(), ConnectorError> {
-        let data = RawValue::from_string(data)
-            .map_err(|error| ConnectorError::Failed(error.to_string()))?;
+    async fn record(&self, stream: &str, data: Box<RawValue>) -> Result<(), ConnectorError> {
         let record = RecordMessage {
             stream: stream.to_owned(),
             namespace: None,
             data,
-            emitted_at: OffsetDateTime::now_utc().unix_timestamp() * 1000,
+            emitted_at: self.emitted_at,
             meta: None,
             file: None,
         };
@@ -431,8 +491,8 @@ mod tests {
         let a = FakerSource::new(&json!({"seed": 7})).unwrap();
         let b = FakerSource::new(&json!({"seed": 7})).unwrap();
         let c = FakerSource::new(&json!({"seed": 8})).unwrap();
-        assert_eq!(a.user(3, "t"), b.user(3, "t"));
-        assert_ne!(a.user(3, "t"), c.user(3, "t"));
+        assert_eq!(a.user(3, "t").get(), b.user(3, "t").get());
+        assert_ne!(a.user(3, "t").get(), c.user(3, "t").get());
     }
 
     #[test]

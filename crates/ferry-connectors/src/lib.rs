@@ -80,9 +80,14 @@ impl NativeSource {
 
     /// Sends rows as PostgreSQL COPY text rather than JSON records, where the source can;
     /// only for a destination that [accepts them](NativeDestination::accepts_copy_rows).
-    pub fn emit_copy_rows(&mut self) {
-        if let Self::Postgres(source) = self {
-            source.emit_copy_rows();
+    /// Returns whether it will.
+    pub fn emit_copy_rows(&mut self) -> bool {
+        match self {
+            Self::Postgres(source) => {
+                source.emit_copy_rows();
+                true
+            }
+            Self::Faker(_) => false,
         }
     }
 

@@ -30,8 +30,10 @@ pub enum Signal {
     Stop,
 }
 
-/// Records in flight between source and destination; bounds memory whatever the table size.
+/// Messages in flight between source and destination; bounds memory whatever the table size:
+/// records are small, COPY row batches are up to a MiB each.
 const PIPE_CAPACITY: usize = 4096;
+const COPY_ROWS_PIPE_CAPACITY: usize = 16;
 
 enum Ending {
     Finished(FinishReport),
@@ -168,11 +170,13 @@ async fn execute(
         Err(error) => return failed(format!("destination: {error}"), 0, 0),
     };
     // Between two native PostgreSQL connectors rows stay COPY text: no JSON on the way.
+    let mut pipe_capacity = PIPE_CAPACITY;
     if let (Source::Native(native_source), Destination::Native(native_destination)) =
         (&mut source, &destination)
         && native_destination.accepts_copy_rows()
+        && native_source.emit_copy_rows()
     {
-        native_source.emit_copy_rows();
+        pipe_capacity = COPY_ROWS_PIPE_CAPACITY;
     }
     // The configured catalog, from what the source offers (discovered here, in the region)
     // and what the connection asks for.
@@ -183,7 +187,7 @@ async fn execute(
         },
         Err(error) => return failed(format!("source discover failed: {error}"), 0, 0),
     };
-    let (records_sender, records) = mpsc::channel(PIPE_CAPACITY);
+    let (records_sender, records) = mpsc::channel(pipe_capacity);
     let (acks_sender, mut acks) = mpsc::channel::<StateAck>(64);
     let is_reset = config.job_type != "sync";
     let source_configuration = config.source_configuration.clone();
