@@ -38,6 +38,24 @@ pub const BUILTIN_DEFINITIONS: &[BuiltinDefinition] = &[
         definition_id: uuid!("25c5221d-dce2-4163-ade9-739ef790f503"),
     },
     BuiltinDefinition {
+        role: ConnectorRole::Source,
+        connector_type: "file",
+        name: "File (CSV, JSON, Excel, Feather, Parquet)",
+        definition_id: uuid!("778daa7c-feaf-4db6-96f3-70fd645acc77"),
+    },
+    BuiltinDefinition {
+        role: ConnectorRole::Destination,
+        connector_type: "local-json",
+        name: "Local JSON",
+        definition_id: uuid!("a625d593-bba5-4a1c-a53d-2d246268a816"),
+    },
+    BuiltinDefinition {
+        role: ConnectorRole::Destination,
+        connector_type: "csv",
+        name: "Local CSV",
+        definition_id: uuid!("8be1cf83-fde1-477f-a4ad-318d23c9f3c6"),
+    },
+    BuiltinDefinition {
         role: ConnectorRole::Destination,
         connector_type: "dev-null",
         name: "End-to-End Testing (/dev/null)",

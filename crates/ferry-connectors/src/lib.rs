@@ -4,12 +4,14 @@
 
 mod dev_null;
 mod faker;
+mod files;
 pub mod postgres;
 pub mod process;
 pub mod specs;
 
 pub use dev_null::DevNullDestination;
 pub use faker::FakerSource;
+pub use files::{FileSource, LocalFileDestination};
 pub use postgres::{PostgresDestination, PostgresSource};
 pub use process::{CheckResult, ExternalConnector, LogSink};
 
@@ -60,6 +62,7 @@ pub struct ResumeState {
 
 pub enum NativeSource {
     Faker(FakerSource),
+    File(FileSource),
     Postgres(Box<PostgresSource>),
 }
 
@@ -68,6 +71,7 @@ impl NativeSource {
     pub fn new(connector_type: &str, configuration: &Value) -> Result<Self, ConnectorError> {
         match connector_type {
             "faker" => Ok(Self::Faker(FakerSource::new(configuration)?)),
+            "file" => Ok(Self::File(FileSource::new(configuration)?)),
             "postgres" => Ok(Self::Postgres(Box::new(PostgresSource::new(
                 configuration,
             )?))),
@@ -87,7 +91,7 @@ impl NativeSource {
                 source.emit_copy_rows();
                 true
             }
-            Self::Faker(_) => false,
+            Self::Faker(_) | Self::File(_) => false,
         }
     }
 
@@ -95,6 +99,7 @@ impl NativeSource {
     pub async fn check(&self) -> Result<(), ConnectorError> {
         match self {
             Self::Faker(_) => Ok(()),
+            Self::File(source) => source.check().await,
             Self::Postgres(source) => source.check().await,
         }
     }
@@ -103,6 +108,7 @@ impl NativeSource {
     pub async fn discover(&self) -> Result<Value, ConnectorError> {
         match self {
             Self::Faker(_) => Ok(FakerSource::catalog()),
+            Self::File(source) => source.discover().await,
             Self::Postgres(source) => source.discover().await,
         }
     }
@@ -125,6 +131,8 @@ impl NativeSource {
             .unwrap_or_default();
         match self {
             Self::Faker(source) => source.read(&selected, state, output).await,
+            // One stream, always read whole (full refresh).
+            Self::File(source) => source.read(output).await,
             Self::Postgres(source) => source.read(catalog, state, output).await,
         }
     }
@@ -132,6 +140,7 @@ impl NativeSource {
 
 pub enum NativeDestination {
     DevNull(DevNullDestination),
+    LocalFile(LocalFileDestination),
     Postgres(Box<PostgresDestination>),
 }
 
@@ -140,6 +149,14 @@ impl NativeDestination {
     pub fn new(connector_type: &str, configuration: &Value) -> Result<Self, ConnectorError> {
         match connector_type {
             "dev-null" => Ok(Self::DevNull(DevNullDestination)),
+            "local-json" => Ok(Self::LocalFile(LocalFileDestination::new(
+                configuration,
+                false,
+            )?)),
+            "csv" => Ok(Self::LocalFile(LocalFileDestination::new(
+                configuration,
+                true,
+            )?)),
             "postgres" => Ok(Self::Postgres(Box::new(PostgresDestination::new(
                 configuration,
             )?))),
@@ -159,6 +176,7 @@ impl NativeDestination {
     pub async fn check(&self) -> Result<(), ConnectorError> {
         match self {
             Self::DevNull(_) => Ok(()),
+            Self::LocalFile(destination) => destination.check().await,
             Self::Postgres(destination) => destination.check().await,
         }
     }
@@ -174,6 +192,7 @@ impl NativeDestination {
     ) -> Result<(), ConnectorError> {
         match self {
             Self::DevNull(destination) => destination.write(input, acks).await,
+            Self::LocalFile(destination) => destination.write(catalog, naming, input, acks).await,
             Self::Postgres(destination) => destination.write(catalog, naming, input, acks).await,
         }
     }

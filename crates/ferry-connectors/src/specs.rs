@@ -50,6 +50,24 @@ pub fn specification(role: &str, connector_type: &str) -> Option<Value> {
             })),
         ),
         ("destination", "dev-null") => ("E2E Test Destination Spec", json!([]), json!({})),
+        ("source", "file") => (
+            "File Source Spec",
+            json!(["dataset_name", "format", "url", "provider"]),
+            json!({
+                "dataset_name": {"type": "string", "title": "Dataset Name"},
+                "format": {"type": "string", "title": "File Format", "enum": ["csv", "jsonl", "json"], "default": "csv"},
+                "reader_options": {"type": "string", "title": "Reader Options", "description": "JSON; Ferry reads `sep`."},
+                "url": {"type": "string", "title": "URL", "description": "A local path (or file:// URL) on the data plane's machine."},
+                "provider": {"type": "object", "title": "Storage Provider", "properties": {"storage": {"type": "string", "enum": ["local"]}}}
+            }),
+        ),
+        ("destination", "local-json") | ("destination", "csv") => (
+            "Local File Destination Spec",
+            json!(["destination_path"]),
+            json!({
+                "destination_path": {"type": "string", "title": "Destination Path", "description": "A directory on the data plane's machine; each stream goes to _airbyte_raw_<stream>.*"}
+            }),
+        ),
         _ => return None,
     };
     Some(json!({

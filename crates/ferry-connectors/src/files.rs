@@ -1,0 +1,696 @@
+//! Airbyte's file connectors on local paths: `source-file` (CSV, JSON Lines, JSON) and the
+//! local destinations `local-json` (JSON Lines) and `csv`, which write Airbyte's raw shape
+//! (`_airbyte_ab_id`, `_airbyte_emitted_at`, `_airbyte_data`) to `_airbyte_raw_<stream>.*`.
+
+use std::path::{Path, PathBuf};
+
+use ferry_protocol::catalog::DestinationNaming;
+use ferry_protocol::{AirbyteMessage, RecordMessage};
+use serde_json::value::RawValue;
+use serde_json::{Map, Number, Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::sync::mpsc;
+
+use crate::{ConnectorError, StateAck};
+
+/// Rows a CSV's column types are inferred from.
+const SAMPLE_ROWS: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    JsonLines,
+    Json,
+}
+
+pub struct FileSource {
+    dataset_name: String,
+    format: Format,
+    path: PathBuf,
+    delimiter: u8,
+}
+
+fn required_text<'a>(configuration: &'a Value, key: &str) -> Result<&'a str, ConnectorError> {
+    configuration
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|text| !text.trim().is_empty())
+        .ok_or_else(|| ConnectorError::invalid(key, "is required (a non-empty string)"))
+}
+
+fn now_millis() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX)
+}
+
+fn io_error(context: &Path, error: std::io::Error) -> ConnectorError {
+    ConnectorError::Failed(format!("{}: {error}", context.display()))
+}
+
+impl FileSource {
+    pub fn new(configuration: &Value) -> Result<Self, ConnectorError> {
+        let dataset_name = required_text(configuration, "dataset_name")?.to_owned();
+        let format = match configuration
+            .get("format")
+            .and_then(Value::as_str)
+            .unwrap_or("csv")
+        {
+            "csv" => Format::Csv,
+            "jsonl" => Format::JsonLines,
+            "json" => Format::Json,
+            other => {
+                return Err(ConnectorError::invalid(
+                    "format",
+                    format!("'{other}' is not read by Ferry (csv, jsonl or json)"),
+                ));
+            }
+        };
+        let storage = configuration
+            .pointer("/provider/storage")
+            .and_then(Value::as_str)
+            .unwrap_or("local");
+        if !storage.eq_ignore_ascii_case("local") {
+            return Err(ConnectorError::invalid(
+                "provider.storage",
+                format!("'{storage}' is not supported: Ferry reads local files"),
+            ));
+        }
+        let url = required_text(configuration, "url")?;
+        let path = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
+        let options: Value = match configuration.get("reader_options") {
+            None | Some(Value::Null) => json!({}),
+            Some(Value::String(text)) if text.trim().is_empty() => json!({}),
+            Some(Value::String(text)) => serde_json::from_str(text).map_err(|error| {
+                ConnectorError::invalid("reader_options", format!("is not JSON: {error}"))
+            })?,
+            Some(_) => {
+                return Err(ConnectorError::invalid(
+                    "reader_options",
+                    "must be a string holding JSON",
+                ));
+            }
+        };
+        let delimiter = match options.get("sep").or_else(|| options.get("delimiter")) {
+            None => b',',
+            Some(Value::String(separator)) if separator.len() == 1 => separator.as_bytes()[0],
+            Some(_) => {
+                return Err(ConnectorError::invalid(
+                    "reader_options",
+                    "sep must be a single character",
+                ));
+            }
+        };
+        Ok(Self {
+            dataset_name,
+            format,
+            path,
+            delimiter,
+        })
+    }
+
+    pub async fn check(&self) -> Result<(), ConnectorError> {
+        tokio::fs::metadata(&self.path)
+            .await
+            .map(drop)
+            .map_err(|error| {
+                ConnectorError::invalid("url", format!("{}: {error}", self.path.display()))
+            })
+    }
+
+    /// One stream named `dataset_name`, its columns typed from the first rows.
+    pub async fn discover(&self) -> Result<Value, ConnectorError> {
+        let source = self.clone_settings();
+        let properties = tokio::task::spawn_blocking(move || source.sample_schema())
+            .await
+            .map_err(|error| ConnectorError::Failed(error.to_string()))??;
+        Ok(json!({"streams": [{
+            "name": self.dataset_name,
+            "json_schema": {
+                "$schema": "http://json-schema.org/draft-07/schema#",
+                "type": "object",
+                "properties": properties
+            },
+            "supported_sync_modes": ["full_refresh"]
+        }]}))
+    }
+
+    fn clone_settings(&self) -> Self {
+        Self {
+            dataset_name: self.dataset_name.clone(),
+            format: self.format,
+            path: self.path.clone(),
+            delimiter: self.delimiter,
+        }
+    }
+
+    fn csv_reader(&self) -> Result<csv::Reader<std::fs::File>, ConnectorError> {
+        let file = std::fs::File::open(&self.path).map_err(|error| io_error(&self.path, error))?;
+        Ok(csv::ReaderBuilder::new()
+            .delimiter(self.delimiter)
+            .flexible(true)
+            .from_reader(file))
+    }
+
+    fn sample_schema(&self) -> Result<Map<String, Value>, ConnectorError> {
+        let mut properties = Map::new();
+        match self.format {
+            Format::Csv => {
+                let mut reader = self.csv_reader()?;
+                let headers = reader
+                    .headers()
+                    .map_err(|error| {
+                        ConnectorError::Failed(format!("{}: {error}", self.path.display()))
+                    })?
+                    .clone();
+                let mut kinds = vec![CellKind::Unknown; headers.len()];
+                for row in reader.records().take(SAMPLE_ROWS) {
+                    let row = row.map_err(|error| {
+                        ConnectorError::Failed(format!("{}: {error}", self.path.display()))
+                    })?;
+                    for (kind, cell) in kinds.iter_mut().zip(row.iter()) {
+                        *kind = kind.widen(cell);
+                    }
+                }
+                for (name, kind) in headers.iter().zip(kinds) {
+                    properties.insert(name.to_owned(), json!({"type": [kind.json_type(), "null"]}));
+                }
+            }
+            Format::JsonLines | Format::Json => {
+                for object in self.sample_objects()? {
+                    for (name, value) in object {
+                        let kind = match value {
+                            Value::Bool(_) => "boolean",
+                            Value::Number(number) if number.is_i64() => "integer",
+                            Value::Number(_) => "number",
+                            Value::Object(_) => "object",
+                            Value::Array(_) => "array",
+                            _ => "string",
+                        };
+                        let entry = properties
+                            .entry(name)
+                            .or_insert_with(|| json!({"type": [kind, "null"]}));
+                        if entry["type"][0] != kind {
+                            let widened = match (entry["type"][0].as_str(), kind) {
+                                (Some("integer"), "number") | (Some("number"), "integer") => {
+                                    "number"
+                                }
+                                _ => "string",
+                            };
+                            *entry = json!({"type": [widened, "null"]});
+                        }
+                    }
+                }
+            }
+        }
+        Ok(properties)
+    }
+
+    fn sample_objects(&self) -> Result<Vec<Map<String, Value>>, ConnectorError> {
+        let text =
+            std::fs::read_to_string(&self.path).map_err(|error| io_error(&self.path, error))?;
+        let parse_error = |error: serde_json::Error| {
+            ConnectorError::Failed(format!("{}: {error}", self.path.display()))
+        };
+        let values: Vec<Value> = match self.format {
+            Format::Json => match serde_json::from_str(&text).map_err(parse_error)? {
+                Value::Array(values) => values,
+                value => vec![value],
+            },
+            _ => text
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .take(SAMPLE_ROWS)
+                .map(serde_json::from_str)
+                .collect::<Result<_, _>>()
+                .map_err(parse_error)?,
+        };
+        Ok(values
+            .into_iter()
+            .take(SAMPLE_ROWS)
+            .filter_map(|value| match value {
+                Value::Object(object) => Some(object),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The whole file as records of stream `dataset_name`, streamed.
+    pub async fn read(self, output: mpsc::Sender<AirbyteMessage>) -> Result<(), ConnectorError> {
+        let emitted_at = now_millis();
+        let record = move |name: &str, data: Box<RawValue>| AirbyteMessage::Record {
+            record: RecordMessage {
+                stream: name.to_owned(),
+                namespace: None,
+                data,
+                emitted_at,
+                meta: None,
+                file: None,
+            },
+        };
+        match self.format {
+            Format::JsonLines => {
+                let file = tokio::fs::File::open(&self.path)
+                    .await
+                    .map_err(|error| io_error(&self.path, error))?;
+                let mut lines = BufReader::with_capacity(1 << 16, file).lines();
+                let mut number = 0u64;
+                while let Some(line) = lines
+                    .next_line()
+                    .await
+                    .map_err(|error| io_error(&self.path, error))?
+                {
+                    number += 1;
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let data = RawValue::from_string(line).map_err(|error| {
+                        ConnectorError::Failed(format!(
+                            "{} line {number}: {error}",
+                            self.path.display()
+                        ))
+                    })?;
+                    output
+                        .send(record(&self.dataset_name, data))
+                        .await
+                        .map_err(|_| ConnectorError::PipeClosed)?;
+                }
+                Ok(())
+            }
+            Format::Json => {
+                for object in self.all_objects()? {
+                    let data = serde_json::value::to_raw_value(&object)
+                        .map_err(|error| ConnectorError::Failed(error.to_string()))?;
+                    output
+                        .send(record(&self.dataset_name, data))
+                        .await
+                        .map_err(|_| ConnectorError::PipeClosed)?;
+                }
+                Ok(())
+            }
+            Format::Csv => {
+                let kinds = self.discover().await?;
+                let columns: Vec<(String, String)> =
+                    kinds["streams"][0]["json_schema"]["properties"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(name, schema)| {
+                            (
+                                name.clone(),
+                                schema["type"][0].as_str().unwrap_or("string").to_owned(),
+                            )
+                        })
+                        .collect();
+                tokio::task::spawn_blocking(move || {
+                    let mut reader = self.csv_reader()?;
+                    let headers = reader
+                        .headers()
+                        .map_err(|error| ConnectorError::Failed(error.to_string()))?
+                        .clone();
+                    let kind_of = |name: &str| {
+                        columns
+                            .iter()
+                            .find(|(column, _)| column == name)
+                            .map_or("string", |(_, kind)| kind.as_str())
+                            .to_owned()
+                    };
+                    let kinds: Vec<String> = headers.iter().map(kind_of).collect();
+                    for (index, row) in reader.records().enumerate() {
+                        let row = row.map_err(|error| {
+                            ConnectorError::Failed(format!(
+                                "{} row {}: {error}",
+                                self.path.display(),
+                                index + 2
+                            ))
+                        })?;
+                        let mut object = Map::new();
+                        for ((name, kind), cell) in headers.iter().zip(&kinds).zip(row.iter()) {
+                            object.insert(name.to_owned(), typed_cell(cell, kind));
+                        }
+                        let data = serde_json::value::to_raw_value(&object)
+                            .map_err(|error| ConnectorError::Failed(error.to_string()))?;
+                        output
+                            .blocking_send(record(&self.dataset_name, data))
+                            .map_err(|_| ConnectorError::PipeClosed)?;
+                    }
+                    Ok(())
+                })
+                .await
+                .map_err(|error| ConnectorError::Failed(error.to_string()))?
+            }
+        }
+    }
+
+    fn all_objects(&self) -> Result<Vec<Value>, ConnectorError> {
+        let text =
+            std::fs::read_to_string(&self.path).map_err(|error| io_error(&self.path, error))?;
+        match serde_json::from_str(&text)
+            .map_err(|error| ConnectorError::Failed(format!("{}: {error}", self.path.display())))?
+        {
+            Value::Array(values) => Ok(values),
+            value => Ok(vec![value]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CellKind {
+    Unknown,
+    Integer,
+    Number,
+    Boolean,
+    Text,
+}
+
+impl CellKind {
+    fn of(cell: &str) -> Self {
+        if cell.is_empty() {
+            Self::Unknown
+        } else if cell.parse::<i64>().is_ok() {
+            Self::Integer
+        } else if cell.parse::<f64>().is_ok_and(f64::is_finite) {
+            Self::Number
+        } else if matches!(cell, "true" | "false" | "True" | "False") {
+            Self::Boolean
+        } else {
+            Self::Text
+        }
+    }
+
+    fn widen(self, cell: &str) -> Self {
+        match (self, Self::of(cell)) {
+            (kind, Self::Unknown) | (Self::Unknown, kind) => kind,
+            (a, b) if a == b => a,
+            (Self::Integer, Self::Number) | (Self::Number, Self::Integer) => Self::Number,
+            _ => Self::Text,
+        }
+    }
+
+    /// Airbyte's source-file calls every numeric column `number`.
+    fn json_type(self) -> &'static str {
+        match self {
+            Self::Integer | Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Unknown | Self::Text => "string",
+        }
+    }
+}
+
+fn typed_cell(cell: &str, kind: &str) -> Value {
+    if cell.is_empty() {
+        return Value::Null;
+    }
+    match kind {
+        "number" => cell
+            .parse::<i64>()
+            .map(Value::from)
+            .ok()
+            .or_else(|| {
+                cell.parse::<f64>()
+                    .ok()
+                    .and_then(Number::from_f64)
+                    .map(Value::Number)
+            })
+            .unwrap_or_else(|| Value::String(cell.to_owned())),
+        "boolean" => Value::Bool(cell.eq_ignore_ascii_case("true")),
+        _ => Value::String(cell.to_owned()),
+    }
+}
+
+/// `local-json` (JSON Lines) or `csv`, under `destination_path`.
+pub struct LocalFileDestination {
+    directory: PathBuf,
+    csv: bool,
+}
+
+struct OpenFile {
+    stream: String,
+    /// Where rows go now; for an overwrite, a temporary file renamed over `path` once the
+    /// stream completed.
+    writing: PathBuf,
+    path: PathBuf,
+    overwrite: bool,
+    complete: bool,
+    writer: BufWriter<tokio::fs::File>,
+}
+
+impl LocalFileDestination {
+    pub fn new(configuration: &Value, csv: bool) -> Result<Self, ConnectorError> {
+        let path = required_text(configuration, "destination_path")?;
+        Ok(Self {
+            directory: PathBuf::from(path),
+            csv,
+        })
+    }
+
+    pub async fn check(&self) -> Result<(), ConnectorError> {
+        tokio::fs::create_dir_all(&self.directory)
+            .await
+            .map_err(|error| {
+                ConnectorError::invalid(
+                    "destination_path",
+                    format!("{}: {error}", self.directory.display()),
+                )
+            })
+    }
+
+    fn file_name(&self, stream: &str) -> String {
+        let safe: String = stream
+            .chars()
+            .map(|character| {
+                if character.is_alphanumeric() || character == '_' || character == '-' {
+                    character
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!(
+            "_airbyte_raw_{safe}.{}",
+            if self.csv { "csv" } else { "jsonl" }
+        )
+    }
+
+    /// Writes each stream to the file its destination name (`naming`) gives; namespaces do
+    /// not apply to files.
+    pub async fn write(
+        self,
+        catalog: &Value,
+        naming: &DestinationNaming,
+        mut input: mpsc::Receiver<AirbyteMessage>,
+        acks: mpsc::Sender<StateAck>,
+    ) -> Result<(), ConnectorError> {
+        self.check().await?;
+        let mut files = Vec::new();
+        for configured in catalog["streams"].as_array().into_iter().flatten() {
+            let stream = configured["stream"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let overwrite = match configured["destination_sync_mode"].as_str() {
+                Some("overwrite") => true,
+                Some("append") | None => false,
+                Some(other) => {
+                    return Err(ConnectorError::Failed(format!(
+                        "stream '{stream}': destination sync mode '{other}' is not supported by local files (overwrite, append)"
+                    )));
+                }
+            };
+            let file_name = self.file_name(&naming.name(&stream));
+            let path = self.directory.join(&file_name);
+            let writing = if overwrite {
+                self.directory.join(format!("{file_name}.ferry_tmp"))
+            } else {
+                path.clone()
+            };
+            let file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(!overwrite)
+                .write(true)
+                .truncate(overwrite)
+                .open(&writing)
+                .await
+                .map_err(|error| io_error(&writing, error))?;
+            let empty = file
+                .metadata()
+                .await
+                .map(|meta| meta.len() == 0)
+                .unwrap_or(true);
+            let mut writer = BufWriter::with_capacity(1 << 16, file);
+            if self.csv && empty {
+                writer
+                    .write_all(b"_airbyte_ab_id,_airbyte_emitted_at,_airbyte_data\n")
+                    .await
+                    .map_err(|error| io_error(&writing, error))?;
+            }
+            files.push(OpenFile {
+                stream,
+                writing,
+                path,
+                overwrite,
+                complete: false,
+                writer,
+            });
+        }
+        let (mut records, mut bytes) = (0u64, 0u64);
+        let mut held = Vec::new();
+        let mut line = Vec::with_capacity(1 << 12);
+        while let Some(message) = input.recv().await {
+            match message {
+                AirbyteMessage::Record { record } => {
+                    let Some(file) = files.iter_mut().find(|file| file.stream == record.stream)
+                    else {
+                        return Err(ConnectorError::Failed(format!(
+                            "a record of stream '{}' which the catalog does not configure",
+                            record.stream
+                        )));
+                    };
+                    line.clear();
+                    let id = uuid::Uuid::new_v4();
+                    if self.csv {
+                        line.extend_from_slice(format!("{id},{},\"", record.emitted_at).as_bytes());
+                        line.extend_from_slice(record.data.get().replace('"', "\"\"").as_bytes());
+                        line.extend_from_slice(b"\"\n");
+                    } else {
+                        serde_json::to_writer(
+                            &mut line,
+                            &json!({"_airbyte_ab_id": id, "_airbyte_emitted_at": record.emitted_at, "_airbyte_data": record.data}),
+                        )
+                        .map_err(|error| ConnectorError::Failed(error.to_string()))?;
+                        line.push(b'\n');
+                    }
+                    file.writer
+                        .write_all(&line)
+                        .await
+                        .map_err(|error| io_error(&file.writing, error))?;
+                    records += 1;
+                    bytes += record.data.get().len() as u64;
+                }
+                AirbyteMessage::State { state } => {
+                    // Durable before acknowledged: flushed and synced to disk.
+                    for file in &mut files {
+                        file.writer
+                            .flush()
+                            .await
+                            .map_err(|error| io_error(&file.writing, error))?;
+                        file.writer
+                            .get_ref()
+                            .sync_data()
+                            .await
+                            .map_err(|error| io_error(&file.writing, error))?;
+                    }
+                    let ack = StateAck {
+                        state,
+                        records,
+                        bytes,
+                    };
+                    (records, bytes) = (0, 0);
+                    let waits = match &ack.state.stream {
+                        Some(stream) => files.iter().any(|file| {
+                            file.overwrite && file.stream == stream.stream_descriptor.name
+                        }),
+                        None => files.iter().any(|file| file.overwrite),
+                    };
+                    if waits {
+                        held.push(ack);
+                    } else {
+                        acks.send(ack)
+                            .await
+                            .map_err(|_| ConnectorError::PipeClosed)?;
+                    }
+                }
+                AirbyteMessage::Trace { trace } if trace.trace_type == "STREAM_STATUS" => {
+                    let status = trace.extra.get("stream_status");
+                    if status.is_some_and(|status| status["status"] == "COMPLETE") {
+                        let name = status.map(|status| &status["stream_descriptor"]["name"]);
+                        for file in &mut files {
+                            if name.is_some_and(|name| *name == file.stream.as_str()) {
+                                file.complete = true;
+                            }
+                        }
+                    }
+                }
+                AirbyteMessage::CopyRows { .. } => {
+                    return Err(ConnectorError::Failed(
+                        "COPY rows reached a file destination".to_owned(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for file in &mut files {
+            file.writer
+                .flush()
+                .await
+                .map_err(|error| io_error(&file.writing, error))?;
+            file.writer
+                .get_ref()
+                .sync_data()
+                .await
+                .map_err(|error| io_error(&file.writing, error))?;
+            if file.overwrite && file.complete {
+                tokio::fs::rename(&file.writing, &file.path)
+                    .await
+                    .map_err(|error| io_error(&file.path, error))?;
+            }
+        }
+        for ack in held {
+            acks.send(ack)
+                .await
+                .map_err(|_| ConnectorError::PipeClosed)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn csv_columns_are_typed_from_their_cells() {
+        let kind = |cells: &[&str]| {
+            cells
+                .iter()
+                .fold(CellKind::Unknown, |kind, cell| kind.widen(cell))
+                .json_type()
+        };
+        assert_eq!(kind(&["1", "2", ""]), "number");
+        assert_eq!(kind(&["1", "2.5"]), "number");
+        assert_eq!(kind(&["true", "False"]), "boolean");
+        assert_eq!(kind(&["1", "x"]), "string");
+        assert_eq!(typed_cell("34", "number"), json!(34));
+        assert_eq!(typed_cell("9.5", "number"), json!(9.5));
+        assert_eq!(typed_cell("", "string"), Value::Null);
+    }
+
+    #[test]
+    fn configurations_name_the_field_at_fault() {
+        let field = |configuration: Value| match FileSource::new(&configuration) {
+            Err(ConnectorError::InvalidConfiguration { field, .. }) => field,
+            other => panic!("{:?}", other.map(|_| ())),
+        };
+        assert_eq!(
+            field(json!({"format": "csv", "url": "x.csv"})),
+            "dataset_name"
+        );
+        assert_eq!(
+            field(json!({"dataset_name": "d", "format": "parquet", "url": "x"})),
+            "format"
+        );
+        assert_eq!(
+            field(json!({"dataset_name": "d", "url": "s3://b/x", "provider": {"storage": "S3"}})),
+            "provider.storage"
+        );
+        assert_eq!(
+            field(json!({"dataset_name": "d", "url": "x", "reader_options": "{nope"})),
+            "reader_options"
+        );
+    }
+}
