@@ -1,0 +1,232 @@
+//! Airbyte's file connectors, native: `source-file` (a real sample CSV from Airbyte's
+//! connector, and JSON Lines) into the local destinations and into PostgreSQL, through the
+//! public API of a real `ferry up`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, TestDatabase, wait_for};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
+
+fn people_csv() -> String {
+    format!(
+        "{}/../../../shared/reference/connectors/source-file/people.csv",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+struct Ferry {
+    _process: FerryProcess,
+    admin: Api,
+    workspace: Value,
+}
+
+impl Ferry {
+    async fn up() -> Self {
+        let process =
+            FerryProcess::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
+        let admin = Api::new(&process.base_url, Some(process.admin_token().await));
+        let workspace =
+            admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"].clone();
+        Self {
+            _process: process,
+            admin,
+            workspace,
+        }
+    }
+
+    async fn create(&self, path: &str, body: Value) -> Value {
+        let reply = self.admin.post(path, body).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        reply.body
+    }
+
+    async fn connection(&self, source: Value, destination: Value, streams: Value) -> Value {
+        let source = self
+            .create(
+                "/api/public/v1/sources",
+                json!({"name": "file", "workspaceId": self.workspace, "configuration": source}),
+            )
+            .await;
+        let destination = self
+            .create(
+                "/api/public/v1/destinations",
+                json!({"name": "out", "workspaceId": self.workspace, "configuration": destination}),
+            )
+            .await;
+        self.create(
+            "/api/public/v1/connections",
+            json!({"sourceId": source["sourceId"], "destinationId": destination["destinationId"],
+                   "configurations": {"streams": streams}}),
+        )
+        .await["connectionId"]
+            .clone()
+    }
+
+    async fn sync(&self, connection: &Value) -> Value {
+        let job = self
+            .create(
+                "/api/public/v1/jobs",
+                json!({"connectionId": connection, "jobType": "sync"}),
+            )
+            .await;
+        let job_id = job["jobId"].as_i64().unwrap();
+        let job = wait_for("the sync", Duration::from_secs(60), || async {
+            let job = self
+                .admin
+                .get(&format!("/api/public/v1/jobs/{job_id}"))
+                .await
+                .body;
+            matches!(job["status"].as_str(), Some("succeeded" | "failed")).then_some(job)
+        })
+        .await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        job
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn files_sync_to_local_files_and_postgres() {
+    let ferry = Ferry::up().await;
+    let output = tempfile::tempdir().unwrap();
+
+    // The CSV Airbyte's own source-file sample reads, discovered as Airbyte types it.
+    let csv_source = json!({"sourceType": "file", "dataset_name": "people", "format": "csv",
+                            "url": people_csv(), "provider": {"storage": "local"}, "reader_options": "{}"});
+    let source = ferry
+        .create(
+            "/api/public/v1/sources",
+            json!({"name": "people", "workspaceId": ferry.workspace, "configuration": csv_source}),
+        )
+        .await;
+    let streams = ferry
+        .admin
+        .get(&format!(
+            "/api/public/v1/streams?sourceId={}",
+            source["sourceId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(streams.status, 200, "{}", streams.body);
+    assert_eq!(streams.body[0]["streamName"], "people", "{}", streams.body);
+
+    let to_json = ferry
+        .connection(
+            csv_source.clone(),
+            json!({"destinationType": "local-json", "destination_path": output.path()}),
+            json!([{"name": "people", "syncMode": "full_refresh_overwrite"}]),
+        )
+        .await;
+    let job = ferry.sync(&to_json).await;
+    let written = lines(&output.path().join("_airbyte_raw_people.jsonl"));
+    assert_eq!(job["rowsSynced"], written.len(), "{job}");
+    let first: Value = serde_json::from_str(&written[0]).unwrap();
+    assert_eq!(
+        first["_airbyte_data"],
+        json!({"id": 1, "name": "Alice", "age": 34, "signup_date": "2024-01-05", "score": 9.5})
+    );
+    assert!(first["_airbyte_ab_id"].is_string() && first["_airbyte_emitted_at"].is_i64());
+    // Overwrite: a second sync replaces the file, it does not grow it.
+    ferry.sync(&to_json).await;
+    assert_eq!(
+        lines(&output.path().join("_airbyte_raw_people.jsonl")).len(),
+        written.len()
+    );
+
+    // JSON Lines → CSV, appended.
+    let events = output.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        "{\"id\": 1, \"kind\": \"a \\\"quoted\\\" one\"}\n{\"id\": 2, \"kind\": \"b\", \"extra\": [1, 2]}\n",
+    )
+    .unwrap();
+    let to_csv = ferry
+        .connection(
+            json!({"sourceType": "file", "dataset_name": "events", "format": "jsonl", "url": format!("file://{}", events.display()),
+                   "provider": {"storage": "local"}}),
+            json!({"destinationType": "csv", "destination_path": output.path()}),
+            json!([{"name": "events", "syncMode": "full_refresh_append"}]),
+        )
+        .await;
+    ferry.sync(&to_csv).await;
+    ferry.sync(&to_csv).await;
+    let csv = std::fs::read(output.path().join("_airbyte_raw_events.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["_airbyte_ab_id", "_airbyte_emitted_at", "_airbyte_data"]
+    );
+    let data: Vec<Value> = reader
+        .records()
+        .map(|row| serde_json::from_str(&row.unwrap()[2]).unwrap())
+        .collect();
+    assert_eq!(data.len(), 4, "two syncs appended");
+    assert_eq!(data[0], json!({"id": 1, "kind": "a \"quoted\" one"}));
+
+    // CSV → PostgreSQL: typed columns.
+    let database = TestDatabase::create().await;
+    let name = database.url().rsplit('/').next().unwrap().to_owned();
+    let to_postgres = ferry
+        .connection(
+            csv_source,
+            json!({"destinationType": "postgres", "host": "127.0.0.1", "port": 5432, "database": name,
+                   "username": "postgres", "schema": "files"}),
+            json!([{"name": "people", "syncMode": "full_refresh_overwrite"}]),
+        )
+        .await;
+    ferry.sync(&to_postgres).await;
+    let mut connection = sqlx::PgConnection::connect(&database.url()).await.unwrap();
+    let alice: (String, String) =
+        sqlx::query_as("SELECT age::text, score::text FROM files.people WHERE name = 'Alice'")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+    assert_eq!(alice, ("34".to_owned(), "9.5".to_owned()));
+
+    // Bad configurations: refused at once, naming the field.
+    for (configuration, field) in [
+        (
+            json!({"sourceType": "file", "dataset_name": "x", "format": "parquet", "url": "/x"}),
+            "configuration.format",
+        ),
+        (
+            json!({"sourceType": "file", "dataset_name": "x", "url": "s3://b/k", "provider": {"storage": "S3"}}),
+            "configuration.provider.storage",
+        ),
+        (
+            json!({"sourceType": "file", "format": "csv", "url": "/x"}),
+            "configuration.dataset_name",
+        ),
+    ] {
+        ferry
+            .admin
+            .post(
+                "/api/public/v1/sources",
+                json!({"name": "bad", "workspaceId": ferry.workspace, "configuration": configuration}),
+            )
+            .await
+            .assert_problem(400)
+            .assert_names_field(field);
+    }
+    ferry
+        .admin
+        .post(
+            "/api/public/v1/destinations",
+            json!({"name": "bad", "workspaceId": ferry.workspace, "configuration": {"destinationType": "local-json"}}),
+        )
+        .await
+        .assert_problem(400)
+        .assert_names_field("configuration.destination_path");
+}
