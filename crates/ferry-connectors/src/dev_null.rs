@@ -23,7 +23,7 @@ impl DevNullDestination {
                 }
                 AirbyteMessage::State { state } => {
                     acks.send(StateAck {
-                        state,
+                        state: Some(state),
                         records,
                         bytes,
                     })
@@ -40,6 +40,15 @@ impl DevNullDestination {
                 | AirbyteMessage::Trace { .. }
                 | AirbyteMessage::Other { .. } => {}
             }
+        }
+        if records > 0 {
+            acks.send(StateAck {
+                state: None,
+                records,
+                bytes,
+            })
+            .await
+            .map_err(|_| ConnectorError::PipeClosed)?;
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use ferry_protocol::configs::FakerConfig;
 use ferry_protocol::{AirbyteMessage, RecordMessage, StateMessage, StreamDescriptor};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -52,34 +53,14 @@ fn pick<'a>(words: &[&'a str], bits: u64) -> &'a str {
     words[(bits % words.len() as u64) as usize]
 }
 
-fn integer(
-    configuration: &Value,
-    key: &str,
-    default: i64,
-    minimum: i64,
-) -> Result<i64, ConnectorError> {
-    match configuration.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(value) => value
-            .as_i64()
-            .filter(|number| *number >= minimum)
-            .ok_or_else(|| {
-                ConnectorError::invalid(key, format!("must be an integer of at least {minimum}"))
-            }),
-    }
-}
-
 impl FakerSource {
     pub fn new(configuration: &Value) -> Result<Self, ConnectorError> {
-        let seed = integer(configuration, "seed", -1, i64::MIN)?;
+        let config = FakerConfig::parse(configuration)?;
         Ok(Self {
-            count: integer(configuration, "count", 1000, 0)? as u64,
-            // Airbyte: -1 means a random seed; Ferry keeps runs reproducible with a fixed one.
-            seed: if seed < 0 { 0x5EED } else { seed as u64 },
-            records_per_slice: integer(configuration, "records_per_slice", 1000, 1)? as u64,
-            slice_delay: Duration::from_millis(
-                integer(configuration, "slice_delay_ms", 0, 0)? as u64
-            ),
+            count: config.count,
+            seed: config.seed,
+            records_per_slice: config.records_per_slice,
+            slice_delay: Duration::from_millis(config.slice_delay_ms),
         })
     }
 

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use ferry_protocol::catalog::DestinationNaming;
+use ferry_protocol::configs::{FileFormat, FileSourceConfig, LocalFileConfig};
 use ferry_protocol::{AirbyteMessage, RecordMessage};
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value, json};
@@ -16,26 +17,11 @@ use crate::{ConnectorError, StateAck};
 /// Rows a CSV's column types are inferred from.
 const SAMPLE_ROWS: usize = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Csv,
-    JsonLines,
-    Json,
-}
-
 pub struct FileSource {
     dataset_name: String,
-    format: Format,
+    format: FileFormat,
     path: PathBuf,
     delimiter: u8,
-}
-
-fn required_text<'a>(configuration: &'a Value, key: &str) -> Result<&'a str, ConnectorError> {
-    configuration
-        .get(key)
-        .and_then(Value::as_str)
-        .filter(|text| !text.trim().is_empty())
-        .ok_or_else(|| ConnectorError::invalid(key, "is required (a non-empty string)"))
 }
 
 fn now_millis() -> i64 {
@@ -54,62 +40,12 @@ fn io_error(context: &Path, error: std::io::Error) -> ConnectorError {
 
 impl FileSource {
     pub fn new(configuration: &Value) -> Result<Self, ConnectorError> {
-        let dataset_name = required_text(configuration, "dataset_name")?.to_owned();
-        let format = match configuration
-            .get("format")
-            .and_then(Value::as_str)
-            .unwrap_or("csv")
-        {
-            "csv" => Format::Csv,
-            "jsonl" => Format::JsonLines,
-            "json" => Format::Json,
-            other => {
-                return Err(ConnectorError::invalid(
-                    "format",
-                    format!("'{other}' is not read by Ferry (csv, jsonl or json)"),
-                ));
-            }
-        };
-        let storage = configuration
-            .pointer("/provider/storage")
-            .and_then(Value::as_str)
-            .unwrap_or("local");
-        if !storage.eq_ignore_ascii_case("local") {
-            return Err(ConnectorError::invalid(
-                "provider.storage",
-                format!("'{storage}' is not supported: Ferry reads local files"),
-            ));
-        }
-        let url = required_text(configuration, "url")?;
-        let path = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
-        let options: Value = match configuration.get("reader_options") {
-            None | Some(Value::Null) => json!({}),
-            Some(Value::String(text)) if text.trim().is_empty() => json!({}),
-            Some(Value::String(text)) => serde_json::from_str(text).map_err(|error| {
-                ConnectorError::invalid("reader_options", format!("is not JSON: {error}"))
-            })?,
-            Some(_) => {
-                return Err(ConnectorError::invalid(
-                    "reader_options",
-                    "must be a string holding JSON",
-                ));
-            }
-        };
-        let delimiter = match options.get("sep").or_else(|| options.get("delimiter")) {
-            None => b',',
-            Some(Value::String(separator)) if separator.len() == 1 => separator.as_bytes()[0],
-            Some(_) => {
-                return Err(ConnectorError::invalid(
-                    "reader_options",
-                    "sep must be a single character",
-                ));
-            }
-        };
+        let config = FileSourceConfig::parse(configuration)?;
         Ok(Self {
-            dataset_name,
-            format,
-            path,
-            delimiter,
+            dataset_name: config.dataset_name,
+            format: config.format,
+            path: config.path,
+            delimiter: config.delimiter,
         })
     }
 
@@ -159,7 +95,7 @@ impl FileSource {
     fn sample_schema(&self) -> Result<Map<String, Value>, ConnectorError> {
         let mut properties = Map::new();
         match self.format {
-            Format::Csv => {
+            FileFormat::Csv => {
                 let mut reader = self.csv_reader()?;
                 let headers = reader
                     .headers()
@@ -180,7 +116,7 @@ impl FileSource {
                     properties.insert(name.to_owned(), json!({"type": [kind.json_type(), "null"]}));
                 }
             }
-            Format::JsonLines | Format::Json => {
+            FileFormat::JsonLines | FileFormat::Json => {
                 for object in self.sample_objects()? {
                     for (name, value) in object {
                         let kind = match value {
@@ -217,7 +153,7 @@ impl FileSource {
             ConnectorError::Failed(format!("{}: {error}", self.path.display()))
         };
         let values: Vec<Value> = match self.format {
-            Format::Json => match serde_json::from_str(&text).map_err(parse_error)? {
+            FileFormat::Json => match serde_json::from_str(&text).map_err(parse_error)? {
                 Value::Array(values) => values,
                 value => vec![value],
             },
@@ -253,7 +189,7 @@ impl FileSource {
             },
         };
         match self.format {
-            Format::JsonLines => {
+            FileFormat::JsonLines => {
                 let file = tokio::fs::File::open(&self.path)
                     .await
                     .map_err(|error| io_error(&self.path, error))?;
@@ -281,7 +217,7 @@ impl FileSource {
                 }
                 Ok(())
             }
-            Format::Json => {
+            FileFormat::Json => {
                 for object in self.all_objects()? {
                     let data = serde_json::value::to_raw_value(&object)
                         .map_err(|error| ConnectorError::Failed(error.to_string()))?;
@@ -292,7 +228,7 @@ impl FileSource {
                 }
                 Ok(())
             }
-            Format::Csv => {
+            FileFormat::Csv => {
                 let kinds = self.discover().await?;
                 let columns: Vec<(String, String)> =
                     kinds["streams"][0]["json_schema"]["properties"]
@@ -441,9 +377,8 @@ struct OpenFile {
 
 impl LocalFileDestination {
     pub fn new(configuration: &Value, csv: bool) -> Result<Self, ConnectorError> {
-        let path = required_text(configuration, "destination_path")?;
         Ok(Self {
-            directory: PathBuf::from(path),
+            directory: LocalFileConfig::parse(configuration)?.destination_path,
             csv,
         })
     }
@@ -585,12 +520,12 @@ impl LocalFileDestination {
                             .map_err(|error| io_error(&file.writing, error))?;
                     }
                     let ack = StateAck {
-                        state,
+                        state: Some(state),
                         records,
                         bytes,
                     };
                     (records, bytes) = (0, 0);
-                    let waits = match &ack.state.stream {
+                    let waits = match ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
                         Some(stream) => files.iter().any(|file| {
                             file.overwrite && file.stream == stream.stream_descriptor.name
                         }),
@@ -639,6 +574,13 @@ impl LocalFileDestination {
                     .map_err(|error| io_error(&file.path, error))?;
             }
         }
+        if records > 0 {
+            held.push(StateAck {
+                state: None,
+                records,
+                bytes,
+            });
+        }
         for ack in held {
             acks.send(ack)
                 .await
@@ -668,29 +610,5 @@ mod tests {
         assert_eq!(typed_cell("34", "number"), json!(34));
         assert_eq!(typed_cell("9.5", "number"), json!(9.5));
         assert_eq!(typed_cell("", "string"), Value::Null);
-    }
-
-    #[test]
-    fn configurations_name_the_field_at_fault() {
-        let field = |configuration: Value| match FileSource::new(&configuration) {
-            Err(ConnectorError::InvalidConfiguration { field, .. }) => field,
-            other => panic!("{:?}", other.map(|_| ())),
-        };
-        assert_eq!(
-            field(json!({"format": "csv", "url": "x.csv"})),
-            "dataset_name"
-        );
-        assert_eq!(
-            field(json!({"dataset_name": "d", "format": "parquet", "url": "x"})),
-            "format"
-        );
-        assert_eq!(
-            field(json!({"dataset_name": "d", "url": "s3://b/x", "provider": {"storage": "S3"}})),
-            "provider.storage"
-        );
-        assert_eq!(
-            field(json!({"dataset_name": "d", "url": "x", "reader_options": "{nope"})),
-            "reader_options"
-        );
     }
 }

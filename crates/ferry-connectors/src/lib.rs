@@ -7,7 +7,6 @@ mod faker;
 mod files;
 pub mod postgres;
 pub mod process;
-pub mod specs;
 
 pub use dev_null::DevNullDestination;
 pub use faker::FakerSource;
@@ -36,6 +35,15 @@ pub enum ConnectorError {
     Failed(String),
 }
 
+impl From<ferry_protocol::configs::ConfigError> for ConnectorError {
+    fn from(error: ferry_protocol::configs::ConfigError) -> Self {
+        Self::InvalidConfiguration {
+            field: error.field,
+            message: error.message,
+        }
+    }
+}
+
 impl ConnectorError {
     fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::InvalidConfiguration {
@@ -45,10 +53,12 @@ impl ConnectorError {
     }
 }
 
-/// A STATE the destination has made durable, with what it committed since the previous one.
+/// A STATE the destination has made durable, with what it committed since the previous one;
+/// at the end of a write, `None` for the records committed after the last STATE (a source
+/// need not send any: many full-refresh sources do not).
 #[derive(Debug, Clone)]
 pub struct StateAck {
-    pub state: StateMessage,
+    pub state: Option<StateMessage>,
     pub records: u64,
     pub bytes: u64,
 }

@@ -429,7 +429,8 @@ impl ExternalConnector {
                 }
             }
             drop(stdin);
-            Ok::<(), ConnectorError>(())
+            // What was sent after the last state.
+            Ok::<(u64, u64), ConnectorError>((records, bytes))
         };
         let mut messages = MessageReader::new(stdout, self);
         let name = self.name.clone();
@@ -456,23 +457,41 @@ impl ExternalConnector {
                     bytes += state_bytes;
                 }
                 acks.send(StateAck {
-                    state: echoed,
+                    state: Some(echoed),
                     records,
                     bytes,
                 })
                 .await
                 .map_err(|_| ConnectorError::PipeClosed)?;
             }
-            Ok::<(), ConnectorError>(())
+            Ok::<VecDeque<(StateMessage, u64, u64)>, ConnectorError>(pending)
         };
         let (fed, echoed) = tokio::join!(feeder, echoes);
-        fed?;
-        echoed?;
+        let (mut records, mut bytes) = fed?;
+        let mut unechoed = echoed?;
         let status = child.wait().await.map_err(|error| {
             ConnectorError::Failed(format!("waiting for the connector: {error}"))
         })?;
         if !status.success() {
             return Err(messages.diagnostics.failure(status));
+        }
+        // A destination that exits 0 has made everything durable: the records after its last
+        // echo count, though states it did not echo are not committed.
+        while let Ok(entry) = sent.try_recv() {
+            unechoed.push_back(entry);
+        }
+        for (_, state_records, state_bytes) in unechoed {
+            records += state_records;
+            bytes += state_bytes;
+        }
+        if records > 0 {
+            acks.send(StateAck {
+                state: None,
+                records,
+                bytes,
+            })
+            .await
+            .map_err(|_| ConnectorError::PipeClosed)?;
         }
         Ok(())
     }

@@ -248,7 +248,7 @@ async fn execute(
                 while let Some(ack) = next {
                     rows += i64::try_from(ack.records).unwrap_or(i64::MAX);
                     bytes += i64::try_from(ack.bytes).unwrap_or(i64::MAX);
-                    if let Some(stream) = &ack.state.stream {
+                    if let Some(stream) = ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
                         let key = stream.stream_descriptor.key();
                         let state = serde_json::to_value(stream).unwrap_or_default();
                         latest.insert(key.clone(), StreamState { stream: key, state });

@@ -3,6 +3,7 @@
 //! kept as raw JSON text, so a record passes through without being parsed into a tree.
 
 pub mod catalog;
+pub mod configs;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use ferry_connectors::{
-    ConnectorError, NativeDestination, NativeSource, ResumeState, StateAck, specs,
-};
+use ferry_connectors::{ConnectorError, NativeDestination, NativeSource, ResumeState, StateAck};
 use ferry_protocol::catalog::DestinationNaming;
 use ferry_protocol::{AirbyteMessage, ErrorTrace, TraceMessage};
 use serde_json::{Map, Value, json};
@@ -150,7 +148,7 @@ pub async fn run(args: ConnectorArgs) -> anyhow::Result<()> {
             args.name
         ),
     };
-    let Some(specification) = specs::specification(role, connector_type) else {
+    let Some(specification) = ferry_protocol::configs::specification(role, connector_type) else {
         bail!("unknown connector '{}'", args.name);
     };
     let mut output = Output::new();
@@ -275,10 +273,12 @@ async fn operate(
             let writing = destination.write(&catalog, &identity, input, acks_sender);
             let echoing = async {
                 while let Some(ack) = acks.recv().await {
-                    output
-                        .send(&AirbyteMessage::State { state: ack.state })
-                        .await
-                        .map_err(pipe_failed)?;
+                    if let Some(state) = ack.state {
+                        output
+                            .send(&AirbyteMessage::State { state })
+                            .await
+                            .map_err(pipe_failed)?;
+                    }
                 }
                 Ok(())
             };

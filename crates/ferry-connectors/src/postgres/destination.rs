@@ -2,6 +2,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use ferry_protocol::catalog::DestinationNaming;
+use ferry_protocol::configs::PostgresDestinationConfig;
 use ferry_protocol::{AirbyteMessage, RecordMessage};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -27,14 +28,10 @@ const FLUSH_BYTES: usize = 4 * 1024 * 1024;
 
 impl PostgresDestination {
     pub fn new(configuration: &Value) -> Result<Self, ConnectorError> {
-        let schema = match configuration.get("schema") {
-            None | Some(Value::Null) => "public".to_owned(),
-            Some(Value::String(schema)) if !schema.is_empty() => schema.clone(),
-            Some(_) => return Err(ConnectorError::invalid("schema", "must be a schema name")),
-        };
+        let config = PostgresDestinationConfig::parse(configuration)?;
         Ok(Self {
-            options: connect_options(configuration)?,
-            schema,
+            options: connect_options(&config.connection),
+            schema: config.schema,
         })
     }
 
@@ -142,18 +139,19 @@ impl PostgresDestination {
                     commit(&mut connection, &mut streams, in_transaction).await?;
                     in_transaction = false;
                     let ack = StateAck {
-                        state,
+                        state: Some(state),
                         records,
                         bytes,
                     };
                     (records, bytes) = (0, 0);
-                    let waits_for_swap = match &ack.state.stream {
-                        Some(stream) => streams.iter().any(|table| {
-                            table.mode == Mode::Overwrite
-                                && table.source_name == stream.stream_descriptor.name
-                        }),
-                        None => streams.iter().any(|table| table.mode == Mode::Overwrite),
-                    };
+                    let waits_for_swap =
+                        match ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
+                            Some(stream) => streams.iter().any(|table| {
+                                table.mode == Mode::Overwrite
+                                    && table.source_name == stream.stream_descriptor.name
+                            }),
+                            None => streams.iter().any(|table| table.mode == Mode::Overwrite),
+                        };
                     if waits_for_swap {
                         held.push(ack);
                     } else {
@@ -194,6 +192,13 @@ impl PostgresDestination {
             }
         }
         execute(&mut connection, "COMMIT").await?;
+        if records > 0 {
+            held.push(StateAck {
+                state: None,
+                records,
+                bytes,
+            });
+        }
         for ack in held {
             acks.send(ack)
                 .await

@@ -1,5 +1,6 @@
 use std::time::{Duration, Instant};
 
+use ferry_protocol::configs::PostgresSourceConfig;
 use ferry_protocol::{AirbyteMessage, RecordMessage, StateMessage, StreamDescriptor};
 use futures_util::TryStreamExt;
 use serde_json::value::RawValue;
@@ -65,30 +66,10 @@ ORDER BY n.nspname, c.relname, array_position(i.indkey::int2[], a.attnum)";
 
 impl PostgresSource {
     pub fn new(configuration: &Value) -> Result<Self, ConnectorError> {
-        let schemas = match configuration.get("schemas") {
-            None | Some(Value::Null) => vec!["public".to_owned()],
-            Some(Value::Array(schemas)) if !schemas.is_empty() => schemas
-                .iter()
-                .map(|schema| {
-                    schema
-                        .as_str()
-                        .filter(|schema| !schema.is_empty())
-                        .map(str::to_owned)
-                        .ok_or_else(|| {
-                            ConnectorError::invalid("schemas", "must be non-empty strings")
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(ConnectorError::invalid(
-                    "schemas",
-                    "must be a non-empty array of schema names",
-                ));
-            }
-        };
+        let config = PostgresSourceConfig::parse(configuration)?;
         Ok(Self {
-            options: connect_options(configuration)?,
-            schemas,
+            options: connect_options(&config.connection),
+            schemas: config.schemas,
             copy_rows: false,
         })
     }

@@ -10,7 +10,6 @@ use ferry_api::{
     ActorPatchRequest, ActorPutRequest, DestinationCreateRequest, DestinationResponse,
     DestinationsResponse, SourceCreateRequest, SourceResponse, SourcesResponse,
 };
-use ferry_connectors::{ConnectorError, NativeDestination, NativeSource};
 use ferry_store::{Actor, ActorKind, NewActor, ScopedQuery};
 use serde_json::Value;
 use uuid::Uuid;
@@ -74,17 +73,8 @@ fn validate_configuration(
     if connector_type == CUSTOM_TYPE {
         return Ok(());
     }
-    let checked = match kind {
-        ActorKind::Source => NativeSource::new(connector_type, configuration).map(drop),
-        ActorKind::Destination => NativeDestination::new(connector_type, configuration).map(drop),
-    };
-    match checked {
-        Ok(()) => Ok(()),
-        Err(ConnectorError::InvalidConfiguration { field, message }) => {
-            Err(ApiError::field(format!("configuration.{field}"), message))
-        }
-        Err(error) => Err(ApiError::field("configuration", error.to_string())),
-    }
+    ferry_protocol::configs::validate(kind.as_str(), connector_type, configuration)
+        .map_err(|error| ApiError::field(format!("configuration.{}", error.field), error.message))
 }
 
 async fn create(
