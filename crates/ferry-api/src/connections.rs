@@ -186,6 +186,7 @@ pub struct AttemptResponse {
     pub failure_reason: Option<String>,
     pub rows_synced: i64,
     pub bytes_synced: i64,
+    pub stream_stats: Vec<StreamStats>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -207,8 +208,22 @@ pub struct JobResponse {
     /// Ferry extension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// Ferry extension: committed per stream, over all attempts.
+    pub stream_stats: Vec<StreamStats>,
     /// Ferry extension.
     pub attempts: Vec<AttemptResponse>,
+}
+
+/// What was committed for one stream (Ferry extension, in the shape of Airbyte's internal
+/// API stream stats).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamStats {
+    pub stream_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_namespace: Option<String>,
+    pub records_committed: i64,
+    pub bytes_committed: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -102,6 +102,9 @@ pub struct StateCommit {
     pub states: Vec<StreamState>,
     pub rows_synced: i64,
     pub bytes_synced: i64,
+    /// What the attempt committed so far, per stream.
+    #[serde(default)]
+    pub streams: Vec<crate::StreamStats>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 use ferry_protocol::AirbyteMessage;
 use tokio::sync::mpsc;
 
-use crate::{ConnectorError, StateAck};
+use crate::{ConnectorError, StateAck, Tally};
 
 /// Accepts everything and keeps nothing (Airbyte's E2E-testing destination, silent mode):
 /// a record is "durable" as soon as it is read, so every STATE is acknowledged at once.
@@ -13,42 +13,34 @@ impl DevNullDestination {
         mut input: mpsc::Receiver<AirbyteMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> Result<(), ConnectorError> {
-        let mut records = 0u64;
-        let mut bytes = 0u64;
+        let mut tally = Tally::default();
         while let Some(message) = input.recv().await {
             match message {
-                AirbyteMessage::Record { record } => {
-                    records += 1;
-                    bytes += record.data.get().len() as u64;
-                }
-                AirbyteMessage::State { state } => {
-                    acks.send(StateAck {
-                        state: Some(state),
-                        records,
-                        bytes,
-                    })
+                AirbyteMessage::Record { record } => tally.add(
+                    &record.stream,
+                    record.namespace.as_deref(),
+                    1,
+                    record.data.get().len() as u64,
+                ),
+                AirbyteMessage::CopyRows { rows } => tally.add(
+                    &rows.stream.name,
+                    rows.stream.namespace.as_deref(),
+                    rows.count,
+                    rows.data.len() as u64,
+                ),
+                AirbyteMessage::State { state } => acks
+                    .send(tally.ack(Some(state)))
                     .await
-                    .map_err(|_| ConnectorError::PipeClosed)?;
-                    records = 0;
-                    bytes = 0;
-                }
-                AirbyteMessage::CopyRows { rows } => {
-                    records += rows.count;
-                    bytes += rows.data.len() as u64;
-                }
+                    .map_err(|_| ConnectorError::PipeClosed)?,
                 AirbyteMessage::Log { .. }
                 | AirbyteMessage::Trace { .. }
                 | AirbyteMessage::Other { .. } => {}
             }
         }
-        if records > 0 {
-            acks.send(StateAck {
-                state: None,
-                records,
-                bytes,
-            })
-            .await
-            .map_err(|_| ConnectorError::PipeClosed)?;
+        if !tally.is_empty() {
+            acks.send(tally.ack(None))
+                .await
+                .map_err(|_| ConnectorError::PipeClosed)?;
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use serde_json::{Map, Number, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::mpsc;
 
-use crate::{ConnectorError, StateAck};
+use crate::{ConnectorError, StateAck, Tally};
 
 /// Rows a CSV's column types are inferred from.
 const SAMPLE_ROWS: usize = 1000;
@@ -472,7 +472,7 @@ impl LocalFileDestination {
                 writer,
             });
         }
-        let (mut records, mut bytes) = (0u64, 0u64);
+        let mut tally = Tally::default();
         let mut held = Vec::new();
         let mut line = Vec::with_capacity(1 << 12);
         while let Some(message) = input.recv().await {
@@ -503,8 +503,12 @@ impl LocalFileDestination {
                         .write_all(&line)
                         .await
                         .map_err(|error| io_error(&file.writing, error))?;
-                    records += 1;
-                    bytes += record.data.get().len() as u64;
+                    tally.add(
+                        &record.stream,
+                        record.namespace.as_deref(),
+                        1,
+                        record.data.get().len() as u64,
+                    );
                 }
                 AirbyteMessage::State { state } => {
                     // Durable before acknowledged: flushed and synced to disk.
@@ -519,12 +523,7 @@ impl LocalFileDestination {
                             .await
                             .map_err(|error| io_error(&file.writing, error))?;
                     }
-                    let ack = StateAck {
-                        state: Some(state),
-                        records,
-                        bytes,
-                    };
-                    (records, bytes) = (0, 0);
+                    let ack = tally.ack(Some(state));
                     let waits = match ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
                         Some(stream) => files.iter().any(|file| {
                             file.overwrite && file.stream == stream.stream_descriptor.name
@@ -574,12 +573,8 @@ impl LocalFileDestination {
                     .map_err(|error| io_error(&file.path, error))?;
             }
         }
-        if records > 0 {
-            held.push(StateAck {
-                state: None,
-                records,
-                bytes,
-            });
+        if !tally.is_empty() {
+            held.push(tally.ack(None));
         }
         for ack in held {
             acks.send(ack)

@@ -61,6 +61,72 @@ pub struct StateAck {
     pub state: Option<StateMessage>,
     pub records: u64,
     pub bytes: u64,
+    /// The same, stream by stream.
+    pub streams: Vec<StreamCount>,
+}
+
+/// Records and bytes of one stream (as the source names it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamCount {
+    pub stream: StreamDescriptor,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// What a destination took in since its last acknowledgement, per stream.
+#[derive(Debug, Clone, Default)]
+pub struct Tally(Vec<StreamCount>);
+
+impl Tally {
+    pub fn add(&mut self, name: &str, namespace: Option<&str>, records: u64, bytes: u64) {
+        let found = self.0.iter_mut().find(|count| {
+            count.stream.name == name && count.stream.namespace.as_deref() == namespace
+        });
+        match found {
+            Some(count) => {
+                count.records += records;
+                count.bytes += bytes;
+            }
+            None => self.0.push(StreamCount {
+                stream: StreamDescriptor {
+                    name: name.to_owned(),
+                    namespace: namespace.map(str::to_owned),
+                },
+                records,
+                bytes,
+            }),
+        }
+    }
+
+    pub fn merge(&mut self, other: Tally) {
+        for count in other.0 {
+            self.add(
+                &count.stream.name,
+                count.stream.namespace.as_deref(),
+                count.records,
+                count.bytes,
+            );
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|count| count.records == 0)
+    }
+
+    pub fn counts(&self) -> &[StreamCount] {
+        &self.0
+    }
+
+    /// The acknowledgement of `state` with everything tallied, which starts a new tally.
+    pub fn ack(&mut self, state: Option<StateMessage>) -> StateAck {
+        let streams = std::mem::take(&mut self.0);
+        StateAck {
+            state,
+            records: streams.iter().map(|count| count.records).sum(),
+            bytes: streams.iter().map(|count| count.bytes).sum(),
+            streams,
+        }
+    }
 }
 
 /// Committed state of one stream, handed to a source to resume from.

@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::mpsc;
 
-use crate::{ConnectorError, StateAck};
+use crate::{ConnectorError, StateAck, Tally};
 
 /// How long `spec`, `check` and `discover` may take.
 const SHORT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
@@ -394,16 +394,29 @@ impl ExternalConnector {
             .stdout
             .take()
             .ok_or_else(|| ConnectorError::Failed("no stdout".to_owned()))?;
-        // States sent and not yet echoed, each with the records and bytes sent before it.
-        let (sent_sender, mut sent) = mpsc::unbounded_channel::<(StateMessage, u64, u64)>();
+        // States sent and not yet echoed, each with what was sent before it.
+        let (sent_sender, mut sent) = mpsc::unbounded_channel::<(StateMessage, Tally)>();
         let feeder = async move {
-            let (mut records, mut bytes) = (0u64, 0u64);
+            let mut tally = Tally::default();
             let mut line = Vec::with_capacity(1 << 12);
             while let Some(mut message) = input.recv().await {
-                if matches!(message, AirbyteMessage::CopyRows { .. }) {
-                    return Err(ConnectorError::Failed(
-                        "COPY rows reached an external destination (they are only for a native PostgreSQL one)".to_owned(),
-                    ));
+                match &message {
+                    AirbyteMessage::CopyRows { .. } => {
+                        return Err(ConnectorError::Failed(
+                            "COPY rows reached an external destination (they are only for a native PostgreSQL one)".to_owned(),
+                        ));
+                    }
+                    // Counted under the source's names, before the connection renames them.
+                    AirbyteMessage::Record { record } => tally.add(
+                        &record.stream,
+                        record.namespace.as_deref(),
+                        1,
+                        record.data.get().len() as u64,
+                    ),
+                    AirbyteMessage::State { state } => {
+                        let _ = sent_sender.send((state.clone(), std::mem::take(&mut tally)));
+                    }
+                    _ => {}
                 }
                 naming.apply_to_message(&mut message);
                 line.clear();
@@ -411,18 +424,6 @@ impl ExternalConnector {
                     ConnectorError::Failed(format!("encoding a message: {error}"))
                 })?;
                 line.push(b'\n');
-                match &message {
-                    AirbyteMessage::Record { record } => {
-                        records += 1;
-                        bytes += record.data.get().len() as u64;
-                    }
-                    AirbyteMessage::State { state } => {
-                        let _ = sent_sender.send((state.clone(), records, bytes));
-                        records = 0;
-                        bytes = 0;
-                    }
-                    _ => {}
-                }
                 if stdin.write_all(&line).await.is_err() {
                     // The destination stopped reading: its exit status tells why.
                     break;
@@ -430,12 +431,12 @@ impl ExternalConnector {
             }
             drop(stdin);
             // What was sent after the last state.
-            Ok::<(u64, u64), ConnectorError>((records, bytes))
+            Ok::<Tally, ConnectorError>(tally)
         };
         let mut messages = MessageReader::new(stdout, self);
         let name = self.name.clone();
         let echoes = async {
-            let mut pending: VecDeque<(StateMessage, u64, u64)> = VecDeque::new();
+            let mut pending: VecDeque<(StateMessage, Tally)> = VecDeque::new();
             while let Some(message) = messages.next().await? {
                 let AirbyteMessage::State { state: echoed } = message else {
                     continue;
@@ -444,30 +445,25 @@ impl ExternalConnector {
                     pending.push_back(entry);
                 }
                 let echoed_json = serde_json::to_value(&echoed).unwrap_or(Value::Null);
-                let Some(position) = pending.iter().position(|(state, _, _)| {
+                let Some(position) = pending.iter().position(|(state, _)| {
                     serde_json::to_value(state).unwrap_or(Value::Null) == echoed_json
                 }) else {
                     tracing::warn!(connector = %name, "destination emitted a state it was never sent; ignored");
                     continue;
                 };
                 // An echoed state acknowledges it and every state sent before it.
-                let (mut records, mut bytes) = (0, 0);
-                for (_, state_records, state_bytes) in pending.drain(..=position) {
-                    records += state_records;
-                    bytes += state_bytes;
+                let mut acknowledged = Tally::default();
+                for (_, tally) in pending.drain(..=position) {
+                    acknowledged.merge(tally);
                 }
-                acks.send(StateAck {
-                    state: Some(echoed),
-                    records,
-                    bytes,
-                })
-                .await
-                .map_err(|_| ConnectorError::PipeClosed)?;
+                acks.send(acknowledged.ack(Some(echoed)))
+                    .await
+                    .map_err(|_| ConnectorError::PipeClosed)?;
             }
-            Ok::<VecDeque<(StateMessage, u64, u64)>, ConnectorError>(pending)
+            Ok::<VecDeque<(StateMessage, Tally)>, ConnectorError>(pending)
         };
         let (fed, echoed) = tokio::join!(feeder, echoes);
-        let (mut records, mut bytes) = fed?;
+        let mut rest = fed?;
         let mut unechoed = echoed?;
         let status = child.wait().await.map_err(|error| {
             ConnectorError::Failed(format!("waiting for the connector: {error}"))
@@ -480,18 +476,13 @@ impl ExternalConnector {
         while let Ok(entry) = sent.try_recv() {
             unechoed.push_back(entry);
         }
-        for (_, state_records, state_bytes) in unechoed {
-            records += state_records;
-            bytes += state_bytes;
+        for (_, tally) in unechoed {
+            rest.merge(tally);
         }
-        if records > 0 {
-            acks.send(StateAck {
-                state: None,
-                records,
-                bytes,
-            })
-            .await
-            .map_err(|_| ConnectorError::PipeClosed)?;
+        if !rest.is_empty() {
+            acks.send(rest.ack(None))
+                .await
+                .map_err(|_| ConnectorError::PipeClosed)?;
         }
         Ok(())
     }

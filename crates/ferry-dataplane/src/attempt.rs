@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use ferry_api::attempt_log_path;
-use ferry_api::{ClaimedJob, FinishReport, StateCommit, StreamState};
+use ferry_api::{ClaimedJob, FinishReport, StateCommit, StreamState, StreamStats};
 use ferry_api::{ClaimedTask, TaskResult};
 use ferry_client::ControlPlaneClient;
 use ferry_connectors::{
     ConnectorError, ExternalConnector, LogSink, NativeDestination, NativeSource, ResumeState,
-    StateAck,
+    StateAck, Tally,
 };
 use ferry_protocol::catalog::DestinationNaming;
 use ferry_protocol::{AirbyteMessage, catalog};
@@ -238,6 +238,8 @@ async fn execute(
         destination_task.abort();
     };
     let (mut rows, mut bytes) = (0i64, 0i64);
+    // What this attempt committed per stream, so far.
+    let mut committed = Tally::default();
     loop {
         tokio::select! {
             ack = acks.recv() => {
@@ -248,6 +250,9 @@ async fn execute(
                 while let Some(ack) = next {
                     rows += i64::try_from(ack.records).unwrap_or(i64::MAX);
                     bytes += i64::try_from(ack.bytes).unwrap_or(i64::MAX);
+                    for count in &ack.streams {
+                        committed.add(&count.stream.name, count.stream.namespace.as_deref(), count.records, count.bytes);
+                    }
                     if let Some(stream) = ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
                         let key = stream.stream_descriptor.key();
                         let state = serde_json::to_value(stream).unwrap_or_default();
@@ -255,7 +260,17 @@ async fn execute(
                     }
                     next = acks.try_recv().ok();
                 }
-                let commit = StateCommit { states: latest.into_values().collect(), rows_synced: rows, bytes_synced: bytes };
+                let commit = StateCommit {
+                    states: latest.into_values().collect(),
+                    rows_synced: rows,
+                    bytes_synced: bytes,
+                    streams: committed.counts().iter().map(|count| StreamStats {
+                        stream_name: count.stream.name.clone(),
+                        stream_namespace: count.stream.namespace.clone(),
+                        records_committed: i64::try_from(count.records).unwrap_or(i64::MAX),
+                        bytes_committed: i64::try_from(count.bytes).unwrap_or(i64::MAX),
+                    }).collect(),
+                };
                 if let Err(error) = client.commit_state(job_id, attempt_id, &commit).await {
                     if error.is_fenced() {
                         abort();

@@ -50,6 +50,7 @@ fn attempt_from_row(row: &AnyRow) -> Result<Attempt> {
         failure_reason: row.try_get("failure_reason")?,
         rows_synced: row.try_get("rows_synced")?,
         bytes_synced: row.try_get("bytes_synced")?,
+        stream_stats: row.try_get("stream_stats")?,
         created_at: row.try_get("created_at")?,
         ended_at: row.try_get("ended_at")?,
     })
@@ -417,6 +418,7 @@ impl Store {
         states: &[StoredState],
         rows_synced: i64,
         bytes_synced: i64,
+        stream_stats: &str,
     ) -> Result<()> {
         let now = now_millis();
         let mut transaction = self.begin_write().await?;
@@ -450,11 +452,14 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
         }
-        sqlx::query("UPDATE attempts SET rows_synced = $1, bytes_synced = $2 WHERE id = $3")
-            .bind(rows_synced)
-            .bind(bytes_synced)
-            .bind(attempt_id.to_string())
-            .execute(&mut *transaction)
+        sqlx::query(
+            "UPDATE attempts SET rows_synced = $1, bytes_synced = $2, stream_stats = $3 WHERE id = $4",
+        )
+        .bind(rows_synced)
+        .bind(bytes_synced)
+        .bind(stream_stats)
+        .bind(attempt_id.to_string())
+        .execute(&mut *transaction)
             .await?;
         transaction.commit().await?;
         Ok(())

@@ -49,6 +49,11 @@ const SOURCES: &[(i64, &str, &str)] = &[
         "connection naming",
         include_str!("../migrations/0007_connection_naming.sql"),
     ),
+    (
+        8,
+        "stream stats",
+        include_str!("../migrations/0008_stream_stats.sql"),
+    ),
 ];
 
 /// The embedded list, handed to sqlx's migrator through its public source trait.

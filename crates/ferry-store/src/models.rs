@@ -333,6 +333,8 @@ pub struct Attempt {
     pub failure_reason: Option<String>,
     pub rows_synced: i64,
     pub bytes_synced: i64,
+    /// JSON text: what the attempt committed per stream.
+    pub stream_stats: String,
     pub created_at: i64,
     pub ended_at: Option<i64>,
 }

@@ -574,7 +574,9 @@ async fn jobs(store: &Store) {
     assert_eq!(failed.status, "incomplete");
     // The old attempt is fenced off; the retry is claimable.
     assert!(matches!(
-        store.commit_state(job.id, attempt.id, &[], 0, 0).await,
+        store
+            .commit_state(job.id, attempt.id, &[], 0, 0, "[]")
+            .await,
         Err(StoreError::Fenced(_))
     ));
     let (_, retry) = store

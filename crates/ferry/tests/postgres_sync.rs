@@ -252,6 +252,21 @@ async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
     compare().await;
     // The full refresh stream again in whole; of the others only what changed.
     assert_eq!(second["rowsSynced"], 301 + 40 + 5, "{second}");
+    let committed = |job: &Value, stream: &str| {
+        job["streamStats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|stats| stats["streamName"] == stream)
+            .unwrap_or_else(|| panic!("no stats for {stream}: {job}"))["recordsCommitted"]
+            .clone()
+    };
+    assert_eq!(committed(&first, "customers"), 300);
+    assert_eq!(committed(&first, "accounts"), 500);
+    assert_eq!(committed(&second, "customers"), 301);
+    assert_eq!(committed(&second, "events"), 40);
+    assert_eq!(committed(&second, "accounts"), 5);
+    assert_eq!(second["streamStats"][0]["streamNamespace"], "public");
     let duplicates = destination
         .texts("SELECT count(*)::text FROM (SELECT id FROM warehouse.accounts GROUP BY id HAVING count(*) > 1) d")
         .await;

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::schema::ColumnType;
 use super::{connect, connect_options, copy_text, database_error, quote_identifier, run_sql};
-use crate::{ConnectorError, StateAck};
+use crate::{ConnectorError, StateAck, Tally};
 
 /// Airbyte's `destination-postgres` with Destinations V2 typing: one typed table per stream
 /// (namespace → schema) with `_airbyte_raw_id`, `_airbyte_extracted_at`, `_airbyte_meta` and
@@ -77,7 +77,7 @@ impl PostgresDestination {
         }
         let mut ids = RawIds::new();
         let mut extracted_at = ExtractedAt::default();
-        let (mut records, mut bytes) = (0u64, 0u64);
+        let mut tally = Tally::default();
         // Acknowledgements that wait for an overwrite stream's swap at the end.
         let mut held: Vec<StateAck> = Vec::new();
         let mut in_transaction = false;
@@ -101,8 +101,12 @@ impl PostgresDestination {
                         )));
                     };
                     stream.push(&record, &mut ids, &mut extracted_at)?;
-                    records += 1;
-                    bytes += record.data.get().len() as u64;
+                    tally.add(
+                        &record.stream,
+                        record.namespace.as_deref(),
+                        1,
+                        record.data.get().len() as u64,
+                    );
                     if stream.buffer.len() >= FLUSH_BYTES {
                         if !in_transaction {
                             execute(&mut connection, "BEGIN").await?;
@@ -131,19 +135,18 @@ impl PostgresDestination {
                     let (copied, copied_bytes, after) = stream
                         .copy_rows(rows, &mut input, &mut ids, &mut connection)
                         .await?;
-                    records += copied;
-                    bytes += copied_bytes;
+                    tally.add(
+                        &stream.source_name,
+                        stream.source_namespace.as_deref(),
+                        copied,
+                        copied_bytes,
+                    );
                     next = after;
                 }
                 AirbyteMessage::State { state } => {
                     commit(&mut connection, &mut streams, in_transaction).await?;
                     in_transaction = false;
-                    let ack = StateAck {
-                        state: Some(state),
-                        records,
-                        bytes,
-                    };
-                    (records, bytes) = (0, 0);
+                    let ack = tally.ack(Some(state));
                     let waits_for_swap =
                         match ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
                             Some(stream) => streams.iter().any(|table| {
@@ -192,12 +195,8 @@ impl PostgresDestination {
             }
         }
         execute(&mut connection, "COMMIT").await?;
-        if records > 0 {
-            held.push(StateAck {
-                state: None,
-                records,
-                bytes,
-            });
+        if !tally.is_empty() {
+            held.push(tally.ack(None));
         }
         for ack in held {
             acks.send(ack)

@@ -313,6 +313,8 @@ pub async fn commit_state(
             &states,
             commit.rows_synced,
             commit.bytes_synced,
+            &serde_json::to_string(&commit.streams)
+                .map_err(|error| ApiError::Internal(error.to_string()))?,
         )
         .await?;
     Ok(Json(serde_json::json!({})))

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
-use ferry_api::{AttemptResponse, JobCreateRequest, JobResponse, JobsResponse};
+use ferry_api::{AttemptResponse, JobCreateRequest, JobResponse, JobsResponse, StreamStats};
 use ferry_store::{Connection, Job, JobQuery, NewJob, Region, Workspace, now_millis};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -81,7 +81,26 @@ pub async fn job_response(state: &AppState, job: Job) -> ApiResult<JobResponse> 
             failure_reason: attempt.failure_reason,
             rows_synced: attempt.rows_synced,
             bytes_synced: attempt.bytes_synced,
+            stream_stats: serde_json::from_str(&attempt.stream_stats).unwrap_or_default(),
         });
+    }
+    // The job's per-stream figures: each attempt's, added up (a retry resumes, so together
+    // they count each row once, like rowsSynced).
+    let mut stream_stats: Vec<StreamStats> = Vec::new();
+    for stats in attempt_responses
+        .iter()
+        .flat_map(|attempt| &attempt.stream_stats)
+    {
+        match stream_stats.iter_mut().find(|total| {
+            total.stream_name == stats.stream_name
+                && total.stream_namespace == stats.stream_namespace
+        }) {
+            Some(total) => {
+                total.records_committed += stats.records_committed;
+                total.bytes_committed += stats.bytes_committed;
+            }
+            None => stream_stats.push(stats.clone()),
+        }
     }
     let terminal = TERMINAL.contains(&job.status.as_str());
     let duration = match (job.status.as_str(), job.ended_at) {
@@ -107,6 +126,7 @@ pub async fn job_response(state: &AppState, job: Job) -> ApiResult<JobResponse> 
             .sum(),
         region_id: job.region_id,
         failure_reason: job.failure_reason,
+        stream_stats,
         attempts: attempt_responses,
     })
 }
