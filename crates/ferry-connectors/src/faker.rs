@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
-use crate::{ConnectorError, ResumeState};
+use crate::{ConnectorError, ResumeState, emit};
 
 /// Airbyte's sample-data source: deterministic `users`, `products` and `purchases` records
 /// for a seed, in slices, with STATEs shaped as Airbyte's faker writes them (`seed`,
@@ -342,18 +342,12 @@ impl Emitter<'_> {
             meta: None,
             file: None,
         };
-        self.output
-            .send(AirbyteMessage::Record { record })
-            .await
-            .map_err(|_| ConnectorError::PipeClosed)
+        emit(self.output, AirbyteMessage::Record { record }).await
     }
 
     async fn state(&self, stream: &str, value: Value) -> Result<(), ConnectorError> {
         let state = StateMessage::for_stream(StreamDescriptor::new(stream), value);
-        self.output
-            .send(AirbyteMessage::State { state })
-            .await
-            .map_err(|_| ConnectorError::PipeClosed)
+        emit(self.output, AirbyteMessage::State { state }).await
     }
 }
 

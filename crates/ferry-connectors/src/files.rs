@@ -12,7 +12,7 @@ use serde_json::{Map, Number, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::mpsc;
 
-use crate::{ConnectorError, StateAck, Tally};
+use crate::{ConnectorError, StateAck, Tally, completed_stream, emit, now_millis, waits_for_swap};
 
 /// Rows a CSV's column types are inferred from.
 const SAMPLE_ROWS: usize = 1000;
@@ -22,16 +22,6 @@ pub struct FileSource {
     format: FileFormat,
     path: PathBuf,
     delimiter: u8,
-}
-
-fn now_millis() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(i64::MAX)
 }
 
 fn io_error(context: &Path, error: std::io::Error) -> ConnectorError {
@@ -210,10 +200,7 @@ impl FileSource {
                             self.path.display()
                         ))
                     })?;
-                    output
-                        .send(record(&self.dataset_name, data))
-                        .await
-                        .map_err(|_| ConnectorError::PipeClosed)?;
+                    emit(&output, record(&self.dataset_name, data)).await?;
                 }
                 Ok(())
             }
@@ -221,10 +208,7 @@ impl FileSource {
                 for object in self.all_objects()? {
                     let data = serde_json::value::to_raw_value(&object)
                         .map_err(|error| ConnectorError::Failed(error.to_string()))?;
-                    output
-                        .send(record(&self.dataset_name, data))
-                        .await
-                        .map_err(|_| ConnectorError::PipeClosed)?;
+                    emit(&output, record(&self.dataset_name, data)).await?;
                 }
                 Ok(())
             }
@@ -375,6 +359,20 @@ struct OpenFile {
     writer: BufWriter<tokio::fs::File>,
 }
 
+impl OpenFile {
+    async fn make_durable(&mut self) -> Result<(), ConnectorError> {
+        self.writer
+            .flush()
+            .await
+            .map_err(|error| io_error(&self.writing, error))?;
+        self.writer
+            .get_ref()
+            .sync_data()
+            .await
+            .map_err(|error| io_error(&self.writing, error))
+    }
+}
+
 impl LocalFileDestination {
     pub fn new(configuration: &Value, csv: bool) -> Result<Self, ConnectorError> {
         Ok(Self {
@@ -513,24 +511,14 @@ impl LocalFileDestination {
                 AirbyteMessage::State { state } => {
                     // Durable before acknowledged: flushed and synced to disk.
                     for file in &mut files {
-                        file.writer
-                            .flush()
-                            .await
-                            .map_err(|error| io_error(&file.writing, error))?;
-                        file.writer
-                            .get_ref()
-                            .sync_data()
-                            .await
-                            .map_err(|error| io_error(&file.writing, error))?;
+                        file.make_durable().await?;
                     }
                     let ack = tally.ack(Some(state));
-                    let waits = match ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
-                        Some(stream) => files.iter().any(|file| {
-                            file.overwrite && file.stream == stream.stream_descriptor.name
-                        }),
-                        None => files.iter().any(|file| file.overwrite),
-                    };
-                    if waits {
+                    let overwritten = files
+                        .iter()
+                        .filter(|file| file.overwrite)
+                        .map(|file| file.stream.as_str());
+                    if waits_for_swap(&ack, overwritten) {
                         held.push(ack);
                     } else {
                         acks.send(ack)
@@ -538,14 +526,10 @@ impl LocalFileDestination {
                             .map_err(|_| ConnectorError::PipeClosed)?;
                     }
                 }
-                AirbyteMessage::Trace { trace } if trace.trace_type == "STREAM_STATUS" => {
-                    let status = trace.extra.get("stream_status");
-                    if status.is_some_and(|status| status["status"] == "COMPLETE") {
-                        let name = status.map(|status| &status["stream_descriptor"]["name"]);
-                        for file in &mut files {
-                            if name.is_some_and(|name| *name == file.stream.as_str()) {
-                                file.complete = true;
-                            }
+                AirbyteMessage::Trace { trace } => {
+                    if let Some(name) = completed_stream(&trace) {
+                        for file in files.iter_mut().filter(|file| file.stream == name) {
+                            file.complete = true;
                         }
                     }
                 }
@@ -558,15 +542,7 @@ impl LocalFileDestination {
             }
         }
         for file in &mut files {
-            file.writer
-                .flush()
-                .await
-                .map_err(|error| io_error(&file.writing, error))?;
-            file.writer
-                .get_ref()
-                .sync_data()
-                .await
-                .map_err(|error| io_error(&file.writing, error))?;
+            file.make_durable().await?;
             if file.overwrite && file.complete {
                 tokio::fs::rename(&file.writing, &file.path)
                     .await

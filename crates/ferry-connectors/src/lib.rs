@@ -129,6 +129,48 @@ impl Tally {
     }
 }
 
+/// Milliseconds since the epoch, as records' `emitted_at`.
+pub(crate) fn now_millis() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX)
+}
+
+/// Sends a message down the pipe; the other end gone is [`ConnectorError::PipeClosed`].
+pub(crate) async fn emit(
+    output: &mpsc::Sender<AirbyteMessage>,
+    message: AirbyteMessage,
+) -> Result<(), ConnectorError> {
+    output
+        .send(message)
+        .await
+        .map_err(|_| ConnectorError::PipeClosed)
+}
+
+/// The stream a `STREAM_STATUS` trace says is COMPLETE.
+pub(crate) fn completed_stream(trace: &ferry_protocol::TraceMessage) -> Option<&str> {
+    let status = trace.extra.get("stream_status")?;
+    (trace.trace_type == "STREAM_STATUS" && status["status"] == "COMPLETE")
+        .then(|| status["stream_descriptor"]["name"].as_str())
+        .flatten()
+}
+
+/// Whether an acknowledgement must wait for the end of the write: it covers a stream being
+/// overwritten, whose new table or file replaces the old only then.
+pub(crate) fn waits_for_swap<'a>(
+    ack: &StateAck,
+    mut overwritten: impl Iterator<Item = &'a str>,
+) -> bool {
+    match ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
+        Some(stream) => overwritten.any(|name| name == stream.stream_descriptor.name),
+        None => overwritten.next().is_some(),
+    }
+}
+
 /// Committed state of one stream, handed to a source to resume from.
 #[derive(Debug, Clone)]
 pub struct ResumeState {

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::schema::ColumnType;
 use super::{connect, connect_options, copy_text, database_error, quote_identifier, run_sql};
-use crate::{ConnectorError, StateAck, Tally};
+use crate::{ConnectorError, StateAck, Tally, completed_stream, waits_for_swap};
 
 /// Airbyte's `destination-postgres` with Destinations V2 typing: one typed table per stream
 /// (namespace → schema) with `_airbyte_raw_id`, `_airbyte_extracted_at`, `_airbyte_meta` and
@@ -147,15 +147,11 @@ impl PostgresDestination {
                     commit(&mut connection, &mut streams, in_transaction).await?;
                     in_transaction = false;
                     let ack = tally.ack(Some(state));
-                    let waits_for_swap =
-                        match ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
-                            Some(stream) => streams.iter().any(|table| {
-                                table.mode == Mode::Overwrite
-                                    && table.source_name == stream.stream_descriptor.name
-                            }),
-                            None => streams.iter().any(|table| table.mode == Mode::Overwrite),
-                        };
-                    if waits_for_swap {
+                    let overwritten = streams
+                        .iter()
+                        .filter(|table| table.mode == Mode::Overwrite)
+                        .map(|table| table.source_name.as_str());
+                    if waits_for_swap(&ack, overwritten) {
                         held.push(ack);
                     } else {
                         acks.send(ack)
@@ -163,23 +159,17 @@ impl PostgresDestination {
                             .map_err(|_| ConnectorError::PipeClosed)?;
                     }
                 }
-                AirbyteMessage::Trace { trace } if trace.trace_type == "STREAM_STATUS" => {
-                    let status = &trace.extra.get("stream_status");
-                    let complete = status.is_some_and(|status| status["status"] == "COMPLETE");
-                    if complete {
-                        let descriptor = status.map(|status| &status["stream_descriptor"]);
-                        for stream in &mut streams {
-                            if descriptor.is_some_and(|descriptor| {
-                                descriptor["name"] == stream.source_name.as_str()
-                            }) {
-                                stream.complete = true;
-                            }
+                AirbyteMessage::Trace { trace } => {
+                    if let Some(name) = completed_stream(&trace) {
+                        for stream in streams
+                            .iter_mut()
+                            .filter(|stream| stream.source_name == name)
+                        {
+                            stream.complete = true;
                         }
                     }
                 }
-                AirbyteMessage::Log { .. }
-                | AirbyteMessage::Trace { .. }
-                | AirbyteMessage::Other { .. } => {}
+                AirbyteMessage::Log { .. } | AirbyteMessage::Other { .. } => {}
             }
         }
         // The input ended: commit the rest, and swap in each overwrite stream that completed

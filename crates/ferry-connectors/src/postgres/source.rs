@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::schema::json_schema_of;
 use super::{connect, connect_options, copy_text, database_error, quote_identifier, quote_literal};
-use crate::{ConnectorError, ResumeState};
+use crate::{ConnectorError, ResumeState, emit, now_millis};
 
 /// Airbyte's `source-postgres` (standard replication): discover schemas' tables, read them
 /// whole or incrementally by a cursor column, with COPY so that memory stays flat.
@@ -416,23 +416,10 @@ impl<'a> ReadPlan<'a> {
             (None, _) => Some(self.state("")),
         };
         if let Some(state) = end {
-            output
-                .send(state)
-                .await
-                .map_err(|_| ConnectorError::PipeClosed)?;
+            emit(output, state).await?;
         }
         Ok(())
     }
-}
-
-fn now_millis() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(i64::MAX)
 }
 
 /// Turns COPY output (chunks that split rows anywhere) into records and checkpoints.
@@ -497,10 +484,7 @@ impl RowReader<'_, '_> {
             if cursor != self.last_cursor {
                 self.send_batch().await?;
                 if let Some(previous) = &self.last_cursor {
-                    self.output
-                        .send(self.plan.state(previous))
-                        .await
-                        .map_err(|_| ConnectorError::PipeClosed)?;
+                    emit(self.output, self.plan.state(previous)).await?;
                 }
                 self.since_checkpoint = 0;
                 self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
@@ -552,10 +536,7 @@ impl RowReader<'_, '_> {
             data: std::mem::replace(&mut batch.data, Vec::with_capacity(BATCH_BYTES + 4096)),
         };
         batch.rows = 0;
-        self.output
-            .send(AirbyteMessage::CopyRows { rows })
-            .await
-            .map_err(|_| ConnectorError::PipeClosed)
+        emit(self.output, AirbyteMessage::CopyRows { rows }).await
     }
 
     async fn row(&mut self, line: &[u8]) -> Result<(), ConnectorError> {
@@ -589,10 +570,7 @@ impl RowReader<'_, '_> {
             meta: None,
             file: None,
         };
-        self.output
-            .send(AirbyteMessage::Record { record })
-            .await
-            .map_err(|_| ConnectorError::PipeClosed)
+        emit(self.output, AirbyteMessage::Record { record }).await
     }
 
     /// Called between two cursor values, where a checkpoint loses nothing on resume.
@@ -607,10 +585,7 @@ impl RowReader<'_, '_> {
         if !due {
             return Ok(());
         }
-        self.output
-            .send(self.plan.state(cursor))
-            .await
-            .map_err(|_| ConnectorError::PipeClosed)?;
+        emit(self.output, self.plan.state(cursor)).await?;
         self.since_checkpoint = 0;
         self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
         Ok(())
