@@ -93,7 +93,9 @@ impl PostgresDestination {
             };
             match message {
                 AirbyteMessage::Record { record } => {
-                    let Some(stream) = streams.iter_mut().find(|stream| stream.takes(&record))
+                    let Some(stream) = streams
+                        .iter_mut()
+                        .find(|stream| stream.takes(&record.stream, record.namespace.as_deref()))
                     else {
                         return Err(ConnectorError::Failed(format!(
                             "a record of stream '{}' which the catalog does not configure",
@@ -117,10 +119,7 @@ impl PostgresDestination {
                 }
                 AirbyteMessage::CopyRows { rows } => {
                     let Some(stream) = streams.iter_mut().find(|stream| {
-                        stream.source_name == rows.stream.name
-                            && (rows.stream.namespace.is_none()
-                                || stream.source_namespace.is_none()
-                                || rows.stream.namespace == stream.source_namespace)
+                        stream.takes(&rows.stream.name, rows.stream.namespace.as_deref())
                     }) else {
                         return Err(ConnectorError::Failed(format!(
                             "rows of stream '{}' which the catalog does not configure",
@@ -344,11 +343,13 @@ impl StreamTable {
         })
     }
 
-    fn takes(&self, record: &RecordMessage) -> bool {
-        record.stream == self.source_name
-            && (record.namespace.is_none()
+    /// Whether messages of the source's stream `name` in `namespace` are this table's (a
+    /// namespace missing on either side matches any).
+    fn takes(&self, name: &str, namespace: Option<&str>) -> bool {
+        name == self.source_name
+            && (namespace.is_none()
                 || self.source_namespace.is_none()
-                || record.namespace == self.source_namespace)
+                || namespace == self.source_namespace.as_deref())
     }
 
     fn qualified(&self, table: &str) -> String {
