@@ -48,8 +48,10 @@ pub struct ControlConfig {
     /// Heartbeat ages past which a data plane shows `degraded`, then `unhealthy`.
     pub dataplane_degraded_after: Duration,
     pub dataplane_unhealthy_after: Duration,
-    /// The storage attempt logs are read from (shared with the data planes).
+    /// The storage attempt logs are read from (shared with the data planes): a local
+    /// directory, or `object_storage` (S3) when set.
     pub storage_dir: std::path::PathBuf,
+    pub object_storage: Option<std::sync::Arc<dyn object_store::ObjectStore>>,
 }
 
 impl ControlConfig {
@@ -74,6 +76,7 @@ impl Default for ControlConfig {
             dataplane_degraded_after: Duration::from_secs(60),
             dataplane_unhealthy_after: Duration::from_secs(5 * 60),
             storage_dir: std::path::PathBuf::from(".ferry/storage"),
+            object_storage: None,
         }
     }
 }

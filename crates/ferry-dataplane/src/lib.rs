@@ -27,8 +27,10 @@ pub struct DataplaneConfig {
     pub heartbeat_interval: Duration,
     /// How long one claim request waits for a job (long poll).
     pub claim_wait: Duration,
-    /// The storage attempt logs go to (Airbyte's `log` bucket): a local directory.
+    /// The storage attempt logs go to (Airbyte's `log` bucket): a local directory, or
+    /// `object_storage` (S3) when set.
     pub storage_dir: std::path::PathBuf,
+    pub object_storage: Option<Arc<dyn object_store::ObjectStore>>,
 }
 
 impl DataplaneConfig {
@@ -41,6 +43,7 @@ impl DataplaneConfig {
             heartbeat_interval: Duration::from_secs(10),
             claim_wait: Duration::from_secs(20),
             storage_dir: std::path::PathBuf::from(".ferry-dataplane/storage"),
+            object_storage: None,
         }
     }
 }
@@ -82,16 +85,22 @@ pub async fn run(
         enabled = identity.dataplane_enabled,
         "data plane initialized"
     );
-    std::fs::create_dir_all(&config.storage_dir).map_err(|error| {
-        DataplaneError::Config(format!(
-            "storage dir {}: {error}",
-            config.storage_dir.display()
-        ))
-    })?;
-    let storage: Arc<dyn object_store::ObjectStore> = Arc::new(
-        object_store::local::LocalFileSystem::new_with_prefix(&config.storage_dir)
-            .map_err(|error| DataplaneError::Config(format!("storage dir: {error}")))?,
-    );
+    let storage: Arc<dyn object_store::ObjectStore> = match &config.object_storage {
+        Some(storage) => storage.clone(),
+        None => {
+            std::fs::create_dir_all(&config.storage_dir).map_err(|error| {
+                DataplaneError::Config(format!(
+                    "storage dir {}: {error}",
+                    config.storage_dir.display()
+                ))
+            })?;
+            Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(&config.storage_dir)
+                    .map_err(|error| DataplaneError::Config(format!("storage dir: {error}")))?,
+            )
+        }
+    };
+
     let running: Running = Arc::new(Mutex::new(HashMap::new()));
     let slots = Arc::new(Semaphore::new(config.concurrency));
     let (enabled_sender, enabled) = watch::channel(identity.dataplane_enabled);

@@ -88,6 +88,10 @@ struct ControlArgs {
     /// Where attempt logs are read from (and, for `ferry up`, written to).
     #[arg(long, env = "FERRY_STORAGE_DIR")]
     storage_dir: Option<PathBuf>,
+    /// Object storage for attempt logs instead of the directory: `s3://bucket/prefix`
+    /// (credentials, region and endpoint from `AWS_*`, as the AWS tools read them).
+    #[arg(long, env = "FERRY_STORAGE_URL")]
+    storage_url: Option<String>,
     /// Heartbeat interval of `ferry up`'s own data plane, in seconds.
     #[arg(long, env = "FERRY_HEARTBEAT_INTERVAL_SECONDS", default_value_t = 10)]
     heartbeat_interval_seconds: u64,
@@ -117,6 +121,9 @@ struct DataplaneArgs {
     /// Directory for attempt logs (the storage the control plane reads them from).
     #[arg(long, env = "FERRY_STORAGE_DIR")]
     storage_dir: Option<PathBuf>,
+    /// Object storage for attempt logs instead: `s3://bucket/prefix` (`AWS_*` settings).
+    #[arg(long, env = "FERRY_STORAGE_URL")]
+    storage_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -203,6 +210,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Object storage named by a URL: `s3://bucket/prefix`, with credentials, region and endpoint
+/// from the `AWS_*` environment variables as the AWS tools read them.
+fn object_storage(url: &str) -> anyhow::Result<std::sync::Arc<dyn object_store::ObjectStore>> {
+    let parsed = url::Url::parse(url).with_context(|| format!("storage URL '{url}'"))?;
+    if parsed.scheme() != "s3" {
+        bail!("storage URL '{url}': only s3://bucket/prefix is supported (or --storage-dir)");
+    }
+    let bucket = object_store::aws::AmazonS3Builder::from_env()
+        .with_url(url)
+        .build()
+        .with_context(|| format!("storage URL '{url}'"))?;
+    let prefix = parsed.path().trim_matches('/');
+    Ok(if prefix.is_empty() {
+        std::sync::Arc::new(bucket)
+    } else {
+        std::sync::Arc::new(object_store::prefix::PrefixStore::new(bucket, prefix))
+    })
+}
+
 /// The first of these environment variables that is set.
 fn first_env(names: &[&str]) -> Option<String> {
     names
@@ -243,6 +269,11 @@ async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
     if let Some(storage_dir) = args.storage_dir.or(file.storage_dir) {
         config.storage_dir = storage_dir;
     }
+    config.object_storage = args
+        .storage_url
+        .as_deref()
+        .map(object_storage)
+        .transpose()?;
     let parent_gone = watch_parent(std::env::var(PARENT_PID_VARIABLE).ok());
     let stop = async {
         tokio::select! {
@@ -322,6 +353,11 @@ async fn run_control_plane(
         dataplane_degraded_after: Duration::from_secs(args.dataplane_degraded_after_seconds),
         dataplane_unhealthy_after: Duration::from_secs(args.dataplane_unhealthy_after_seconds),
         storage_dir: storage_dir.clone(),
+        object_storage: args
+            .storage_url
+            .as_deref()
+            .map(object_storage)
+            .transpose()?,
     };
     let secrets = credentials::secrets_cipher(data_dir)?;
     let state = AppState::new(store.clone(), config, secrets)
@@ -340,7 +376,7 @@ async fn run_control_plane(
             credentials::default_dataplane(&credentials_path, &store, &report).await?;
         Some(tokio::spawn(supervise_default_dataplane(
             format!("http://{address}"),
-            storage_dir.clone(),
+            (storage_dir.clone(), args.storage_url.clone()),
             credentials,
             args.heartbeat_interval_seconds,
         )))
@@ -380,7 +416,7 @@ async fn watch_parent(expected: Option<String>) {
 /// `ferry dataplane`, talking HTTP to this control plane), restarting it if it dies.
 async fn supervise_default_dataplane(
     control_plane_url: String,
-    storage_dir: PathBuf,
+    (storage_dir, storage_url): (PathBuf, Option<String>),
     credentials: credentials::DataplaneCredentials,
     heartbeat_interval_seconds: u64,
 ) {
@@ -389,7 +425,11 @@ async fn supervise_default_dataplane(
         return;
     };
     loop {
-        let child = tokio::process::Command::new(&executable)
+        let mut command = tokio::process::Command::new(&executable);
+        if let Some(url) = &storage_url {
+            command.env("FERRY_STORAGE_URL", url);
+        }
+        let child = command
             .arg("dataplane")
             .arg("--control-plane-url")
             .arg(&control_plane_url)

@@ -1,0 +1,122 @@
+//! Attempt logs in S3-compatible object storage (`--storage-url s3://…`): written there by
+//! the data plane, served from there by the control plane. The S3 endpoint is a real
+//! S3-speaking server from PyPI (moto), run by the test on a loopback port.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, wait_for};
+use serde_json::json;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
+
+struct S3Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn s3_server() -> S3Server {
+    let venv = ferry_testkit::python_venv(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
+        "venv-moto-server",
+        "moto[server]",
+        "moto.server",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(venv.join("bin/moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = S3Server {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    wait_for("the S3 server", Duration::from_secs(30), || async {
+        client.get(&server.endpoint).send().await.ok().map(drop)
+    })
+    .await;
+    server
+}
+
+#[tokio::test]
+async fn attempt_logs_are_kept_in_s3_compatible_storage() {
+    let s3 = s3_server().await;
+    let client = reqwest::Client::new();
+    let created = client
+        .put(format!("{}/ferry-logs", s3.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{:?}", created.status());
+
+    let ferry = FerryProcess::start(
+        BINARY.as_ref(),
+        FerryOptions::new(StoreKind::Sqlite)
+            .env("FERRY_STORAGE_URL", "s3://ferry-logs/ferry")
+            .env("AWS_ENDPOINT", &s3.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1"),
+    )
+    .await;
+    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
+    let workspace =
+        admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"].clone();
+    let source = admin
+        .post("/api/public/v1/sources", json!({"name": "faker", "workspaceId": workspace, "configuration": {"sourceType": "faker", "count": 50}}))
+        .await;
+    let destination = admin
+        .post("/api/public/v1/destinations", json!({"name": "null", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}))
+        .await;
+    let connection = admin
+        .post("/api/public/v1/connections", json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]}))
+        .await;
+    let job = admin
+        .post(
+            "/api/public/v1/jobs",
+            json!({"connectionId": connection.body["connectionId"], "jobType": "sync"}),
+        )
+        .await;
+    let job_id = job.body["jobId"].as_i64().unwrap();
+    wait_for("the sync", Duration::from_secs(60), || async {
+        let job = admin
+            .get(&format!("/api/public/v1/jobs/{job_id}"))
+            .await
+            .body;
+        assert_ne!(job["status"], "failed", "{job}");
+        (job["status"] == "succeeded").then_some(())
+    })
+    .await;
+
+    // The API serves the attempt's log, read back from the bucket …
+    let log = admin
+        .get(&format!("/api/public/v1/jobs/{job_id}/attempts/1/logs"))
+        .await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let text = log.body.as_str().unwrap();
+    assert!(text.contains("attempt ended: succeeded"), "{text}");
+    // … where the data plane put it (the local storage directory stays empty).
+    assert!(
+        !std::fs::read_dir(ferry.data_dir.join("storage"))
+            .map(|entries| entries.count() > 0)
+            .unwrap_or(false),
+        "nothing written to the local storage directory"
+    );
+}
