@@ -322,6 +322,11 @@ async fn run_control_plane(
     with_default_dataplane: bool,
 ) -> anyhow::Result<()> {
     let admin_credentials = admin_credentials_from_env()?;
+    let object_storage = args
+        .storage_url
+        .as_deref()
+        .map(object_storage)
+        .transpose()?;
     let storage_dir = args
         .storage_dir
         .clone()
@@ -353,11 +358,7 @@ async fn run_control_plane(
         dataplane_degraded_after: Duration::from_secs(args.dataplane_degraded_after_seconds),
         dataplane_unhealthy_after: Duration::from_secs(args.dataplane_unhealthy_after_seconds),
         storage_dir: storage_dir.clone(),
-        object_storage: args
-            .storage_url
-            .as_deref()
-            .map(object_storage)
-            .transpose()?,
+        object_storage,
     };
     let secrets = credentials::secrets_cipher(data_dir)?;
     let state = AppState::new(store.clone(), config, secrets)
