@@ -202,11 +202,13 @@ impl ExternalConnector {
         self
     }
 
+    /// Starts the connector with a verb and its arguments; its stderr goes to the log, its
+    /// stdout is returned beside the child.
     fn spawn(
         &self,
-        verb_and_args: &[&std::ffi::OsStr],
+        verb_and_args: &[std::ffi::OsString],
         stdin: bool,
-    ) -> Result<Child, ConnectorError> {
+    ) -> Result<(Child, ChildStdout), ConnectorError> {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
@@ -229,7 +231,11 @@ impl ExternalConnector {
                 }
             });
         }
-        Ok(child)
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| ConnectorError::Failed("no stdout".to_owned()))?;
+        Ok((child, stdout))
     }
 
     /// Runs a verb that answers with one message of `kind` (SPEC, CONNECTION_STATUS, CATALOG).
@@ -245,15 +251,7 @@ impl ExternalConnector {
             arguments.push("--config".into());
             arguments.push(files.write("config.json", config)?.into_os_string());
         }
-        let argument_refs: Vec<&std::ffi::OsStr> = arguments
-            .iter()
-            .map(|argument| argument.as_os_str())
-            .collect();
-        let mut child = self.spawn(&argument_refs, false)?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| ConnectorError::Failed("no stdout".to_owned()))?;
+        let (mut child, stdout) = self.spawn(&arguments, false)?;
         let mut messages = MessageReader::new(stdout, self);
         let mut answer = None;
         let run = async {
@@ -327,15 +325,7 @@ impl ExternalConnector {
             arguments.push("--state".into());
             arguments.push(files.write("state.json", state)?.into_os_string());
         }
-        let argument_refs: Vec<&std::ffi::OsStr> = arguments
-            .iter()
-            .map(|argument| argument.as_os_str())
-            .collect();
-        let mut child = self.spawn(&argument_refs, false)?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| ConnectorError::Failed("no stdout".to_owned()))?;
+        let (mut child, stdout) = self.spawn(&arguments, false)?;
         let mut messages = MessageReader::new(stdout, self);
         while let Some(message) = messages.next().await? {
             if matches!(
@@ -381,19 +371,11 @@ impl ExternalConnector {
             "--catalog".into(),
             files.write("catalog.json", catalog)?.into_os_string(),
         ];
-        let argument_refs: Vec<&std::ffi::OsStr> = arguments
-            .iter()
-            .map(|argument| argument.as_os_str())
-            .collect();
-        let mut child = self.spawn(&argument_refs, true)?;
+        let (mut child, stdout) = self.spawn(&arguments, true)?;
         let mut stdin = child
             .stdin
             .take()
             .ok_or_else(|| ConnectorError::Failed("no stdin".to_owned()))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| ConnectorError::Failed("no stdout".to_owned()))?;
         // States sent and not yet echoed, each with what was sent before it.
         let (sent_sender, mut sent) = mpsc::unbounded_channel::<(StateMessage, Tally)>();
         let feeder = async move {
