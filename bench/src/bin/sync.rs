@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferry_bench::{argument, children_of, ferry_binary, flag, peak_rss_mb};
-use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, TestDatabase, wait_for};
+use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, TestDatabase};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
@@ -71,53 +71,29 @@ struct Ferry {
 
 impl Ferry {
     async fn post(&self, path: &str, body: Value) -> Value {
-        let reply = self.admin.post(path, body).await;
-        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
-        reply.body
+        self.admin.create(path, body).await
     }
 
     async fn connection(&self, source: Value, destination: Value, streams: Value) -> Value {
-        let source = self
-            .post(
-                "/api/public/v1/sources",
-                json!({"name": "source", "workspaceId": self.workspace, "configuration": source}),
+        self.admin
+            .connect(
+                &self.workspace,
+                source,
+                destination,
+                json!({"configurations": {"streams": streams}}),
             )
-            .await;
-        let destination = self
-            .post(
-                "/api/public/v1/destinations",
-                json!({"name": "destination", "workspaceId": self.workspace, "configuration": destination}),
-            )
-            .await;
-        self.post(
-            "/api/public/v1/connections",
-            json!({"sourceId": source["sourceId"], "destinationId": destination["destinationId"],
-                   "configurations": {"streams": streams}}),
-        )
-        .await["connectionId"]
-            .clone()
+            .await
     }
 
     /// Runs a sync to its end; its wall time in seconds and the job.
     async fn sync(&self, connection: &Value) -> (f64, Value) {
         let started = Instant::now();
+        let job_id = self.admin.start_job(connection, "sync").await;
         let job = self
-            .post(
-                "/api/public/v1/jobs",
-                json!({"connectionId": connection, "jobType": "sync"}),
-            )
+            .admin
+            .finished_job(job_id, Duration::from_secs(3600))
             .await;
-        let job_id = job["jobId"].as_i64().unwrap();
-        let job = wait_for("the sync", Duration::from_secs(3600), || async {
-            let job = self
-                .admin
-                .get(&format!("/api/public/v1/jobs/{job_id}"))
-                .await
-                .body;
-            assert_ne!(job["status"], "failed", "{job}");
-            (job["status"] == "succeeded").then_some(job)
-        })
-        .await;
+        assert_eq!(job["status"], "succeeded", "{job}");
         (started.elapsed().as_secs_f64(), job)
     }
 

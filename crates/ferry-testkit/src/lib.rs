@@ -385,6 +385,68 @@ impl Api {
         self.send(reqwest::Method::POST, path, body).await
     }
 
+    /// POSTs what must succeed (200); the reply's body.
+    pub async fn create(&self, path: &str, body: Value) -> Value {
+        let reply = self.post(path, body).await;
+        assert_eq!(reply.status, 200, "POST {path}: {}", reply.body);
+        reply.body
+    }
+
+    /// A source and a destination in `workspace` (from their `configuration`s) and a
+    /// connection between them, with `connection`'s extra fields; the connection's id.
+    pub async fn connect(
+        &self,
+        workspace: &Value,
+        source: Value,
+        destination: Value,
+        connection: Value,
+    ) -> Value {
+        let source = self
+            .create(
+                "/api/public/v1/sources",
+                serde_json::json!({"name": "source", "workspaceId": workspace, "configuration": source}),
+            )
+            .await;
+        let destination = self
+            .create(
+                "/api/public/v1/destinations",
+                serde_json::json!({"name": "destination", "workspaceId": workspace, "configuration": destination}),
+            )
+            .await;
+        let mut request = serde_json::json!({"sourceId": source["sourceId"], "destinationId": destination["destinationId"]});
+        for (key, value) in connection.as_object().into_iter().flatten() {
+            request[key] = value.clone();
+        }
+        self.create("/api/public/v1/connections", request).await["connectionId"].clone()
+    }
+
+    /// Starts a job (`sync` or `reset`) of the connection; its id.
+    pub async fn start_job(&self, connection: &Value, job_type: &str) -> i64 {
+        let job = self
+            .create(
+                "/api/public/v1/jobs",
+                serde_json::json!({"connectionId": connection, "jobType": job_type}),
+            )
+            .await;
+        job["jobId"].as_i64().unwrap()
+    }
+
+    /// The job once it has ended (succeeded, failed or cancelled).
+    pub async fn finished_job(&self, job_id: i64, timeout: Duration) -> Value {
+        wait_for(&format!("job {job_id} to end"), timeout, || async {
+            let job = self
+                .get(&format!("/api/public/v1/jobs/{job_id}"))
+                .await
+                .body;
+            matches!(
+                job["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            )
+            .then_some(job)
+        })
+        .await
+    }
+
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
         self.send(reqwest::Method::PATCH, path, body).await
     }

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, TestDatabase, wait_for};
+use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, TestDatabase};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
@@ -39,51 +39,23 @@ impl Ferry {
         }
     }
 
-    async fn create(&self, path: &str, body: Value) -> Value {
-        let reply = self.admin.post(path, body).await;
-        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
-        reply.body
-    }
-
     async fn connection(&self, source: Value, destination: Value, streams: Value) -> Value {
-        let source = self
-            .create(
-                "/api/public/v1/sources",
-                json!({"name": "file", "workspaceId": self.workspace, "configuration": source}),
+        self.admin
+            .connect(
+                &self.workspace,
+                source,
+                destination,
+                json!({"configurations": {"streams": streams}}),
             )
-            .await;
-        let destination = self
-            .create(
-                "/api/public/v1/destinations",
-                json!({"name": "out", "workspaceId": self.workspace, "configuration": destination}),
-            )
-            .await;
-        self.create(
-            "/api/public/v1/connections",
-            json!({"sourceId": source["sourceId"], "destinationId": destination["destinationId"],
-                   "configurations": {"streams": streams}}),
-        )
-        .await["connectionId"]
-            .clone()
+            .await
     }
 
     async fn sync(&self, connection: &Value) -> Value {
+        let job_id = self.admin.start_job(connection, "sync").await;
         let job = self
-            .create(
-                "/api/public/v1/jobs",
-                json!({"connectionId": connection, "jobType": "sync"}),
-            )
+            .admin
+            .finished_job(job_id, Duration::from_secs(60))
             .await;
-        let job_id = job["jobId"].as_i64().unwrap();
-        let job = wait_for("the sync", Duration::from_secs(60), || async {
-            let job = self
-                .admin
-                .get(&format!("/api/public/v1/jobs/{job_id}"))
-                .await
-                .body;
-            matches!(job["status"].as_str(), Some("succeeded" | "failed")).then_some(job)
-        })
-        .await;
         assert_eq!(job["status"], "succeeded", "{job}");
         job
     }
@@ -106,6 +78,7 @@ async fn files_sync_to_local_files_and_postgres() {
     let csv_source = json!({"sourceType": "file", "dataset_name": "people", "format": "csv",
                             "url": people_csv(), "provider": {"storage": "local"}, "reader_options": "{}"});
     let source = ferry
+        .admin
         .create(
             "/api/public/v1/sources",
             json!({"name": "people", "workspaceId": ferry.workspace, "configuration": csv_source}),

@@ -100,42 +100,32 @@ impl Ferry {
         destination_kind: &str,
         extra: Value,
     ) -> String {
-        let source = self
+        let connection = self
             .admin
-            .post(
-                "/api/public/v1/sources",
-                json!({"name": "pg source", "workspaceId": self.workspace, "configuration": source.configuration("source")}),
+            .connect(
+                &json!(self.workspace),
+                source.configuration("source"),
+                destination.configuration(destination_kind),
+                extra,
             )
             .await;
-        assert_eq!(source.status, 200, "{}", source.body);
-        assert_eq!(source.body["configuration"]["password"], "**********");
-        let destination = self
+        let connection = s(&connection);
+        let source_id = self
             .admin
-            .post(
-                "/api/public/v1/destinations",
-                json!({"name": "pg destination", "workspaceId": self.workspace, "configuration": destination.configuration(destination_kind)}),
-            )
+            .get(&format!("/api/public/v1/connections/{connection}"))
+            .await
+            .body["sourceId"]
+            .clone();
+        let shown = self
+            .admin
+            .get(&format!("/api/public/v1/sources/{}", s(&source_id)))
             .await;
-        assert_eq!(destination.status, 200, "{}", destination.body);
-        let mut request = json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]});
-        for (key, value) in extra.as_object().unwrap() {
-            request[key] = value.clone();
-        }
-        let connection = self.admin.post("/api/public/v1/connections", request).await;
-        assert_eq!(connection.status, 200, "{}", connection.body);
-        s(&connection.body["connectionId"])
+        assert_eq!(shown.body["configuration"]["password"], "**********");
+        connection
     }
 
     async fn start_job(&self, connection: &str, job_type: &str) -> i64 {
-        let job = self
-            .admin
-            .post(
-                "/api/public/v1/jobs",
-                json!({"connectionId": connection, "jobType": job_type}),
-            )
-            .await;
-        assert_eq!(job.status, 200, "{}", job.body);
-        job.body["jobId"].as_i64().unwrap()
+        self.admin.start_job(&json!(connection), job_type).await
     }
 
     async fn job(&self, job_id: i64) -> Value {
@@ -146,15 +136,7 @@ impl Ferry {
     }
 
     async fn finished(&self, job_id: i64, timeout: Duration) -> Value {
-        wait_for("the job to finish", timeout, || async {
-            let job = self.job(job_id).await;
-            matches!(
-                job["status"].as_str(),
-                Some("succeeded" | "failed" | "cancelled")
-            )
-            .then_some(job)
-        })
-        .await
+        self.admin.finished_job(job_id, timeout).await
     }
 
     async fn sync(&self, connection: &str) -> Value {

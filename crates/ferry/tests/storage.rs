@@ -79,31 +79,17 @@ async fn attempt_logs_are_kept_in_s3_compatible_storage() {
     let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
     let workspace =
         admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"].clone();
-    let source = admin
-        .post("/api/public/v1/sources", json!({"name": "faker", "workspaceId": workspace, "configuration": {"sourceType": "faker", "count": 50}}))
-        .await;
-    let destination = admin
-        .post("/api/public/v1/destinations", json!({"name": "null", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}))
-        .await;
     let connection = admin
-        .post("/api/public/v1/connections", json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]}))
-        .await;
-    let job = admin
-        .post(
-            "/api/public/v1/jobs",
-            json!({"connectionId": connection.body["connectionId"], "jobType": "sync"}),
+        .connect(
+            &workspace,
+            json!({"sourceType": "faker", "count": 50}),
+            json!({"destinationType": "dev-null"}),
+            json!({}),
         )
         .await;
-    let job_id = job.body["jobId"].as_i64().unwrap();
-    wait_for("the sync", Duration::from_secs(60), || async {
-        let job = admin
-            .get(&format!("/api/public/v1/jobs/{job_id}"))
-            .await
-            .body;
-        assert_ne!(job["status"], "failed", "{job}");
-        (job["status"] == "succeeded").then_some(())
-    })
-    .await;
+    let job_id = admin.start_job(&connection, "sync").await;
+    let job = admin.finished_job(job_id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
 
     // The API serves the attempt's log, read back from the bucket …
     let log = admin
