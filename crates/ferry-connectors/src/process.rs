@@ -51,6 +51,17 @@ fn to_log(sink: &Option<LogSink>, name: &str, line: impl std::fmt::Display) {
     }
 }
 
+/// A pipe of 1 MiB instead of Linux's 64 KiB: the connector and Ferry each run on a core of
+/// their own, and with a small pipe each would block on the other every few hundred records,
+/// paying a context switch apiece (measured: both at 87 % of a core, the runner at 0.74 of
+/// the connector alone). Best effort: where the system allows less, the pipe stays as it is.
+fn widen_pipe(pipe: &impl std::os::fd::AsFd) {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::pipe::fcntl_setpipe_size(pipe, 1 << 20) {
+        tracing::debug!(%error, "could not widen a connector pipe");
+    }
+}
+
 /// Files handed to one run; the directory and its files go when this is dropped.
 struct RunFiles {
     directory: tempfile::TempDir,
@@ -105,77 +116,117 @@ impl Diagnostics {
 /// messages noted, on the way.
 struct MessageReader {
     reader: BufReader<ChildStdout>,
-    line: Vec<u8>,
+    /// A line that spans two reads of the pipe, put together. Every other line is parsed
+    /// where it lies in the read buffer, never copied.
+    partial: Vec<u8>,
+    said: Said,
+    diagnostics: Diagnostics,
+}
+
+/// Who is speaking, and where its words go.
+struct Said {
     name: String,
     log: Option<LogSink>,
-    diagnostics: Diagnostics,
 }
 
 impl MessageReader {
     fn new(stdout: ChildStdout, connector: &ExternalConnector) -> Self {
         Self {
             reader: BufReader::with_capacity(1 << 16, stdout),
-            line: Vec::with_capacity(1 << 12),
-            name: connector.name.clone(),
-            log: connector.log.clone(),
+            partial: Vec::new(),
+            said: Said {
+                name: connector.name.clone(),
+                log: connector.log.clone(),
+            },
             diagnostics: Diagnostics::default(),
         }
     }
 
     async fn next(&mut self) -> Result<Option<AirbyteMessage>, ConnectorError> {
         loop {
-            self.line.clear();
-            let read = self
-                .reader
-                .read_until(b'\n', &mut self.line)
-                .await
-                .map_err(|error| {
-                    ConnectorError::Failed(format!("reading the connector's output: {error}"))
-                })?;
-            if read == 0 {
-                return Ok(None);
+            let buffer = self.reader.fill_buf().await.map_err(|error| {
+                ConnectorError::Failed(format!("reading the connector's output: {error}"))
+            })?;
+            if buffer.is_empty() {
+                // The end, perhaps after a last line without its newline.
+                if self.partial.is_empty() {
+                    return Ok(None);
+                }
+                let message = self.said.interpret(&self.partial, &mut self.diagnostics);
+                self.partial.clear();
+                match message {
+                    Some(message) => return Ok(Some(message)),
+                    None => continue,
+                }
             }
-            let text = self.line.trim_ascii();
-            if text.is_empty() {
-                continue;
+            let (message, used) = match memchr::memchr(b'\n', buffer) {
+                Some(end) if self.partial.is_empty() => (
+                    self.said.interpret(&buffer[..end], &mut self.diagnostics),
+                    end + 1,
+                ),
+                Some(end) => {
+                    self.partial.extend_from_slice(&buffer[..end]);
+                    let message = self.said.interpret(&self.partial, &mut self.diagnostics);
+                    self.partial.clear();
+                    (message, end + 1)
+                }
+                None => {
+                    self.partial.extend_from_slice(buffer);
+                    (None, buffer.len())
+                }
+            };
+            self.reader.consume(used);
+            if let Some(message) = message {
+                return Ok(Some(message));
             }
-            let message = if text.first() == Some(&b'{') {
-                serde_json::from_slice::<AirbyteMessage>(text).ok()
-            } else {
-                None
-            };
-            let Some(message) = message else {
-                let text = String::from_utf8_lossy(text);
-                tracing::info!(connector = %self.name, stream = "stdout", "{text}");
-                to_log(&self.log, &self.name, text);
-                continue;
-            };
-            match &message {
-                AirbyteMessage::Log { log } => {
-                    tracing::info!(connector = %self.name, level = %log.level, "{}", log.message);
+        }
+    }
+}
+
+impl Said {
+    /// The protocol message a line holds, or `None` for a line that is not one (logged).
+    fn interpret(&self, line: &[u8], diagnostics: &mut Diagnostics) -> Option<AirbyteMessage> {
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            return None;
+        }
+        // Checked as UTF-8 once, whole, so that the parser need not check each string and
+        // each record's raw `data` again.
+        let message = match std::str::from_utf8(text) {
+            Ok(json) if json.starts_with('{') => serde_json::from_str::<AirbyteMessage>(json).ok(),
+            _ => None,
+        };
+        let Some(message) = message else {
+            let text = String::from_utf8_lossy(text);
+            tracing::info!(connector = %self.name, stream = "stdout", "{text}");
+            to_log(&self.log, &self.name, text);
+            return None;
+        };
+        match &message {
+            AirbyteMessage::Log { log } => {
+                tracing::info!(connector = %self.name, level = %log.level, "{}", log.message);
+                to_log(
+                    &self.log,
+                    &self.name,
+                    format_args!("{} {}", log.level, log.message),
+                );
+            }
+            AirbyteMessage::Trace { trace } => {
+                if let Some(error) = &trace.error {
+                    tracing::warn!(connector = %self.name, "connector reported an error: {}", error.message);
                     to_log(
                         &self.log,
                         &self.name,
-                        format_args!("{} {}", log.level, log.message),
+                        format_args!("ERROR {}", error.message),
                     );
+                    diagnostics
+                        .trace_error
+                        .get_or_insert_with(|| error.message.clone());
                 }
-                AirbyteMessage::Trace { trace } => {
-                    if let Some(error) = &trace.error {
-                        tracing::warn!(connector = %self.name, "connector reported an error: {}", error.message);
-                        to_log(
-                            &self.log,
-                            &self.name,
-                            format_args!("ERROR {}", error.message),
-                        );
-                        self.diagnostics
-                            .trace_error
-                            .get_or_insert_with(|| error.message.clone());
-                    }
-                }
-                _ => {}
             }
-            return Ok(Some(message));
+            _ => {}
         }
+        Some(message)
     }
 }
 
@@ -235,6 +286,10 @@ impl ExternalConnector {
             .stdout
             .take()
             .ok_or_else(|| ConnectorError::Failed("no stdout".to_owned()))?;
+        widen_pipe(&stdout);
+        if let Some(stdin) = &child.stdin {
+            widen_pipe(stdin);
+        }
         Ok((child, stdout))
     }
 

@@ -30,6 +30,13 @@ pub enum Signal {
     Stop,
 }
 
+/// How often acknowledged states are committed to the control plane, at most (Airbyte's
+/// platform persists them every 10 s). States arrive far more often from a fast source (one
+/// per slice); committing each would cost a control-plane write apiece. A crash loses
+/// nothing: the next attempt resumes from the last committed state, and re-reads at most
+/// this much.
+const STATE_COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Messages in flight between source and destination; bounds memory whatever the table size:
 /// records are small, COPY row batches are up to a MiB each.
 const PIPE_CAPACITY: usize = 4096;
@@ -239,74 +246,56 @@ async fn execute(
     // processes (databases, external connectors) or small.
     let pipe = tokio::spawn(async move { tokio::join!(source_run, destination_run) });
     let abort = || pipe.abort();
-    let (mut rows, mut bytes) = (0i64, 0i64);
-    // What this attempt committed per stream, so far.
-    let mut committed = Tally::default();
+    let mut progress = Progress::default();
+    // The first acknowledged state is committed at once; later ones at most once a period.
+    let mut last_commit = tokio::time::Instant::now() - STATE_COMMIT_INTERVAL;
     loop {
+        let due = last_commit + STATE_COMMIT_INTERVAL;
         tokio::select! {
             ack = acks.recv() => {
-                let Some(first) = ack else { break };
-                // Coalesce what is waiting into one commit: the latest state per stream.
-                let mut latest: BTreeMap<String, StreamState> = BTreeMap::new();
-                let mut next = Some(first);
-                while let Some(ack) = next {
-                    rows += i64::try_from(ack.records).unwrap_or(i64::MAX);
-                    bytes += i64::try_from(ack.bytes).unwrap_or(i64::MAX);
-                    for count in &ack.streams {
-                        committed.add(&count.stream.name, count.stream.namespace.as_deref(), count.records, count.bytes);
-                    }
-                    if let Some(stream) = ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
-                        let key = stream.stream_descriptor.key();
-                        let state = serde_json::to_value(stream).unwrap_or_default();
-                        latest.insert(key.clone(), StreamState { stream: key, state });
-                    }
-                    next = acks.try_recv().ok();
-                }
-                let commit = StateCommit {
-                    states: latest.into_values().collect(),
-                    rows_synced: rows,
-                    bytes_synced: bytes,
-                    streams: committed.counts().iter().map(|count| StreamStats {
-                        stream_name: count.stream.name.clone(),
-                        stream_namespace: count.stream.namespace.clone(),
-                        records_committed: i64::try_from(count.records).unwrap_or(i64::MAX),
-                        bytes_committed: i64::try_from(count.bytes).unwrap_or(i64::MAX),
-                    }).collect(),
-                };
-                if let Err(error) = client.commit_state(job_id, attempt_id, &commit).await {
-                    if error.is_fenced() {
-                        abort();
-                        return Ending::Abandoned;
-                    }
-                    abort();
-                    return failed(format!("could not commit state: {error}"), rows, bytes);
+                let Some(ack) = ack else { break };
+                progress.take(ack);
+                if tokio::time::Instant::now() < due {
+                    continue;
                 }
             }
+            () = tokio::time::sleep_until(due), if progress.pending => {}
             changed = signal.changed() => {
                 let now = if changed.is_ok() { *signal.borrow() } else { Signal::Stop };
-                match now {
-                    Signal::Run => continue,
-                    Signal::Cancel => {
-                        abort();
-                        return Ending::Finished(FinishReport {
-                            status: "cancelled".to_owned(),
-                            failure_reason: None,
-                            rows_synced: rows,
-                            bytes_synced: bytes,
-                        });
-                    }
-                    Signal::Lost => {
-                        abort();
-                        return Ending::Abandoned;
-                    }
-                    Signal::Stop => {
-                        abort();
-                        return failed("the data plane running this attempt shut down".to_owned(), rows, bytes);
-                    }
+                if now == Signal::Run {
+                    continue;
                 }
+                abort();
+                if now == Signal::Lost {
+                    return Ending::Abandoned;
+                }
+                // What the destination made durable is kept, so the next attempt resumes there.
+                if let Err(ending) = progress.commit(client, job_id, attempt_id).await {
+                    return ending;
+                }
+                let (rows, bytes) = (progress.rows, progress.bytes);
+                return match now {
+                    Signal::Cancel => Ending::Finished(FinishReport {
+                        status: "cancelled".to_owned(),
+                        failure_reason: None,
+                        rows_synced: rows,
+                        bytes_synced: bytes,
+                    }),
+                    _ => failed("the data plane running this attempt shut down".to_owned(), rows, bytes),
+                };
             }
         }
+        if let Err(ending) = progress.commit(client, job_id, attempt_id).await {
+            abort();
+            return ending;
+        }
+        last_commit = tokio::time::Instant::now();
     }
+    if let Err(ending) = progress.commit(client, job_id, attempt_id).await {
+        abort();
+        return ending;
+    }
+    let (rows, bytes) = (progress.rows, progress.bytes);
     let outcome = match pipe.await {
         Ok((Ok(()), Ok(()))) => None,
         Ok((Err(error), _)) => Some(format!("source failed: {error}")),
@@ -321,6 +310,79 @@ async fn execute(
             bytes_synced: bytes,
         }),
         Some(reason) => failed(reason, rows, bytes),
+    }
+}
+
+/// What the destination has acknowledged in this attempt, and whether some of it is not yet
+/// committed to the control plane.
+#[derive(Default)]
+struct Progress {
+    rows: i64,
+    bytes: i64,
+    /// Per stream, all of this attempt.
+    streams: Tally,
+    /// The latest acknowledged state per stream, not yet committed.
+    states: BTreeMap<String, StreamState>,
+    pending: bool,
+}
+
+impl Progress {
+    fn take(&mut self, ack: StateAck) {
+        self.rows += i64::try_from(ack.records).unwrap_or(i64::MAX);
+        self.bytes += i64::try_from(ack.bytes).unwrap_or(i64::MAX);
+        for count in &ack.streams {
+            self.streams.add(
+                &count.stream.name,
+                count.stream.namespace.as_deref(),
+                count.records,
+                count.bytes,
+            );
+        }
+        if let Some(stream) = ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
+            let key = stream.stream_descriptor.key();
+            let state = serde_json::to_value(stream).unwrap_or_default();
+            self.states
+                .insert(key.clone(), StreamState { stream: key, state });
+        }
+        self.pending = true;
+    }
+
+    /// Commits what is pending: the latest state per stream and the counts so far.
+    async fn commit(
+        &mut self,
+        client: &ControlPlaneClient,
+        job_id: i64,
+        attempt_id: uuid::Uuid,
+    ) -> Result<(), Ending> {
+        if !self.pending {
+            return Ok(());
+        }
+        let commit = StateCommit {
+            states: std::mem::take(&mut self.states).into_values().collect(),
+            rows_synced: self.rows,
+            bytes_synced: self.bytes,
+            streams: self
+                .streams
+                .counts()
+                .iter()
+                .map(|count| StreamStats {
+                    stream_name: count.stream.name.clone(),
+                    stream_namespace: count.stream.namespace.clone(),
+                    records_committed: i64::try_from(count.records).unwrap_or(i64::MAX),
+                    bytes_committed: i64::try_from(count.bytes).unwrap_or(i64::MAX),
+                })
+                .collect(),
+        };
+        self.pending = false;
+        match client.commit_state(job_id, attempt_id, &commit).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.is_fenced() => Err(Ending::Abandoned),
+            Err(error) => Err(failed(
+                format!("could not commit state: {error}"),
+                self.rows,
+                self.bytes,
+            )),
+        }
     }
 }
 

@@ -110,12 +110,12 @@ fn error_trace(error: &ConnectorError) -> AirbyteMessage {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|elapsed| elapsed.as_secs_f64() * 1000.0)
                 .unwrap_or_default(),
-            error: Some(ErrorTrace {
+            error: Some(Box::new(ErrorTrace {
                 message: error.to_string(),
                 internal_message: None,
                 failure_type: Some(failure_type.to_owned()),
                 extra: Map::new(),
-            }),
+            })),
             extra: Map::new(),
         },
     }
