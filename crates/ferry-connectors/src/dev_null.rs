@@ -22,6 +22,16 @@ impl DevNullDestination {
                     1,
                     record.data.get().len() as u64,
                 ),
+                AirbyteMessage::Records { records } => {
+                    for record in &records {
+                        tally.add(
+                            &record.stream,
+                            record.namespace.as_deref(),
+                            1,
+                            record.data.get().len() as u64,
+                        );
+                    }
+                }
                 AirbyteMessage::CopyRows { rows } => tally.add(
                     &rows.stream.name,
                     rows.stream.namespace.as_deref(),

@@ -12,7 +12,9 @@ use serde_json::{Map, Number, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::mpsc;
 
-use crate::{ConnectorError, StateAck, Tally, completed_stream, emit, now_millis, waits_for_swap};
+use crate::{
+    ConnectorError, Incoming, StateAck, Tally, completed_stream, emit, now_millis, waits_for_swap,
+};
 
 /// Rows a CSV's column types are inferred from.
 const SAMPLE_ROWS: usize = 1000;
@@ -415,7 +417,7 @@ impl LocalFileDestination {
         self,
         catalog: &Value,
         naming: &DestinationNaming,
-        mut input: mpsc::Receiver<AirbyteMessage>,
+        input: mpsc::Receiver<AirbyteMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> Result<(), ConnectorError> {
         self.check().await?;
@@ -473,6 +475,7 @@ impl LocalFileDestination {
         let mut tally = Tally::default();
         let mut held = Vec::new();
         let mut line = Vec::with_capacity(1 << 12);
+        let mut input = Incoming::new(input);
         while let Some(message) = input.recv().await {
             match message {
                 AirbyteMessage::Record { record } => {

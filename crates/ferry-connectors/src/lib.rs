@@ -129,6 +129,34 @@ impl Tally {
     }
 }
 
+/// A destination's input, a message at a time: a batch of records (`Records`) is taken
+/// apart into its RECORDs, for destinations that handle records one by one.
+pub(crate) struct Incoming {
+    input: mpsc::Receiver<AirbyteMessage>,
+    batch: std::vec::IntoIter<ferry_protocol::RecordMessage>,
+}
+
+impl Incoming {
+    pub(crate) fn new(input: mpsc::Receiver<AirbyteMessage>) -> Self {
+        Self {
+            input,
+            batch: Vec::new().into_iter(),
+        }
+    }
+
+    pub(crate) async fn recv(&mut self) -> Option<AirbyteMessage> {
+        loop {
+            if let Some(record) = self.batch.next() {
+                return Some(AirbyteMessage::Record { record });
+            }
+            match self.input.recv().await? {
+                AirbyteMessage::Records { records } => self.batch = records.into_iter(),
+                message => return Some(message),
+            }
+        }
+    }
+}
+
 /// Milliseconds since the epoch, as records' `emitted_at`.
 pub(crate) fn now_millis() -> i64 {
     i64::try_from(
@@ -329,9 +357,57 @@ mod tests {
         source.read(&catalog, &[], sender).await.unwrap();
         let mut records = 0;
         while let Ok(message) = receiver.try_recv() {
-            records += usize::from(matches!(message, AirbyteMessage::Record { .. }));
+            records += match message {
+                AirbyteMessage::Record { .. } => 1,
+                AirbyteMessage::Records { records } => records.len(),
+                _ => 0,
+            };
         }
         records
+    }
+
+    #[tokio::test]
+    async fn incoming_takes_batches_apart_in_order() {
+        let record = |id: u32| ferry_protocol::RecordMessage {
+            stream: "s".to_owned(),
+            namespace: None,
+            data: serde_json::value::to_raw_value(&id).unwrap(),
+            emitted_at: 0,
+            meta: None,
+            file: None,
+        };
+        let (sender, receiver) = mpsc::channel(8);
+        sender
+            .send(AirbyteMessage::Records {
+                records: vec![record(1), record(2)],
+            })
+            .await
+            .unwrap();
+        sender
+            .send(AirbyteMessage::Record { record: record(3) })
+            .await
+            .unwrap();
+        sender
+            .send(AirbyteMessage::Records { records: vec![] })
+            .await
+            .unwrap();
+        sender
+            .send(AirbyteMessage::State {
+                state: StateMessage::for_stream(StreamDescriptor::new("s"), json!({})),
+            })
+            .await
+            .unwrap();
+        drop(sender);
+        let mut incoming = Incoming::new(receiver);
+        let mut seen = Vec::new();
+        while let Some(message) = incoming.recv().await {
+            seen.push(match message {
+                AirbyteMessage::Record { record } => record.data.get().to_owned(),
+                AirbyteMessage::State { .. } => "state".to_owned(),
+                other => panic!("{other:?}"),
+            });
+        }
+        assert_eq!(seen, ["1", "2", "3", "state"]);
     }
 
     #[tokio::test]

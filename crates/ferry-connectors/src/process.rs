@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::mpsc;
 
-use crate::{ConnectorError, StateAck, Tally};
+use crate::{ConnectorError, Incoming, StateAck, Tally};
 
 /// How long `spec`, `check` and `discover` may take.
 const SHORT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
@@ -142,6 +142,11 @@ impl MessageReader {
         }
     }
 
+    /// Whether a whole line is already read, so that `next` will not wait for the connector.
+    fn has_line(&self) -> bool {
+        memchr::memchr(b'\n', self.reader.buffer()).is_some()
+    }
+
     async fn next(&mut self) -> Result<Option<AirbyteMessage>, ConnectorError> {
         loop {
             let buffer = self.reader.fill_buf().await.map_err(|error| {
@@ -180,6 +185,21 @@ impl MessageReader {
                 return Ok(Some(message));
             }
         }
+    }
+}
+
+/// The most records sent down the pipe as one message.
+const RECORDS_PER_BATCH: usize = 256;
+
+/// The records gathered so far, as one message (one record stays a RECORD).
+fn batch(records: &mut Vec<ferry_protocol::RecordMessage>) -> AirbyteMessage {
+    if records.len() == 1
+        && let Some(record) = records.pop()
+    {
+        return AirbyteMessage::Record { record };
+    }
+    AirbyteMessage::Records {
+        records: std::mem::replace(records, Vec::with_capacity(RECORDS_PER_BATCH)),
     }
 }
 
@@ -382,16 +402,34 @@ impl ExternalConnector {
         }
         let (mut child, stdout) = self.spawn(&arguments, false)?;
         let mut messages = MessageReader::new(stdout, self);
+        // Records go down the pipe in batches: those that one read of the connector's output
+        // brought, up to RECORDS_PER_BATCH; a batch never waits for the connector.
+        let mut records = Vec::new();
+        let send = |message| async {
+            output
+                .send(message)
+                .await
+                .map_err(|_| ConnectorError::PipeClosed)
+        };
         while let Some(message) = messages.next().await? {
-            if matches!(
-                message,
-                AirbyteMessage::Record { .. } | AirbyteMessage::State { .. }
-            ) {
-                output
-                    .send(message)
-                    .await
-                    .map_err(|_| ConnectorError::PipeClosed)?;
+            match message {
+                AirbyteMessage::Record { record } => {
+                    records.push(record);
+                    if records.len() >= RECORDS_PER_BATCH || !messages.has_line() {
+                        send(batch(&mut records)).await?;
+                    }
+                }
+                AirbyteMessage::State { .. } => {
+                    if !records.is_empty() {
+                        send(batch(&mut records)).await?;
+                    }
+                    send(message).await?;
+                }
+                _ => {}
             }
+        }
+        if !records.is_empty() {
+            send(batch(&mut records)).await?;
         }
         let status = child.wait().await.map_err(|error| {
             ConnectorError::Failed(format!("waiting for the connector: {error}"))
@@ -412,9 +450,10 @@ impl ExternalConnector {
         config: &Value,
         catalog: &Value,
         naming: &DestinationNaming,
-        mut input: mpsc::Receiver<AirbyteMessage>,
+        input: mpsc::Receiver<AirbyteMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> Result<(), ConnectorError> {
+        let mut input = Incoming::new(input);
         // The connector sees streams where the connection places them.
         let catalog = &naming.apply(catalog);
         let naming = naming.clone();

@@ -31,9 +31,20 @@ async fn read_all(
             .await
             .map_err(|error| error.to_string())
     });
+    // As a destination sees them: batches of records taken apart, in order.
     let mut messages = Vec::new();
     while let Some(message) = receiver.recv().await {
-        messages.push(message);
+        match message {
+            AirbyteMessage::Records { records } => {
+                assert!(records.len() > 1, "a batch holds records");
+                messages.extend(
+                    records
+                        .into_iter()
+                        .map(|record| AirbyteMessage::Record { record }),
+                );
+            }
+            message => messages.push(message),
+        }
     }
     (messages, reader.await.unwrap())
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::{AirbyteMessage, TraceMessage};
+use crate::{AirbyteMessage, RecordMessage, TraceMessage};
 
 /// Airbyte's `ConnectionSyncModeEnum`, as the protocol's (sync_mode, destination_sync_mode).
 pub fn split_sync_mode(mode: &str) -> Option<(&'static str, &'static str)> {
@@ -182,13 +182,20 @@ impl DestinationNaming {
         catalog
     }
 
+    fn apply_to_record(&self, record: &mut RecordMessage) {
+        record.namespace = self.namespace(record.namespace.as_deref());
+        if self.prefix.is_some() {
+            record.stream = self.name(&record.stream);
+        }
+    }
+
     /// A message as the destination sees it: records and stream statuses renamed.
     pub fn apply_to_message(&self, message: &mut AirbyteMessage) {
         match message {
-            AirbyteMessage::Record { record } => {
-                record.namespace = self.namespace(record.namespace.as_deref());
-                if self.prefix.is_some() {
-                    record.stream = self.name(&record.stream);
+            AirbyteMessage::Record { record } => self.apply_to_record(record),
+            AirbyteMessage::Records { records } => {
+                for record in records {
+                    self.apply_to_record(record);
                 }
             }
             AirbyteMessage::Trace { trace } => {

@@ -35,6 +35,12 @@ pub enum AirbyteMessage {
     CopyRows {
         rows: CopyRows,
     },
+    /// Ferry's in-process extension, never written as such: records that came in a row
+    /// (from one read of an external source's output), passed down the pipe as one message
+    /// rather than one each. Written out, each is a RECORD line of its own.
+    Records {
+        records: Vec<RecordMessage>,
+    },
 }
 
 /// Whole rows of one stream in COPY text format (one per line), with the columns they hold.
@@ -63,12 +69,12 @@ const fn body_key(kind: &str) -> &'static str {
 impl Serialize for AirbyteMessage {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
+        if let Self::Record { record } = self {
+            return RecordLine(record).serialize(serializer);
+        }
         let mut map = serializer.serialize_map(Some(2))?;
         match self {
-            Self::Record { record } => {
-                map.serialize_entry("type", "RECORD")?;
-                map.serialize_entry("record", record)?;
-            }
+            Self::Record { .. } => {}
             Self::State { state } => {
                 map.serialize_entry("type", "STATE")?;
                 map.serialize_entry("state", state)?;
@@ -85,6 +91,15 @@ impl Serialize for AirbyteMessage {
                 map.serialize_entry("type", kind)?;
                 map.serialize_entry(body_key(kind), body)?;
             }
+            // Never meant for the wire (writers split a batch into RECORD lines); shown as a
+            // CONTROL-like summary if ever logged.
+            Self::Records { records } => {
+                map.serialize_entry("type", "FERRY_RECORDS")?;
+                map.serialize_entry(
+                    "control",
+                    &serde_json::json!({"ferry_records": {"count": records.len()}}),
+                )?;
+            }
             // Never meant for the wire; shown as a CONTROL-like summary if ever logged.
             Self::CopyRows { rows } => {
                 map.serialize_entry("type", "FERRY_COPY_ROWS")?;
@@ -96,6 +111,19 @@ impl Serialize for AirbyteMessage {
                 )?;
             }
         }
+        map.end()
+    }
+}
+
+/// One record of a batch, written as the RECORD message it would be on its own.
+pub struct RecordLine<'a>(pub &'a RecordMessage);
+
+impl Serialize for RecordLine<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("type", "RECORD")?;
+        map.serialize_entry("record", self.0)?;
         map.end()
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ferry_connectors::{ConnectorError, NativeDestination, NativeSource, ResumeState, StateAck};
 use ferry_protocol::catalog::DestinationNaming;
-use ferry_protocol::{AirbyteMessage, ErrorTrace, TraceMessage};
+use ferry_protocol::{AirbyteMessage, ErrorTrace, RecordLine, TraceMessage};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::mpsc;
@@ -75,8 +75,19 @@ impl Output {
 
     async fn send(&mut self, message: &AirbyteMessage) -> anyhow::Result<()> {
         self.line.clear();
-        serde_json::to_writer(&mut self.line, message)?;
-        self.line.push(b'\n');
+        match message {
+            // A batch of records is written as what it holds: a RECORD line each.
+            AirbyteMessage::Records { records } => {
+                for record in records {
+                    serde_json::to_writer(&mut self.line, &RecordLine(record))?;
+                    self.line.push(b'\n');
+                }
+            }
+            message => {
+                serde_json::to_writer(&mut self.line, message)?;
+                self.line.push(b'\n');
+            }
+        }
         self.writer.write_all(&self.line).await?;
         if matches!(message, AirbyteMessage::State { .. }) {
             self.writer.flush().await?;

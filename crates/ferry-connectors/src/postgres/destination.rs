@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::schema::ColumnType;
 use super::{connect, connect_options, copy_text, database_error, quote_identifier, run_sql};
-use crate::{ConnectorError, StateAck, Tally, completed_stream, waits_for_swap};
+use crate::{ConnectorError, Incoming, StateAck, Tally, completed_stream, waits_for_swap};
 
 /// Airbyte's `destination-postgres` with Destinations V2 typing: one typed table per stream
 /// (namespace → schema) with `_airbyte_raw_id`, `_airbyte_extracted_at`, `_airbyte_meta` and
@@ -60,9 +60,10 @@ impl PostgresDestination {
         self,
         catalog: &Value,
         naming: &DestinationNaming,
-        mut input: mpsc::Receiver<AirbyteMessage>,
+        input: mpsc::Receiver<AirbyteMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> Result<(), ConnectorError> {
+        let mut input = Incoming::new(input);
         let mut connection = connect(&self.options).await?;
         let mut streams = Vec::new();
         for (index, configured) in catalog["streams"]
@@ -168,7 +169,9 @@ impl PostgresDestination {
                         }
                     }
                 }
-                AirbyteMessage::Log { .. } | AirbyteMessage::Other { .. } => {}
+                AirbyteMessage::Log { .. }
+                | AirbyteMessage::Other { .. }
+                | AirbyteMessage::Records { .. } => {}
             }
         }
         // The input ended: commit the rest, and swap in each overwrite stream that completed
@@ -494,7 +497,7 @@ impl StreamTable {
     async fn copy_rows(
         &mut self,
         first: ferry_protocol::CopyRows,
-        input: &mut mpsc::Receiver<AirbyteMessage>,
+        input: &mut Incoming,
         ids: &mut RawIds,
         connection: &mut PgConnection,
     ) -> Result<(u64, u64, Option<AirbyteMessage>), ConnectorError> {
