@@ -413,12 +413,7 @@ impl ExternalConnector {
         };
         while let Some(message) = messages.next().await? {
             match message {
-                AirbyteMessage::Record { record } => {
-                    records.push(record);
-                    if records.len() >= RECORDS_PER_BATCH || !messages.has_line() {
-                        send(batch(&mut records)).await?;
-                    }
-                }
+                AirbyteMessage::Record { record } => records.push(record),
                 AirbyteMessage::State { .. } => {
                     if !records.is_empty() {
                         send(batch(&mut records)).await?;
@@ -426,6 +421,9 @@ impl ExternalConnector {
                     send(message).await?;
                 }
                 _ => {}
+            }
+            if !records.is_empty() && (records.len() >= RECORDS_PER_BATCH || !messages.has_line()) {
+                send(batch(&mut records)).await?;
             }
         }
         if !records.is_empty() {
