@@ -199,7 +199,12 @@ async fn execute(
     let is_reset = config.job_type != "sync";
     let source_configuration = config.source_configuration.clone();
     let source_catalog = catalog.clone();
-    let committed = config.state.clone();
+    let committed: Vec<ferry_api::StreamState> = config
+        .state
+        .iter()
+        .filter(|stored| catalog::reads_incrementally(&catalog, &stored.state["stream_descriptor"]))
+        .cloned()
+        .collect();
     // A reset reads nothing: every stream is overwritten with nothing, and the state cleared.
     let destination_catalog = if is_reset {
         catalog::for_reset(&catalog)

@@ -233,6 +233,27 @@ pub fn for_reset(catalog: &Value) -> Value {
     catalog
 }
 
+/// Whether the catalog reads `descriptor` (`{name, namespace}`) incrementally. Only such a
+/// stream resumes from a committed state: a full refresh reads everything on every sync (and
+/// on every attempt, since an overwrite's new table is started over too).
+pub fn reads_incrementally(catalog: &Value, descriptor: &Value) -> bool {
+    catalog["streams"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|configured| {
+            let stream = &configured["stream"];
+            configured["sync_mode"] == "incremental"
+                && stream["name"] == descriptor["name"]
+                && stream
+                    .get("namespace")
+                    .filter(|namespace| !namespace.is_null())
+                    == descriptor
+                        .get("namespace")
+                        .filter(|namespace| !namespace.is_null())
+        })
+}
+
 /// A `STREAM_STATUS` trace saying each stream of the catalog was read to its end.
 pub fn streams_complete(catalog: &Value) -> Vec<AirbyteMessage> {
     let emitted_at = std::time::SystemTime::now()
@@ -311,6 +332,24 @@ mod tests {
             DestinationNaming::default().apply(&catalog)["streams"][0]["stream"],
             json!({"name": "users"})
         );
+    }
+
+    #[test]
+    fn only_incremental_streams_resume_from_state() {
+        let catalog = configure(&discovered(), &json!({"streams": []})).unwrap();
+        assert!(reads_incrementally(&catalog, &json!({"name": "users"})));
+        assert!(!reads_incrementally(&catalog, &json!({"name": "logs"})));
+        assert!(!reads_incrementally(
+            &catalog,
+            &json!({"name": "users", "namespace": "x"})
+        ));
+        assert!(!reads_incrementally(&catalog, &json!({"name": "gone"})));
+        let full = configure(
+            &discovered(),
+            &json!({"streams": [{"name": "users", "syncMode": "full_refresh_append"}]}),
+        )
+        .unwrap();
+        assert!(!reads_incrementally(&full, &json!({"name": "users"})));
     }
 
     #[test]
