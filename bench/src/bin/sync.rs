@@ -147,7 +147,7 @@ CREATE INDEX events_updated_at ON events (updated_at);";
 async fn main() {
     let rows = argument("--rows", 2_000_000);
     let faker_records = argument("--faker", 2_000_000);
-    let external_records = argument("--external", 1_000_000);
+    let external_records = argument("--external", 2_000_000);
     let binary = ferry_binary();
     let mut figures = Figures(Vec::new());
     let ferry = FerryProcess::start(&binary, FerryOptions::new(StoreKind::Sqlite)).await;
