@@ -40,6 +40,14 @@ async fn scalar(database: &TestDatabase, sql: &str) -> String {
         .unwrap()
 }
 
+/// Each measured run starts from the same place: no dirty pages left by the one before (a
+/// checkpoint falling into one run and not another moves figures by 10 % and more). The
+/// incremental sync so meets every changed page for the first time since a checkpoint, as a
+/// sync an hour after the last one does.
+fn settle() {
+    timed_shell("psql -X -q -h 127.0.0.1 -U postgres -d postgres -c CHECKPOINT; sync");
+}
+
 /// Seconds a shell pipeline takes.
 fn timed_shell(script: &str) -> f64 {
     let started = Instant::now();
@@ -189,7 +197,9 @@ async fn main() {
                 destination.url()
             )
         };
+        settle();
         let raw_text = timed_shell(&raw(""));
+        settle();
         let raw_binary = timed_shell(&raw("with (format binary)"));
         figures.add("raw COPY pipe (text)", rows as f64 / raw_text, "rows/s");
         figures.add("raw COPY pipe (text)", megabytes / raw_text, "MB/s");
@@ -202,6 +212,7 @@ async fn main() {
                 json!([{"name": "events", "syncMode": "full_refresh_overwrite"}]),
             )
             .await;
+        settle();
         let (full_seconds, job) = ferry.sync(&full).await;
         assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
         figures.add(
@@ -227,6 +238,7 @@ async fn main() {
                 json!([{"name": "events", "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"]}]),
             )
             .await;
+        settle();
         let (initial_seconds, _) = ferry.sync(&dedup).await;
         figures.add(
             "ferry incremental dedup, initial load",
@@ -236,6 +248,7 @@ async fn main() {
         // The database's own cost of changing those rows in place, for scale: each changed
         // row dirties a page, and the first change of a page after a checkpoint writes the
         // whole page to the WAL; the destination pays that again when it merges them.
+        settle();
         let updated = Instant::now();
         execute(
             &source,
@@ -247,6 +260,7 @@ async fn main() {
             updated.elapsed().as_secs_f64(),
             "s",
         );
+        settle();
         let (changed_seconds, job) = ferry.sync(&dedup).await;
         assert_eq!(job["rowsSynced"].as_u64(), Some(rows / 100), "{job}");
         figures.add("ferry incremental dedup, 1 % changed", changed_seconds, "s");
@@ -274,7 +288,7 @@ async fn main() {
     if !flag("--skip-postgres") {
         // The loads above leave the database and the kernel writing back gigabytes of dirty
         // pages; the connector figures below measure CPU on a machine where that is over.
-        timed_shell("psql -X -q -h 127.0.0.1 -U postgres -d postgres -c CHECKPOINT; sync");
+        settle();
     }
     // faker → dev-null through the data plane.
     let faker = ferry
