@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferry_bench::{argument, children_of, ferry_binary, flag, peak_rss_mb};
-use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, TestDatabase};
+use ferry_testkit::{FerryOptions, FerryUp, StoreKind, TestDatabase};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
@@ -71,58 +71,34 @@ fn shell_output(script: &str) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-struct Ferry {
-    process: FerryProcess,
-    admin: Api,
-    workspace: Value,
+/// Runs a sync to its end; its time in seconds and the job.
+async fn timed_sync(ferry: &FerryUp, connection: &Value) -> (f64, Value) {
+    let started = Instant::now();
+    let job_id = ferry.admin.start_job(connection, "sync").await;
+    let job = ferry
+        .admin
+        .finished_job(job_id, Duration::from_secs(3600))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    // Timed by the job's own clock, from its creation (the POST) to its end, to the
+    // millisecond: the poll that noticed the end is not in the figure, and polls are few
+    // (every 100 ms), so answering them costs the machine nothing worth counting.
+    let time = |field: &str| {
+        let text = job[field].as_str().unwrap();
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    let seconds = (time("lastUpdatedAt") - time("startTime")).as_seconds_f64();
+    assert!(
+        seconds <= started.elapsed().as_secs_f64(),
+        "the job's own time is within the client's"
+    );
+    (seconds, job)
 }
 
-impl Ferry {
-    async fn post(&self, path: &str, body: Value) -> Value {
-        self.admin.create(path, body).await
-    }
-
-    async fn connection(&self, source: Value, destination: Value, streams: Value) -> Value {
-        self.admin
-            .connect(
-                &self.workspace,
-                source,
-                destination,
-                json!({"configurations": {"streams": streams}}),
-            )
-            .await
-    }
-
-    /// Runs a sync to its end; its wall time in seconds and the job.
-    async fn sync(&self, connection: &Value) -> (f64, Value) {
-        let started = Instant::now();
-        let job_id = self.admin.start_job(connection, "sync").await;
-        let job = self
-            .admin
-            .finished_job(job_id, Duration::from_secs(3600))
-            .await;
-        assert_eq!(job["status"], "succeeded", "{job}");
-        // Timed by the job's own clock, from its creation (the POST) to its end, to the
-        // millisecond: the poll that noticed the end is not in the figure, and polls are few
-        // (every 100 ms), so answering them costs the machine nothing worth counting.
-        let time = |field: &str| {
-            let text = job[field].as_str().unwrap();
-            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                .unwrap()
-        };
-        let seconds = (time("lastUpdatedAt") - time("startTime")).as_seconds_f64();
-        assert!(
-            seconds <= started.elapsed().as_secs_f64(),
-            "the job's own time is within the client's"
-        );
-        (seconds, job)
-    }
-
-    fn dataplane_pid(&self) -> u32 {
-        *children_of(ferry_testkit::pid_of(&self.process))
-            .first()
-            .expect("ferry up runs its data plane as a child process")
-    }
+fn dataplane_pid(ferry: &FerryUp) -> u32 {
+    *children_of(ferry_testkit::pid_of(&ferry.process))
+        .first()
+        .expect("ferry up runs its data plane as a child process")
 }
 
 fn postgres_configuration(database: &TestDatabase, role: &str, schema: &str) -> Value {
@@ -158,15 +134,7 @@ async fn main() {
     let external_records = argument("--external", 2_000_000);
     let binary = ferry_binary();
     let mut figures = Figures(Vec::new());
-    let ferry = FerryProcess::start(&binary, FerryOptions::new(StoreKind::Sqlite)).await;
-    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-    let workspace =
-        admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"].clone();
-    let ferry = Ferry {
-        process: ferry,
-        admin,
-        workspace,
-    };
+    let ferry = FerryUp::start(&binary, FerryOptions::new(StoreKind::Sqlite)).await;
 
     if !flag("--skip-postgres") {
         let source = TestDatabase::create().await;
@@ -213,7 +181,7 @@ async fn main() {
             )
             .await;
         settle();
-        let (full_seconds, job) = ferry.sync(&full).await;
+        let (full_seconds, job) = timed_sync(&ferry, &full).await;
         assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
         figures.add(
             "ferry full refresh PG -> PG",
@@ -239,7 +207,7 @@ async fn main() {
             )
             .await;
         settle();
-        let (initial_seconds, _) = ferry.sync(&dedup).await;
+        let (initial_seconds, _) = timed_sync(&ferry, &dedup).await;
         figures.add(
             "ferry incremental dedup, initial load",
             rows as f64 / initial_seconds,
@@ -261,7 +229,7 @@ async fn main() {
             "s",
         );
         settle();
-        let (changed_seconds, job) = ferry.sync(&dedup).await;
+        let (changed_seconds, job) = timed_sync(&ferry, &dedup).await;
         assert_eq!(job["rowsSynced"].as_u64(), Some(rows / 100), "{job}");
         figures.add("ferry incremental dedup, 1 % changed", changed_seconds, "s");
         figures.add(
@@ -277,7 +245,7 @@ async fn main() {
         );
         figures.add(
             "data plane peak RSS (PG -> PG)",
-            peak_rss_mb(ferry.dataplane_pid()),
+            peak_rss_mb(dataplane_pid(&ferry)),
             "MB (target <= 150)",
         );
     }
@@ -298,7 +266,7 @@ async fn main() {
             json!([{"name": "users", "syncMode": "incremental_append"}]),
         )
         .await;
-    let (faker_seconds, job) = ferry.sync(&faker).await;
+    let (faker_seconds, job) = timed_sync(&ferry, &faker).await;
     assert_eq!(job["rowsSynced"].as_u64(), Some(faker_records), "{job}");
     figures.add(
         "ferry faker -> dev-null",
@@ -330,25 +298,29 @@ async fn main() {
     );
     let workspace = ferry.workspace.as_str().unwrap().to_owned();
     let definition = ferry
-        .post(
+        .admin
+        .create(
             &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
             json!({"name": "faker (protocol)", "command": [binary, "connector", "source-faker"]}),
         )
         .await;
     let source = ferry
-        .post(
+        .admin
+        .create(
             "/api/public/v1/sources",
             json!({"name": "external", "workspaceId": workspace, "definitionId": definition["id"], "configuration": faker_config}),
         )
         .await;
     let destination = ferry
-        .post(
+        .admin
+        .create(
             "/api/public/v1/destinations",
             json!({"name": "null", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}),
         )
         .await;
     let external = ferry
-        .post(
+        .admin
+        .create(
             "/api/public/v1/connections",
             json!({"sourceId": source["sourceId"], "destinationId": destination["destinationId"],
                    "configurations": {"streams": [{"name": "users", "syncMode": "full_refresh_append"}]}}),
@@ -357,7 +329,7 @@ async fn main() {
     let (mut piped_runs, mut runner_runs) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         piped_runs.push(timed_shell(&piped));
-        let (seconds, job) = ferry.sync(&external["connectionId"]).await;
+        let (seconds, job) = timed_sync(&ferry, &external["connectionId"]).await;
         assert_eq!(job["rowsSynced"].as_u64(), Some(external_records), "{job}");
         runner_runs.push(seconds);
     }
@@ -379,7 +351,7 @@ async fn main() {
     );
     figures.add(
         "data plane peak RSS (whole run)",
-        peak_rss_mb(ferry.dataplane_pid()),
+        peak_rss_mb(dataplane_pid(&ferry)),
         "MB (target <= 150)",
     );
 

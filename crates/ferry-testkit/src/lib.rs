@@ -251,6 +251,41 @@ impl Drop for FerryProcess {
 }
 
 /// The process id of a running `ferry` (for CPU and memory figures).
+/// A `ferry up` with the instance admin's client and the default workspace: where a test or a
+/// benchmark of syncs starts.
+pub struct FerryUp {
+    pub process: FerryProcess,
+    pub admin: Api,
+    pub workspace: Value,
+}
+
+impl FerryUp {
+    pub async fn start(binary: &Path, options: FerryOptions) -> Self {
+        let process = FerryProcess::start(binary, options).await;
+        let admin = Api::new(&process.base_url, Some(process.admin_token().await));
+        let workspace =
+            admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"].clone();
+        Self {
+            process,
+            admin,
+            workspace,
+        }
+    }
+
+    /// A new source and destination in the default workspace, and a connection syncing
+    /// `streams` (its `configurations.streams`) between them; the connection's id.
+    pub async fn connection(&self, source: Value, destination: Value, streams: Value) -> Value {
+        self.admin
+            .connect(
+                &self.workspace,
+                source,
+                destination,
+                serde_json::json!({"configurations": {"streams": streams}}),
+            )
+            .await
+    }
+}
+
 pub fn pid_of(process: &FerryProcess) -> u32 {
     process.child.id()
 }

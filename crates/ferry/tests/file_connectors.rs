@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, TestDatabase};
+use ferry_testkit::{FerryOptions, FerryUp, StoreKind, TestDatabase};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
@@ -19,46 +19,19 @@ fn people_csv() -> String {
     format!("{}/tests/fixtures/people.csv", env!("CARGO_MANIFEST_DIR"))
 }
 
-struct Ferry {
-    _process: FerryProcess,
-    admin: Api,
-    workspace: Value,
+async fn up() -> FerryUp {
+    FerryUp::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await
 }
 
-impl Ferry {
-    async fn up() -> Self {
-        let process =
-            FerryProcess::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
-        let admin = Api::new(&process.base_url, Some(process.admin_token().await));
-        let workspace =
-            admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"].clone();
-        Self {
-            _process: process,
-            admin,
-            workspace,
-        }
-    }
-
-    async fn connection(&self, source: Value, destination: Value, streams: Value) -> Value {
-        self.admin
-            .connect(
-                &self.workspace,
-                source,
-                destination,
-                json!({"configurations": {"streams": streams}}),
-            )
-            .await
-    }
-
-    async fn sync(&self, connection: &Value) -> Value {
-        let job_id = self.admin.start_job(connection, "sync").await;
-        let job = self
-            .admin
-            .finished_job(job_id, Duration::from_secs(60))
-            .await;
-        assert_eq!(job["status"], "succeeded", "{job}");
-        job
-    }
+/// Runs a sync of `connection`, which must succeed; the job.
+async fn sync(ferry: &FerryUp, connection: &Value) -> Value {
+    let job_id = ferry.admin.start_job(connection, "sync").await;
+    let job = ferry
+        .admin
+        .finished_job(job_id, Duration::from_secs(60))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    job
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -71,7 +44,7 @@ fn lines(path: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn files_sync_to_local_files_and_postgres() {
-    let ferry = Ferry::up().await;
+    let ferry = up().await;
     let output = tempfile::tempdir().unwrap();
 
     // The CSV Airbyte's own source-file sample reads, discovered as Airbyte types it.
@@ -101,7 +74,7 @@ async fn files_sync_to_local_files_and_postgres() {
             json!([{"name": "people", "syncMode": "full_refresh_overwrite"}]),
         )
         .await;
-    let job = ferry.sync(&to_json).await;
+    let job = sync(&ferry, &to_json).await;
     let written = lines(&output.path().join("_airbyte_raw_people.jsonl"));
     assert_eq!(job["rowsSynced"], written.len(), "{job}");
     let first: Value = serde_json::from_str(&written[0]).unwrap();
@@ -111,7 +84,7 @@ async fn files_sync_to_local_files_and_postgres() {
     );
     assert!(first["_airbyte_ab_id"].is_string() && first["_airbyte_emitted_at"].is_i64());
     // Overwrite: a second sync replaces the file, it does not grow it.
-    ferry.sync(&to_json).await;
+    sync(&ferry, &to_json).await;
     assert_eq!(
         lines(&output.path().join("_airbyte_raw_people.jsonl")).len(),
         written.len()
@@ -132,8 +105,8 @@ async fn files_sync_to_local_files_and_postgres() {
             json!([{"name": "events", "syncMode": "full_refresh_append"}]),
         )
         .await;
-    ferry.sync(&to_csv).await;
-    ferry.sync(&to_csv).await;
+    sync(&ferry, &to_csv).await;
+    sync(&ferry, &to_csv).await;
     let csv = std::fs::read(output.path().join("_airbyte_raw_events.csv")).unwrap();
     let mut reader = csv::Reader::from_reader(csv.as_slice());
     assert_eq!(
@@ -158,7 +131,7 @@ async fn files_sync_to_local_files_and_postgres() {
             json!([{"name": "people", "syncMode": "full_refresh_overwrite"}]),
         )
         .await;
-    ferry.sync(&to_postgres).await;
+    sync(&ferry, &to_postgres).await;
     let mut connection = sqlx::PgConnection::connect(&database.url()).await.unwrap();
     let alice: (String, String) =
         sqlx::query_as("SELECT age::text, score::text FROM files.people WHERE name = 'Alice'")

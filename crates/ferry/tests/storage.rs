@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, wait_for};
+use ferry_testkit::{FerryOptions, FerryUp, StoreKind, wait_for};
 use serde_json::json;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
@@ -65,7 +65,7 @@ async fn attempt_logs_are_kept_in_s3_compatible_storage() {
         .unwrap();
     assert!(created.status().is_success(), "{:?}", created.status());
 
-    let ferry = FerryProcess::start(
+    let ferry = FerryUp::start(
         BINARY.as_ref(),
         FerryOptions::new(StoreKind::Sqlite)
             .env("FERRY_STORAGE_URL", "s3://ferry-logs/ferry")
@@ -76,12 +76,10 @@ async fn attempt_logs_are_kept_in_s3_compatible_storage() {
             .env("AWS_REGION", "us-east-1"),
     )
     .await;
-    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-    let workspace =
-        admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"].clone();
+    let admin = &ferry.admin;
     let connection = admin
         .connect(
-            &workspace,
+            &ferry.workspace,
             json!({"sourceType": "faker", "count": 50}),
             json!({"destinationType": "dev-null"}),
             json!({}),
@@ -100,7 +98,7 @@ async fn attempt_logs_are_kept_in_s3_compatible_storage() {
     assert!(text.contains("attempt ended: succeeded"), "{text}");
     // … where the data plane put it (the local storage directory stays empty).
     assert!(
-        !std::fs::read_dir(ferry.data_dir.join("storage"))
+        !std::fs::read_dir(ferry.process.data_dir.join("storage"))
             .map(|entries| entries.count() > 0)
             .unwrap_or(false),
         "nothing written to the local storage directory"

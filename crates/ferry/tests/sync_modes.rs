@@ -5,25 +5,22 @@
 
 use std::time::Duration;
 
-use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind};
+use ferry_testkit::{FerryOptions, FerryUp, StoreKind};
 use serde_json::json;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
 
 #[tokio::test]
 async fn a_full_refresh_reads_everything_every_time_and_an_incremental_sync_resumes() {
-    let ferry = FerryProcess::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
-    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-    let workspace =
-        admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"].clone();
+    let ferry = FerryUp::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
+    let admin = &ferry.admin;
     // The faker commits a state per slice, as a resumable source does.
     for (mode, second_run) in [("full_refresh_append", 500), ("incremental_append", 0)] {
-        let connection = admin
-            .connect(
-                &workspace,
+        let connection = ferry
+            .connection(
                 json!({"sourceType": "faker", "count": 500, "records_per_slice": 100, "seed": 3}),
                 json!({"destinationType": "dev-null"}),
-                json!({"configurations": {"streams": [{"name": "users", "syncMode": mode}]}}),
+                json!([{"name": "users", "syncMode": mode}]),
             )
             .await;
         for expected in [500, second_run] {
