@@ -10,7 +10,10 @@ use ferry_connectors::{ConnectorError, NativeDestination, NativeSource, ResumeSt
 use ferry_protocol::catalog::DestinationNaming;
 use ferry_protocol::{AirbyteMessage, ErrorTrace, RecordLine, TraceMessage};
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+use std::io::Write;
+use std::os::fd::AsFd;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 #[derive(Args)]
@@ -60,17 +63,29 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
 }
 
 /// Protocol messages to stdout, buffered; flushed after each STATE and at the end.
+///
+/// Written by the thread that makes them, blocking while the pipe is full: writing stdout is
+/// this program's whole job, and a full pipe is the reader asking it to wait. Tokio's
+/// `Stdout` would hand every buffer to a thread of its blocking pool instead, a third busy
+/// thread that, on a 2-core machine, waits for a core while the reader holds one (the
+/// connector stalled ~14 % of the time through the runner that way). Written to the file
+/// descriptor itself: `std::io::Stdout` would split each buffer at its last newline into two
+/// writes.
 struct Output {
-    writer: BufWriter<tokio::io::Stdout>,
+    writer: std::io::BufWriter<std::fs::File>,
     line: Vec<u8>,
 }
 
 impl Output {
-    fn new() -> Self {
-        Self {
-            writer: BufWriter::with_capacity(1 << 16, tokio::io::stdout()),
+    fn new() -> anyhow::Result<Self> {
+        let stdout = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .context("opening stdout")?;
+        Ok(Self {
+            writer: std::io::BufWriter::with_capacity(1 << 16, std::fs::File::from(stdout)),
             line: Vec::with_capacity(1 << 12),
-        }
+        })
     }
 
     async fn send(&mut self, message: &AirbyteMessage) -> anyhow::Result<()> {
@@ -88,9 +103,9 @@ impl Output {
                 self.line.push(b'\n');
             }
         }
-        self.writer.write_all(&self.line).await?;
+        self.writer.write_all(&self.line)?;
         if matches!(message, AirbyteMessage::State { .. }) {
-            self.writer.flush().await?;
+            self.writer.flush()?;
         }
         Ok(())
     }
@@ -104,7 +119,7 @@ impl Output {
     }
 
     async fn finish(mut self) -> anyhow::Result<()> {
-        self.writer.flush().await?;
+        self.writer.flush()?;
         Ok(())
     }
 }
@@ -162,7 +177,7 @@ pub async fn run(args: ConnectorArgs) -> anyhow::Result<()> {
     let Some(specification) = ferry_protocol::configs::specification(role, connector_type) else {
         bail!("unknown connector '{}'", args.name);
     };
-    let mut output = Output::new();
+    let mut output = Output::new()?;
     let outcome = operate(
         role,
         connector_type,
