@@ -43,13 +43,24 @@ pub enum AirbyteMessage {
     },
 }
 
-/// Whole rows of one stream in COPY text format (one per line), with the columns they hold.
+/// Whole rows of one stream in a COPY format, with the columns they hold.
 #[derive(Debug, Clone)]
 pub struct CopyRows {
     pub stream: StreamDescriptor,
     pub columns: std::sync::Arc<[String]>,
+    pub format: CopyFormat,
     pub count: u64,
     pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyFormat {
+    /// COPY text: one row per line, tab-separated fields.
+    Text,
+    /// COPY binary tuples, without the format's header and trailer; each column's fields in
+    /// the binary form of the destination SQL type beside it (`bigint`, `numeric`, …), which
+    /// is only what a destination column of that type accepts.
+    Binary { types: std::sync::Arc<[String]> },
 }
 
 /// The key holding each kind of message's body on the wire.

@@ -3,7 +3,7 @@ use std::fmt;
 
 use ferry_protocol::catalog::DestinationNaming;
 use ferry_protocol::configs::PostgresDestinationConfig;
-use ferry_protocol::{AirbyteMessage, RecordMessage};
+use ferry_protocol::{AirbyteMessage, CopyFormat, RecordMessage};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -11,7 +11,9 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::mpsc;
 
 use super::schema::ColumnType;
-use super::{connect, connect_options, copy_text, database_error, quote_identifier, run_sql};
+use super::{
+    connect, connect_options, copy_binary, copy_text, database_error, quote_identifier, run_sql,
+};
 use crate::{ConnectorError, Incoming, StateAck, Tally, completed_stream, waits_for_swap};
 
 /// Airbyte's `destination-postgres` with Destinations V2 typing: one typed table per stream
@@ -488,7 +490,32 @@ impl StreamTable {
         format!("COPY {} ({columns}) FROM STDIN", self.load_table())
     }
 
-    /// Takes rows that are already COPY text of the stream's columns.
+    /// Binary rows are only for a table made afresh for this sync, whose columns are of the
+    /// types the rows are in.
+    fn check_binary_rows(
+        &self,
+        columns: &[String],
+        types: &[String],
+    ) -> Result<(), ConnectorError> {
+        let stream = &self.source_name;
+        if self.mode != Mode::Overwrite {
+            return Err(ConnectorError::Failed(format!(
+                "stream '{stream}': COPY binary rows for a table that is not made afresh"
+            )));
+        }
+        for (name, kind) in columns.iter().zip(types) {
+            let ours = self.columns.iter().find(|column| &column.name == name);
+            if ours.is_none_or(|column| column.kind.sql() != kind) {
+                return Err(ConnectorError::Failed(format!(
+                    "stream '{stream}': COPY binary rows hold column '{name}' as {kind}, \
+                     which its table does not"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes rows that are already COPY text or binary of the stream's columns.
     /// Streams COPY rows into one COPY statement for as long as the pipe brings rows of this
     /// stream, so that PostgreSQL parses one batch while the next is on its way; returns the
     /// rows and bytes copied and the first message that ended the run. Each row gains its
@@ -502,25 +529,55 @@ impl StreamTable {
         connection: &mut PgConnection,
     ) -> Result<(u64, u64, Option<AirbyteMessage>), ConnectorError> {
         let columns = first.columns.clone();
+        let format = first.format.clone();
+        let binary = match &format {
+            CopyFormat::Binary { types } => {
+                self.check_binary_rows(&columns, types)?;
+                true
+            }
+            CopyFormat::Text => false,
+        };
         let names: Vec<String> = columns.iter().map(|name| quote_identifier(name)).collect();
         let statement = format!(
-            "COPY {} (\"_airbyte_raw_id\", {}) FROM STDIN",
+            "COPY {} (\"_airbyte_raw_id\", {}) FROM STDIN{}",
             self.load_table(),
-            names.join(", ")
+            names.join(", "),
+            if binary { " (FORMAT binary)" } else { "" }
         );
         let context = format!("loading {}", self.final_table());
+        let malformed = || ConnectorError::Failed(format!("{context}: malformed COPY binary rows"));
         let mut copy = connection
             .copy_in_raw(&statement)
             .await
             .map_err(|error| database_error(&context, error))?;
         let (mut rows, mut bytes) = (0u64, 0u64);
         let mut batch = first;
+        let mut id = Vec::with_capacity(36);
+        self.buffer.clear();
+        if binary {
+            self.buffer.extend_from_slice(copy_binary::HEADER);
+        }
         let after = loop {
-            self.buffer.clear();
-            for row in batch.data.split_inclusive(|byte| *byte == b'\n') {
-                ids.write(&mut self.buffer);
-                self.buffer.push(b'\t');
-                self.buffer.extend_from_slice(row);
+            if binary {
+                let mut rest = batch.data.as_slice();
+                while !rest.is_empty() {
+                    let copy_binary::Next::Tuple(length) =
+                        copy_binary::next(rest).map_err(|_| malformed())?
+                    else {
+                        return Err(malformed());
+                    };
+                    id.clear();
+                    ids.write(&mut id);
+                    copy_binary::push_with_first_field(&mut self.buffer, &rest[..length], &id)
+                        .map_err(|_| malformed())?;
+                    rest = &rest[length..];
+                }
+            } else {
+                for row in batch.data.split_inclusive(|byte| *byte == b'\n') {
+                    ids.write(&mut self.buffer);
+                    self.buffer.push(b'\t');
+                    self.buffer.extend_from_slice(row);
+                }
             }
             rows += batch.count;
             bytes += batch.data.len() as u64;
@@ -528,16 +585,22 @@ impl StreamTable {
                 let _ = copy.abort("ferry: send failed").await;
                 return Err(database_error(&context, error));
             }
+            self.buffer.clear();
             match input.recv().await {
                 Some(AirbyteMessage::CopyRows { rows: more })
-                    if more.stream == batch.stream && more.columns == columns =>
+                    if more.stream == batch.stream
+                        && more.columns == columns
+                        && more.format == format =>
                 {
                     batch = more;
                 }
                 other => break other,
             }
         };
-        self.buffer.clear();
+        if binary && let Err(error) = copy.send(copy_binary::TRAILER).await {
+            let _ = copy.abort("ferry: send failed").await;
+            return Err(database_error(&context, error));
+        }
         copy.finish()
             .await
             .map_err(|error| database_error(&context, error))?;

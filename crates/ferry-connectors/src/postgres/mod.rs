@@ -1,6 +1,7 @@
 //! Native PostgreSQL source and destination. They take the configuration keys of Airbyte's
 //! connectors of the same name, and move rows with COPY (text format) on both ends.
 
+pub mod copy_binary;
 pub mod copy_text;
 mod destination;
 mod schema;

@@ -34,6 +34,27 @@ pub fn json_schema_of(type_name: &str, element: Option<&str>) -> Value {
     }
 }
 
+/// The destination column type whose COPY binary form is the same as that of a source
+/// column of type `type_name`, for the types where one is: a field of such a column passes
+/// from one database to the other as it is. The others (`int4` into `bigint`, `float8` into
+/// `numeric`, `json` into `jsonb`, `uuid` into `varchar`, …) differ in binary and go as text.
+pub fn binary_column_type(type_name: &str) -> Option<ColumnType> {
+    Some(match type_name {
+        "int8" => ColumnType::Integer,
+        "numeric" => ColumnType::Number,
+        "bool" => ColumnType::Boolean,
+        "date" => ColumnType::Date,
+        "time" => ColumnType::Time,
+        "timetz" => ColumnType::TimeTz,
+        "timestamp" => ColumnType::Timestamp,
+        "timestamptz" => ColumnType::TimestampTz,
+        // The characters themselves, blank padding included, as `::text` would give them.
+        "text" | "varchar" | "bpchar" => ColumnType::Text,
+        "jsonb" => ColumnType::Json,
+        _ => return None,
+    })
+}
+
 /// What a destination column holds, and so how a JSON value is written into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
@@ -118,6 +139,32 @@ impl ColumnType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_passthrough_lands_in_the_column_the_schema_makes() {
+        for pg in [
+            "int8",
+            "numeric",
+            "bool",
+            "date",
+            "time",
+            "timetz",
+            "timestamp",
+            "timestamptz",
+            "text",
+            "varchar",
+            "bpchar",
+            "jsonb",
+        ] {
+            let column = binary_column_type(pg).unwrap_or_else(|| panic!("{pg}"));
+            assert_eq!(ColumnType::of(&json_schema_of(pg, None)), column, "{pg}");
+        }
+        for pg in [
+            "int2", "int4", "float4", "float8", "json", "uuid", "bytea", "_int4",
+        ] {
+            assert_eq!(binary_column_type(pg), None, "{pg}");
+        }
+    }
 
     #[test]
     fn source_schemas_type_back_to_matching_columns() {

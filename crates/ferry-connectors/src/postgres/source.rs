@@ -1,15 +1,19 @@
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_protocol::configs::PostgresSourceConfig;
-use ferry_protocol::{AirbyteMessage, RecordMessage, StateMessage, StreamDescriptor};
+use ferry_protocol::{AirbyteMessage, CopyFormat, RecordMessage, StateMessage, StreamDescriptor};
 use futures_util::TryStreamExt;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::mpsc;
 
-use super::schema::json_schema_of;
-use super::{connect, connect_options, copy_text, database_error, quote_identifier, quote_literal};
+use super::schema::{ColumnType, binary_column_type, json_schema_of};
+use super::{
+    connect, connect_options, copy_binary, copy_text, database_error, quote_identifier,
+    quote_literal,
+};
 use crate::{ConnectorError, ResumeState, emit, now_millis};
 
 /// Airbyte's `source-postgres` (standard replication): discover schemas' tables, read them
@@ -210,6 +214,9 @@ struct ReadPlan<'a> {
     columns: Vec<&'a Column>,
     cursor: Option<&'a Column>,
     resume_from: Option<String>,
+    /// The destination column types, when the rows can go to a native destination in COPY
+    /// binary.
+    binary_types: Option<Arc<[String]>>,
 }
 
 impl<'a> ReadPlan<'a> {
@@ -262,12 +269,31 @@ impl<'a> ReadPlan<'a> {
                 .then(|| stored["cursor"].as_str().map(str::to_owned))
                 .flatten()
         });
+        // A full refresh into a table made afresh (overwrite) takes the rows in COPY binary
+        // when every column's binary form is that of the column the destination makes for it
+        // from the catalog (an append could meet a table of other types).
+        let binary_types = (cursor.is_none()
+            && configured["destination_sync_mode"] == "overwrite"
+            && !columns.is_empty())
+        .then(|| {
+            columns
+                .iter()
+                .map(|column| {
+                    let kind = binary_column_type(&column.type_name)?;
+                    let property = &configured["stream"]["json_schema"]["properties"][&column.name];
+                    (ColumnType::of(property) == kind).then(|| kind.sql().to_owned())
+                })
+                .collect::<Option<Vec<String>>>()
+        })
+        .flatten()
+        .map(Arc::from);
         Ok(Self {
             table,
             descriptor,
             columns,
             cursor,
             resume_from,
+            binary_types,
         })
     }
 
@@ -309,8 +335,13 @@ impl<'a> ReadPlan<'a> {
                 ),
                 (None, _) => String::new(),
             };
+            let format = if self.binary_types.is_some() {
+                " (FORMAT binary)"
+            } else {
+                ""
+            };
             return format!(
-                "COPY (SELECT {} FROM {from} t{filter}) TO STDOUT",
+                "COPY (SELECT {} FROM {from} t{filter}) TO STDOUT{format}",
                 expressions.join(", ")
             );
         }
@@ -379,7 +410,14 @@ impl<'a> ReadPlan<'a> {
             since_checkpoint: 0,
             checkpoint_at: Instant::now() + CHECKPOINT_INTERVAL,
             emitted_at: 0,
+            binary: (copy_rows && self.binary_types.is_some()).then(BinaryFraming::default),
             copy: copy_rows.then(|| CopyBatch {
+                format: match &self.binary_types {
+                    Some(types) => CopyFormat::Binary {
+                        types: types.clone(),
+                    },
+                    None => CopyFormat::Text,
+                },
                 columns: self
                     .columns
                     .iter()
@@ -405,7 +443,7 @@ impl<'a> ReadPlan<'a> {
         }
         drop(rows);
         reader.send_batch().await?;
-        if !reader.pending.is_empty() {
+        if !reader.pending.is_empty() || reader.binary.is_some_and(|framing| !framing.ended) {
             return Err(ConnectorError::Failed(format!(
                 "reading {key}: the last row was cut short"
             )));
@@ -431,12 +469,22 @@ struct RowReader<'p, 'a> {
     since_checkpoint: u64,
     checkpoint_at: Instant,
     emitted_at: i64,
-    /// Set when rows go as COPY text.
+    /// Set when rows go as COPY rows.
     copy: Option<CopyBatch>,
+    /// Set when they come (and go) as COPY binary.
+    binary: Option<BinaryFraming>,
+}
+
+/// Where COPY binary output has got to.
+#[derive(Default, Clone, Copy)]
+struct BinaryFraming {
+    header_read: bool,
+    ended: bool,
 }
 
 struct CopyBatch {
-    columns: std::sync::Arc<[String]>,
+    format: CopyFormat,
+    columns: Arc<[String]>,
     /// Where the cursor is among the columns, for incremental streams.
     cursor_index: Option<usize>,
     data: Vec<u8>,
@@ -453,6 +501,9 @@ fn copy_field(row: &[u8], index: usize) -> Option<String> {
 
 impl RowReader<'_, '_> {
     async fn take(&mut self, chunk: &[u8]) -> Result<(), ConnectorError> {
+        if self.binary.is_some() {
+            return self.take_binary(chunk).await;
+        }
         let mut rest = chunk;
         if !self.pending.is_empty() {
             let Some(end) = memchr::memchr(b'\n', rest) else {
@@ -469,6 +520,61 @@ impl RowReader<'_, '_> {
             rest = &rest[end + 1..];
         }
         self.pending.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// COPY binary output: whole tuples into the batch as they are. PostgreSQL sends a tuple
+    /// a chunk; one cut across chunks is put together.
+    async fn take_binary(&mut self, chunk: &[u8]) -> Result<(), ConnectorError> {
+        let plan = self.plan;
+        let malformed = || {
+            ConnectorError::Failed(format!(
+                "reading {}: PostgreSQL sent malformed COPY binary data",
+                plan.descriptor.key()
+            ))
+        };
+        let joined;
+        let mut data = chunk;
+        if !self.pending.is_empty() {
+            self.pending.extend_from_slice(chunk);
+            joined = std::mem::take(&mut self.pending);
+            data = &joined;
+        }
+        let mut framing = self.binary.unwrap_or_default();
+        if !framing.header_read {
+            match copy_binary::header_len(data).map_err(|_| malformed())? {
+                Some(length) => {
+                    data = &data[length..];
+                    framing.header_read = true;
+                }
+                None => {
+                    self.pending.extend_from_slice(data);
+                    return Ok(());
+                }
+            }
+        }
+        while !framing.ended {
+            match copy_binary::next(data).map_err(|_| malformed())? {
+                copy_binary::Next::Tuple(length) => {
+                    let Some(batch) = &mut self.copy else {
+                        return Ok(());
+                    };
+                    batch.data.extend_from_slice(&data[..length]);
+                    batch.rows += 1;
+                    data = &data[length..];
+                    if batch.data.len() >= BATCH_BYTES {
+                        self.send_batch().await?;
+                    }
+                }
+                copy_binary::Next::End => {
+                    framing.ended = true;
+                    data = &[];
+                }
+                copy_binary::Next::Incomplete => break,
+            }
+        }
+        self.binary = Some(framing);
+        self.pending.extend_from_slice(data);
         Ok(())
     }
 
@@ -532,6 +638,7 @@ impl RowReader<'_, '_> {
         let rows = ferry_protocol::CopyRows {
             stream: self.plan.descriptor.clone(),
             columns: batch.columns.clone(),
+            format: batch.format.clone(),
             count: batch.rows,
             data: std::mem::replace(&mut batch.data, Vec::with_capacity(BATCH_BYTES + 4096)),
         };
@@ -589,5 +696,81 @@ impl RowReader<'_, '_> {
         self.since_checkpoint = 0;
         self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn table(types: &[&str]) -> Table {
+        Table {
+            schema: "public".to_owned(),
+            name: "t".to_owned(),
+            columns: types
+                .iter()
+                .enumerate()
+                .map(|(index, type_name)| Column {
+                    name: format!("c{index}"),
+                    type_name: (*type_name).to_owned(),
+                    sql_type: (*type_name).to_owned(),
+                    element: None,
+                })
+                .collect(),
+            primary_key: Vec::new(),
+        }
+    }
+
+    /// The configured stream, with each column's schema as discover describes it.
+    fn configured(table: &Table, sync_mode: &str, destination_sync_mode: &str) -> Value {
+        let properties: serde_json::Map<String, Value> = table
+            .columns
+            .iter()
+            .map(|column| (column.name.clone(), json_schema_of(&column.type_name, None)))
+            .collect();
+        json!({
+            "stream": {"name": "t", "json_schema": {"type": "object", "properties": properties}},
+            "sync_mode": sync_mode, "cursor_field": ["c0"],
+            "destination_sync_mode": destination_sync_mode,
+        })
+    }
+
+    fn reads_binary(types: &[&str], sync_mode: &str, destination_sync_mode: &str) -> bool {
+        let table = table(types);
+        let configured = configured(&table, sync_mode, destination_sync_mode);
+        let plan = ReadPlan::new(&table, &configured, &[]).unwrap();
+        let query = plan.query(true);
+        assert_eq!(
+            query.ends_with("(FORMAT binary)"),
+            plan.binary_types.is_some()
+        );
+        assert!(!plan.query(false).contains("binary"));
+        plan.binary_types.is_some()
+    }
+
+    #[test]
+    fn only_a_full_refresh_into_a_new_table_of_matching_types_reads_binary() {
+        let matching = ["int8", "numeric", "text", "timestamptz", "jsonb", "bpchar"];
+        assert!(reads_binary(&matching, "full_refresh", "overwrite"));
+        assert!(!reads_binary(&matching, "full_refresh", "append"));
+        assert!(!reads_binary(&matching, "incremental", "append_dedup"));
+        assert!(!reads_binary(
+            &["int8", "int4"],
+            "full_refresh",
+            "overwrite"
+        ));
+        assert!(!reads_binary(
+            &["int8", "json"],
+            "full_refresh",
+            "overwrite"
+        ));
+
+        // A catalog that types a column otherwise than discover did gets text.
+        let table = table(&["int8", "text"]);
+        let mut configured = configured(&table, "full_refresh", "overwrite");
+        configured["stream"]["json_schema"]["properties"]["c1"] = json!({"type": "integer"});
+        let plan = ReadPlan::new(&table, &configured, &[]).unwrap();
+        assert!(plan.binary_types.is_none());
     }
 }
