@@ -56,7 +56,7 @@ fn to_log(sink: &Option<LogSink>, name: &str, line: impl std::fmt::Display) {
 /// paying a context switch apiece (measured with the faker as a protocol program: both
 /// processes at 87 % of a core, waiting on each other; at 94 % with the wider pipe). Best
 /// effort: where the system allows less, the pipe stays as it is.
-fn widen_pipe(pipe: &impl std::os::fd::AsFd) {
+pub fn widen_pipe(pipe: &impl std::os::fd::AsFd) {
     #[cfg(target_os = "linux")]
     if let Err(error) = rustix::pipe::fcntl_setpipe_size(pipe, 1 << 20) {
         tracing::debug!(%error, "could not widen a connector pipe");

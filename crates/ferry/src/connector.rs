@@ -82,6 +82,9 @@ impl Output {
             .as_fd()
             .try_clone_to_owned()
             .context("opening stdout")?;
+        // Into a pipe, as wide a one as Ferry's runner makes, whoever reads it: records are
+        // made while the reader takes the last ones, rather than in turns.
+        ferry_connectors::process::widen_pipe(&stdout);
         Ok(Self {
             writer: std::io::BufWriter::with_capacity(1 << 16, std::fs::File::from(stdout)),
             line: Vec::with_capacity(1 << 12),
