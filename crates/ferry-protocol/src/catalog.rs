@@ -235,22 +235,27 @@ pub fn for_reset(catalog: &Value) -> Value {
 
 /// Whether the catalog reads `descriptor` (`{name, namespace}`) incrementally. Only such a
 /// stream resumes from a committed state: a full refresh reads everything on every sync (and
-/// on every attempt, since an overwrite's new table is started over too).
+/// on every attempt, since an overwrite's new table is started over too). A namespace missing
+/// on either side matches any, as destinations match records to streams: a connector that
+/// leaves it out of its states still resumes.
 pub fn reads_incrementally(catalog: &Value, descriptor: &Value) -> bool {
+    let namespace_of = |value: &Value| {
+        value
+            .get("namespace")
+            .filter(|name| !name.is_null())
+            .cloned()
+    };
+    let wanted = namespace_of(descriptor);
     catalog["streams"]
         .as_array()
         .into_iter()
         .flatten()
         .any(|configured| {
             let stream = &configured["stream"];
+            let namespace = namespace_of(stream);
             configured["sync_mode"] == "incremental"
                 && stream["name"] == descriptor["name"]
-                && stream
-                    .get("namespace")
-                    .filter(|namespace| !namespace.is_null())
-                    == descriptor
-                        .get("namespace")
-                        .filter(|namespace| !namespace.is_null())
+                && (namespace.is_none() || wanted.is_none() || namespace == wanted)
         })
 }
 
@@ -339,11 +344,27 @@ mod tests {
         let catalog = configure(&discovered(), &json!({"streams": []})).unwrap();
         assert!(reads_incrementally(&catalog, &json!({"name": "users"})));
         assert!(!reads_incrementally(&catalog, &json!({"name": "logs"})));
-        assert!(!reads_incrementally(
+        // The discovered streams have no namespace: a state that names one still matches.
+        assert!(reads_incrementally(
             &catalog,
             &json!({"name": "users", "namespace": "x"})
         ));
         assert!(!reads_incrementally(&catalog, &json!({"name": "gone"})));
+        let mut namespaced = catalog.clone();
+        namespaced["streams"][0]["stream"]["namespace"] = json!("public");
+        assert!(reads_incrementally(
+            &namespaced,
+            &json!({"name": "users", "namespace": "public"})
+        ));
+        assert!(reads_incrementally(&namespaced, &json!({"name": "users"})));
+        assert!(reads_incrementally(
+            &namespaced,
+            &json!({"name": "users", "namespace": null})
+        ));
+        assert!(!reads_incrementally(
+            &namespaced,
+            &json!({"name": "users", "namespace": "other"})
+        ));
         let full = configure(
             &discovered(),
             &json!({"streams": [{"name": "users", "syncMode": "full_refresh_append"}]}),
