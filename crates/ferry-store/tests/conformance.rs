@@ -76,6 +76,9 @@ async fn regions(store: &Store) {
     let found = store.region_by_name(ORG, "EU-WEST").await.unwrap().unwrap();
     assert_eq!(found.id, region.id);
 
+    // Lists go in creation order (to the millisecond; ties by id): a distinct creation time
+    // makes it observable.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     let other = store.create_region(&new_region("us-east")).await.unwrap();
     let rename_clash = store
         .update_region(
