@@ -49,9 +49,8 @@ pub struct ControlConfig {
     pub dataplane_degraded_after: Duration,
     pub dataplane_unhealthy_after: Duration,
     /// The storage attempt logs are read from (shared with the data planes): a local
-    /// directory, or `object_storage` (S3) when set.
-    pub storage_dir: std::path::PathBuf,
-    pub object_storage: Option<std::sync::Arc<dyn object_store::ObjectStore>>,
+    /// directory or S3, resolved once at start-up.
+    pub log_storage: std::sync::Arc<dyn object_store::ObjectStore>,
 }
 
 impl ControlConfig {
@@ -75,8 +74,8 @@ impl Default for ControlConfig {
             retry_backoff: Duration::from_secs(10),
             dataplane_degraded_after: Duration::from_secs(60),
             dataplane_unhealthy_after: Duration::from_secs(5 * 60),
-            storage_dir: std::path::PathBuf::from(".ferry/storage"),
-            object_storage: None,
+            // In memory until a deployment names its storage: a default must not touch disk.
+            log_storage: std::sync::Arc::new(object_store::memory::InMemory::new()),
         }
     }
 }

@@ -338,6 +338,13 @@ async fn run_control_plane(
         .unwrap_or_else(|| data_dir.join("storage"));
     std::fs::create_dir_all(&storage_dir)
         .with_context(|| format!("creating the storage dir {}", storage_dir.display()))?;
+    let log_storage: std::sync::Arc<dyn object_store::ObjectStore> = match object_storage {
+        Some(storage) => storage,
+        None => std::sync::Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(&storage_dir)
+                .with_context(|| format!("opening the storage dir {}", storage_dir.display()))?,
+        ),
+    };
     let store = Store::connect(database_url)
         .await
         .context("opening the control-plane store")?;
@@ -362,8 +369,7 @@ async fn run_control_plane(
         retry_backoff: Duration::from_secs(args.job_retry_backoff_seconds),
         dataplane_degraded_after: Duration::from_secs(args.dataplane_degraded_after_seconds),
         dataplane_unhealthy_after: Duration::from_secs(args.dataplane_unhealthy_after_seconds),
-        storage_dir: storage_dir.clone(),
-        object_storage,
+        log_storage,
     };
     let secrets = credentials::secrets_cipher(data_dir)?;
     let state = AppState::new(store.clone(), config, secrets)

@@ -395,14 +395,7 @@ pub async fn attempt_log(
             format!("must be an integer, got '{attempt_number}'"),
         )
     })?;
-    let storage: std::sync::Arc<dyn object_store::ObjectStore> = match &state.config.object_storage
-    {
-        Some(storage) => storage.clone(),
-        None => std::sync::Arc::new(
-            object_store::local::LocalFileSystem::new_with_prefix(&state.config.storage_dir)
-                .map_err(|error| ApiError::Internal(format!("storage: {error}")))?,
-        ),
-    };
+    let storage = &state.config.log_storage;
     let path = object_store::path::Path::from(ferry_api::attempt_log_path(job.id, attempt_number));
     let bytes = match storage.get(&path).await {
         Ok(object) => object
