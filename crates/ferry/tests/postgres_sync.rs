@@ -432,7 +432,8 @@ async fn a_full_refresh_of_matching_types_moves_rows_in_copy_binary() {
                INSERT INTO exact (id, amount, note, doc, at_tz)
                  SELECT i, i / 7.0, repeat(md5(i::text), 3), jsonb_build_object('i', i),
                         timestamptz '2024-01-01' + i * interval '1 second'
-                 FROM generate_series(4, 20000) i;"#,
+                 FROM generate_series(4, 20000) i;
+               CREATE TABLE nothing (id bigint PRIMARY KEY, label text);"#,
         )
         .await;
     let ferry = Ferry::up(FerryOptions::new(StoreKind::Sqlite)).await;
@@ -445,7 +446,10 @@ async fn a_full_refresh_of_matching_types_moves_rows_in_copy_binary() {
                 &source,
                 &destination,
                 &format!("destination:{schema}"),
-                json!({"configurations": {"streams": [{"name": "exact", "syncMode": mode}]}}),
+                json!({"configurations": {"streams": [
+                    {"name": "exact", "syncMode": mode},
+                    {"name": "nothing", "syncMode": mode},
+                ]}}),
             )
             .await;
         let job = ferry.sync(&connection).await;
@@ -489,6 +493,13 @@ async fn a_full_refresh_of_matching_types_moves_rows_in_copy_binary() {
             ))
             .await;
         assert_eq!(distinct_ids, [Some("20000".to_owned())], "{table}");
+    }
+    // An empty table comes as a header and a trailer alone, and is replaced by an empty one.
+    for schema in ["replaced", "appended"] {
+        let count = destination
+            .texts(&format!("SELECT count(*)::text FROM {schema}.nothing"))
+            .await;
+        assert_eq!(count, [Some("0".to_owned())], "{schema}.nothing");
     }
 }
 
