@@ -2,6 +2,8 @@
 //! Airbyte protocol on stdin/stdout, so the same binary serves as a connector image for
 //! Ferry's runner, Airbyte's, or a shell pipe.
 
+use std::io::Write;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -10,9 +12,6 @@ use ferry_connectors::{ConnectorError, NativeDestination, NativeSource, ResumeSt
 use ferry_protocol::catalog::DestinationNaming;
 use ferry_protocol::{AirbyteMessage, ErrorTrace, RecordLine, TraceMessage};
 use serde_json::{Map, Value, json};
-use std::io::Write;
-use std::os::fd::AsFd;
-
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -91,7 +90,7 @@ impl Output {
         })
     }
 
-    async fn send(&mut self, message: &AirbyteMessage) -> anyhow::Result<()> {
+    fn send(&mut self, message: &AirbyteMessage) -> anyhow::Result<()> {
         self.line.clear();
         match message {
             // A batch of records is written as what it holds: a RECORD line each.
@@ -113,15 +112,14 @@ impl Output {
         Ok(())
     }
 
-    async fn other(&mut self, kind: &str, body: Value) -> anyhow::Result<()> {
+    fn other(&mut self, kind: &str, body: Value) -> anyhow::Result<()> {
         self.send(&AirbyteMessage::Other {
             kind: kind.to_owned(),
             body,
         })
-        .await
     }
 
-    async fn finish(mut self) -> anyhow::Result<()> {
+    fn finish(mut self) -> anyhow::Result<()> {
         self.writer.flush()?;
         Ok(())
     }
@@ -190,9 +188,9 @@ pub async fn run(args: ConnectorArgs) -> anyhow::Result<()> {
     )
     .await;
     if let Err(error) = &outcome {
-        output.send(&error_trace(error)).await?;
+        output.send(&error_trace(error))?;
     }
-    output.finish().await?;
+    output.finish()?;
     outcome.map_err(|error| anyhow::anyhow!("{error}"))
 }
 
@@ -209,7 +207,6 @@ async fn operate(
     match operation {
         Operation::Spec => output
             .other("SPEC", json!({"connectionSpecification": specification}))
-            .await
             .map_err(pipe_failed),
         Operation::Check { config } => {
             let config = json(&config)?;
@@ -230,14 +227,13 @@ async fn operate(
             };
             output
                 .other("CONNECTION_STATUS", status)
-                .await
                 .map_err(pipe_failed)
         }
         Operation::Discover { config } if role == "source" => {
             let catalog = NativeSource::new(connector_type, &json(&config)?)?
                 .discover()
                 .await?;
-            output.other("CATALOG", catalog).await.map_err(pipe_failed)
+            output.other("CATALOG", catalog).map_err(pipe_failed)
         }
         Operation::Read {
             config,
@@ -265,7 +261,7 @@ async fn operate(
             };
             let writing = async {
                 while let Some(message) = messages.recv().await {
-                    output.send(&message).await.map_err(pipe_failed)?;
+                    output.send(&message).map_err(pipe_failed)?;
                 }
                 Ok(())
             };
@@ -305,7 +301,6 @@ async fn operate(
                     if let Some(state) = ack.state {
                         output
                             .send(&AirbyteMessage::State { state })
-                            .await
                             .map_err(pipe_failed)?;
                     }
                 }

@@ -559,18 +559,9 @@ impl StreamTable {
         }
         let after = loop {
             if binary {
-                let mut rest = batch.data.as_slice();
-                while !rest.is_empty() {
-                    let copy_binary::Next::Tuple(length) =
-                        copy_binary::next(rest).map_err(|_| malformed())?
-                    else {
-                        return Err(malformed());
-                    };
-                    id.clear();
-                    ids.write(&mut id);
-                    copy_binary::push_with_first_field(&mut self.buffer, &rest[..length], &id)
-                        .map_err(|_| malformed())?;
-                    rest = &rest[length..];
+                if push_binary_rows(&mut self.buffer, &batch.data, ids, &mut id).is_err() {
+                    let _ = copy.abort("ferry: malformed rows").await;
+                    return Err(malformed());
                 }
             } else {
                 for row in batch.data.split_inclusive(|byte| *byte == b'\n') {
@@ -815,6 +806,25 @@ impl StreamTable {
             .map(drop)
             .map_err(|error| database_error(&format!("replacing {}", self.final_table()), error))
     }
+}
+
+/// Appends each whole COPY binary tuple of `data` with a new `_airbyte_raw_id` first.
+fn push_binary_rows(
+    out: &mut Vec<u8>,
+    mut data: &[u8],
+    ids: &mut RawIds,
+    id: &mut Vec<u8>,
+) -> Result<(), copy_binary::Malformed> {
+    while !data.is_empty() {
+        let copy_binary::Next::Tuple(length) = copy_binary::next(data)? else {
+            return Err(copy_binary::Malformed);
+        };
+        id.clear();
+        ids.write(id);
+        copy_binary::push_with_first_field(out, &data[..length], id)?;
+        data = &data[length..];
+    }
+    Ok(())
 }
 
 /// Writes a JSON value as the COPY text of a column of `kind`; `false` when it does not fit
