@@ -503,6 +503,13 @@ impl StreamTable {
                 "stream '{stream}': COPY binary rows for a table that is not made afresh"
             )));
         }
+        if columns.len() != types.len() {
+            return Err(ConnectorError::Failed(format!(
+                "stream '{stream}': COPY binary rows name {} columns and {} types",
+                columns.len(),
+                types.len()
+            )));
+        }
         for (name, kind) in columns.iter().zip(types) {
             let ours = self.columns.iter().find(|column| &column.name == name);
             if ours.is_none_or(|column| column.kind.sql() != kind) {
@@ -1079,6 +1086,46 @@ impl ExtractedAt {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn binary_rows_go_only_into_a_fresh_table_of_their_types() {
+        let table = |mode: &str| {
+            let configured = json!({
+                "stream": {"name": "t", "json_schema": {"properties": {
+                    "id": {"type": "integer"}, "name": {"type": "string"}}}},
+                "sync_mode": "full_refresh", "destination_sync_mode": mode,
+            });
+            StreamTable::new(&configured, &DestinationNaming::default(), "public", 0).unwrap()
+        };
+        let names = |list: &[&str]| {
+            list.iter()
+                .map(|name| (*name).to_owned())
+                .collect::<Vec<_>>()
+        };
+        let overwrite = table("overwrite");
+        assert!(
+            overwrite
+                .check_binary_rows(&names(&["id", "name"]), &names(&["bigint", "varchar"]))
+                .is_ok()
+        );
+        assert!(
+            overwrite
+                .check_binary_rows(&names(&["name"]), &names(&["varchar"]))
+                .is_ok()
+        );
+        for (columns, types) in [
+            (&["id", "name"][..], &["numeric", "varchar"][..]),
+            (&["id", "gone"][..], &["bigint", "varchar"][..]),
+            (&["id", "name"][..], &["bigint"][..]),
+        ] {
+            let refused = overwrite.check_binary_rows(&names(columns), &names(types));
+            assert!(refused.is_err(), "{columns:?} {types:?}");
+        }
+        let error = table("append")
+            .check_binary_rows(&names(&["id"]), &names(&["bigint"]))
+            .unwrap_err();
+        assert!(error.to_string().contains("not made afresh"), "{error}");
+    }
 
     fn column(name: &str, kind: ColumnType) -> Column {
         Column {
