@@ -250,7 +250,6 @@ impl Drop for FerryProcess {
     }
 }
 
-/// The process id of a running `ferry` (for CPU and memory figures).
 /// A `ferry up` with the instance admin's client and the default workspace: where a test or a
 /// benchmark of syncs starts.
 pub struct FerryUp {
@@ -286,6 +285,7 @@ impl FerryUp {
     }
 }
 
+/// The process id of a running `ferry` (for CPU and memory figures).
 pub fn pid_of(process: &FerryProcess) -> u32 {
     process.child.id()
 }
@@ -480,6 +480,14 @@ impl Api {
             .then_some(job)
         })
         .await
+    }
+
+    /// Starts a sync of `connection` and waits for it, which must succeed; the job.
+    pub async fn sync(&self, connection: &Value, timeout: Duration) -> Value {
+        let job_id = self.start_job(connection, "sync").await;
+        let job = self.finished_job(job_id, timeout).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        job
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Reply {

@@ -25,13 +25,7 @@ async fn up() -> FerryUp {
 
 /// Runs a sync of `connection`, which must succeed; the job.
 async fn sync(ferry: &FerryUp, connection: &Value) -> Value {
-    let job_id = ferry.admin.start_job(connection, "sync").await;
-    let job = ferry
-        .admin
-        .finished_job(job_id, Duration::from_secs(60))
-        .await;
-    assert_eq!(job["status"], "succeeded", "{job}");
-    job
+    ferry.admin.sync(connection, Duration::from_secs(60)).await
 }
 
 fn lines(path: &Path) -> Vec<String> {

@@ -140,10 +140,9 @@ impl Ferry {
     }
 
     async fn sync(&self, connection: &str) -> Value {
-        let job_id = self.start_job(connection, "sync").await;
-        let job = self.finished(job_id, Duration::from_secs(120)).await;
-        assert_eq!(job["status"], "succeeded", "{job}");
-        job
+        self.admin
+            .sync(&json!(connection), Duration::from_secs(120))
+            .await
     }
 }
 
