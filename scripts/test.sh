@@ -48,6 +48,38 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== route files import no other route file"
+# Handlers call crate::services, never each other: a file under routes/ may not name a
+# sibling route module (`super::jobs`, `use super::{jobs, …}`), reach past its parent
+# (`super::super::`), glob its parent (a top-level `use super::*;`; the same line in a
+# `mod tests` of the file is fine) or name `crate::routes::`. Only routes/mod.rs wires them.
+check_route_imports() {
+    local routes=crates/ferry-control/src/routes
+    local siblings
+    siblings=$(find "$routes" -mindepth 1 -maxdepth 1 \( -name '*.rs' -o -type d \) -printf '%f\n' \
+        | sed 's/\.rs$//' | grep -vx mod | sort -u | paste -sd '|' -)
+    local failed=0 file
+    while IFS= read -r file; do
+        [ "$file" = "$routes/mod.rs" ] && continue
+        if ! SIBLINGS="$siblings" perl -0777 -ne '
+            s{//[^\n]*}{}g;
+            my $names = $ENV{SIBLINGS};
+            my @found;
+            push @found, $1 while /\b(super::(?:$names)\b)/g;
+            push @found, $1 while /\b(super::\{[^{}]*\b(?:$names)\b[^{}]*\})/g;
+            push @found, $1 while /\b(super::super::)/g;
+            push @found, $1 while /^(use super::\*)/mg;
+            push @found, $1 while /\b(crate::routes::)/g;
+            print "$ARGV: route file imports a route module: $_\n" for @found;
+            exit(@found ? 1 : 0);
+        ' "$file"; then
+            failed=1
+        fi
+    done < <(find "$routes" -name '*.rs' | sort)
+    return "$failed"
+}
+check_route_imports
+
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast

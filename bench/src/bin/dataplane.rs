@@ -5,10 +5,8 @@
 use std::time::{Duration, Instant};
 
 use ferry_bench::{argument, cpu_ticks, ferry_binary};
-use ferry_testkit::{Api, DataplaneProcess, FerryOptions, FerryProcess, StoreKind, wait_for};
+use ferry_testkit::{FerryOptions, FerryUp, StoreKind};
 use serde_json::{Value, json};
-
-const ORG: &str = "00000000-0000-0000-0000-000000000000";
 
 fn millis_of(text: &Value) -> i64 {
     // RFC 3339 with optional milliseconds, always UTC ("Z").
@@ -43,59 +41,29 @@ async fn main() {
         StoreKind::Sqlite
     };
     println!("control-plane store: {store:?}");
-    let ferry = FerryProcess::start(&binary, FerryOptions::new(store).control_plane_only()).await;
-    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-    let region = admin
-        .post(
-            "/api/public/v1/regions",
-            json!({"name": "bench", "organizationId": ORG}),
-        )
-        .await;
-    let region_id = region.body["regionId"].as_str().unwrap().to_owned();
-    let plane = admin
-        .post(
-            "/api/public/v1/dataplanes",
-            json!({"name": "bench-1", "regionId": region_id}),
-        )
-        .await;
-    let workspace = admin
-        .post(
-            "/api/public/v1/workspaces",
-            json!({"name": "bench", "regionId": region_id}),
-        )
-        .await;
-    let workspace_id = workspace.body["workspaceId"].clone();
-    let source = admin.post("/api/public/v1/sources", json!({"name": "f", "workspaceId": workspace_id, "configuration": {"sourceType": "faker", "count": 1}})).await;
-    let destination = admin.post("/api/public/v1/destinations", json!({"name": "n", "workspaceId": workspace_id, "configuration": {"destinationType": "dev-null"}})).await;
-    let connection = admin.post("/api/public/v1/connections", json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]})).await;
-    let connection_id = connection.body["connectionId"].clone();
-    let _dataplane = DataplaneProcess::start(
-        &binary,
-        &ferry.base_url,
-        plane.body["clientId"].as_str().unwrap(),
-        plane.body["clientSecret"].as_str().unwrap(),
-        &[],
+    let ferry = FerryUp::start(&binary, FerryOptions::new(store).control_plane_only()).await;
+    let admin = &ferry.admin;
+    let region = ferry.region("bench").await;
+    let plane = ferry.plane(&region, "bench-1").await;
+    let workspace = ferry.workspace_in(&region, "bench").await;
+    let connection_id = json!(
+        workspace
+            .connect(
+                json!({"sourceType": "faker", "count": 1}),
+                json!({"destinationType": "dev-null"}),
+                json!({}),
+            )
+            .await
     );
+    let _dataplane = plane.start(&[]);
 
     // Claim latency: one job at a time, each to an idle, long-polling data plane.
     let mut latencies = Vec::new();
     for _ in 0..jobs {
-        let created = admin
-            .post(
-                "/api/public/v1/jobs",
-                json!({"connectionId": connection_id, "jobType": "sync"}),
-            )
+        let job_id = admin.start_job(&connection_id, "sync").await;
+        let job = admin
+            .wait_for_job_status(job_id, "succeeded", Duration::from_secs(30))
             .await;
-        assert_eq!(created.status, 200, "{}", created.body);
-        let job_id = created.body["jobId"].as_i64().unwrap();
-        let job = wait_for("the job to finish", Duration::from_secs(30), || async {
-            let job = admin
-                .get(&format!("/api/public/v1/jobs/{job_id}"))
-                .await
-                .body;
-            (job["status"] == "succeeded").then_some(job)
-        })
-        .await;
         latencies.push(millis_of(&job["attempts"][0]["startedAt"]) - millis_of(&job["startTime"]));
     }
     let slow: Vec<(usize, i64)> = latencies
@@ -117,24 +85,13 @@ async fn main() {
     println!("claim latency max: {} ms", claim["max_ms"]);
 
     // Heartbeat load: M data planes with real credentials, each beating every 10 s.
-    let anonymous = Api::new(&ferry.base_url, None);
     let mut tokens = Vec::new();
     for index in 0..planes {
-        let plane = admin
-            .post(
-                "/api/public/v1/dataplanes",
-                json!({"name": format!("sim-{index}"), "regionId": region_id}),
-            )
-            .await;
-        let token = anonymous
-            .post("/api/v1/dataplanes/token", json!({"client_id": plane.body["clientId"], "client_secret": plane.body["clientSecret"]}))
-            .await;
-        tokens.push((
-            plane.body["clientId"].as_str().unwrap().to_owned(),
-            token.body["access_token"].as_str().unwrap().to_owned(),
-        ));
+        let plane = ferry.plane(&region, &format!("sim-{index}")).await;
+        let token = plane.api().await.token.unwrap();
+        tokens.push((plane.client_id, token));
     }
-    let pid = ferry_testkit::pid_of(&ferry);
+    let pid = ferry_testkit::pid_of(&ferry.process);
     let ticks_per_second = 100.0;
     let before = cpu_ticks(pid);
     let started = Instant::now();
@@ -147,7 +104,7 @@ async fn main() {
     while started.elapsed() < window {
         let (client_id, token) = tokens[(sent % planes) as usize].clone();
         let request = client
-            .post(format!("{}/api/v1/dataplanes/heartbeat", ferry.base_url))
+            .post(format!("{}/api/v1/dataplanes/heartbeat", ferry.base_url()))
             .bearer_auth(token)
             .json(&json!({"client_id": client_id, "running_attempts": []}));
         in_flight.spawn(async move {

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use ferry_bench::{argument, children_of, ferry_binary, flag, peak_rss_mb};
 use ferry_testkit::{FerryOptions, FerryUp, StoreKind, TestDatabase};
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection};
 
 struct Figures(Vec<(String, Value)>);
 
@@ -21,23 +20,6 @@ impl Figures {
         self.0
             .push((name.to_owned(), json!({"value": value, "unit": unit})));
     }
-}
-
-fn database_name(database: &TestDatabase) -> String {
-    database.url().rsplit('/').next().unwrap().to_owned()
-}
-
-async fn execute(database: &TestDatabase, sql: &str) {
-    let mut connection = PgConnection::connect(&database.url()).await.unwrap();
-    sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
-}
-
-async fn scalar(database: &TestDatabase, sql: &str) -> String {
-    let mut connection = PgConnection::connect(&database.url()).await.unwrap();
-    sqlx::query_scalar(sql)
-        .fetch_one(&mut connection)
-        .await
-        .unwrap()
 }
 
 /// Each measured run starts from the same place: no dirty pages left by the one before (a
@@ -99,18 +81,6 @@ fn dataplane_pid(ferry: &FerryUp) -> u32 {
         .expect("ferry up runs its data plane as a child process")
 }
 
-fn postgres_configuration(database: &TestDatabase, role: &str, schema: &str) -> Value {
-    let mut configuration = json!({"host": "127.0.0.1", "port": 5432, "database": database_name(database),
-                                   "username": "postgres", "ssl_mode": {"mode": "disable"}});
-    if role == "source" {
-        configuration["sourceType"] = json!("postgres");
-    } else {
-        configuration["destinationType"] = json!("postgres");
-        configuration["schema"] = json!(schema);
-    }
-    configuration
-}
-
 const EVENTS: &str = "
 CREATE TABLE events (id bigint PRIMARY KEY, user_id bigint, event_type text, amount numeric(12,2),
                      payload jsonb, created_at timestamptz, updated_at timestamptz, note text);
@@ -141,8 +111,10 @@ async fn main() {
         let source = TestDatabase::create().await;
         let destination = TestDatabase::create().await;
         println!("creating events: {rows} rows");
-        execute(&source, &EVENTS.replace("{rows}", &rows.to_string())).await;
-        execute(&source, "VACUUM ANALYZE events").await;
+        source
+            .execute(&EVENTS.replace("{rows}", &rows.to_string()))
+            .await;
+        source.execute("VACUUM ANALYZE events").await;
         let megabytes = shell_output(&format!(
             "psql -X -q '{}' -c '\\copy events to stdout' | wc -c",
             source.url()
@@ -152,8 +124,8 @@ async fn main() {
         .unwrap()
             / 1e6;
         println!("events as COPY text: {megabytes:.0} MB");
-        execute(
-            &destination,
+        destination
+            .execute(
             "CREATE TABLE events_copy (id bigint, user_id bigint, event_type text, amount numeric(12,2),
                                       payload jsonb, created_at timestamptz, updated_at timestamptz, note text);",
         )
@@ -176,8 +148,8 @@ async fn main() {
 
         let full = ferry
             .connection(
-                postgres_configuration(&source, "source", ""),
-                postgres_configuration(&destination, "destination", "ferry_full"),
+                source.source_configuration(),
+                destination.destination_configuration("ferry_full"),
                 json!([{"name": "events", "syncMode": "full_refresh_overwrite"}]),
             )
             .await;
@@ -202,8 +174,8 @@ async fn main() {
 
         let dedup = ferry
             .connection(
-                postgres_configuration(&source, "source", ""),
-                postgres_configuration(&destination, "destination", "ferry_dedup"),
+                source.source_configuration(),
+                destination.destination_configuration("ferry_dedup"),
                 json!([{"name": "events", "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"]}]),
             )
             .await;
@@ -219,11 +191,9 @@ async fn main() {
         // whole page to the WAL; the destination pays that again when it merges them.
         settle();
         let updated = Instant::now();
-        execute(
-            &source,
-            "UPDATE events SET amount = amount + 1, updated_at = now() WHERE id % 100 = 0",
-        )
-        .await;
+        source
+            .execute("UPDATE events SET amount = amount + 1, updated_at = now() WHERE id % 100 = 0")
+            .await;
         figures.add(
             "source's own UPDATE of the 1 %",
             updated.elapsed().as_secs_f64(),
@@ -240,8 +210,10 @@ async fn main() {
         );
         let checksum = "SELECT count(*)::text || ' ' || count(DISTINCT id)::text || ' ' || sum(amount)::text FROM ";
         assert_eq!(
-            scalar(&destination, &format!("{checksum} ferry_dedup.events")).await,
-            scalar(&source, &format!("{checksum} events")).await,
+            destination
+                .texts(&format!("{checksum} ferry_dedup.events"))
+                .await,
+            source.texts(&format!("{checksum} events")).await,
             "the deduplicated copy equals the source"
         );
         // The floor for any incremental sync into a table kept deduplicated in place: the
@@ -250,14 +222,12 @@ async fn main() {
         // stage, merge, commit — in less than a twentieth of the full refresh's time.
         settle();
         let floor = Instant::now();
-        execute(
-            &destination,
-            &format!(
+        destination
+            .execute(&format!(
                 "UPDATE ferry_dedup.events SET amount = amount + 1 \
                  WHERE id = ANY(ARRAY(SELECT generate_series(100, {rows}, 100)::bigint))"
-            ),
-        )
-        .await;
+            ))
+            .await;
         let floor_seconds = floor.elapsed().as_secs_f64();
         figures.add(
             "destination's own UPDATE of the 1 % by key (floor)",

@@ -69,7 +69,7 @@ pub struct DestinationsResponse {
     pub previous: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionSchedule {
     /// `manual`, `cron` (Quartz `cronExpression`) or `basic` (`basicTiming`, e.g.
@@ -112,13 +112,13 @@ pub struct ConnectionCreateRequest {
     pub naming: ConnectionNaming,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StreamConfigurations {
     #[serde(default)]
     pub streams: Vec<StreamConfiguration>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamConfiguration {
     pub name: String,
@@ -145,8 +145,7 @@ pub struct ConnectionResponse {
     pub workspace_id: Uuid,
     pub status: String,
     pub schedule: ConnectionSchedule,
-    #[schema(value_type = Object)]
-    pub configurations: Value,
+    pub configurations: StreamConfigurations,
     #[serde(flatten)]
     #[schema(value_type = ConnectionNaming)]
     pub naming: ferry_protocol::catalog::DestinationNaming,
@@ -175,7 +174,7 @@ pub struct JobCreateRequest {
 pub struct AttemptResponse {
     pub attempt_id: Uuid,
     pub attempt_number: i64,
-    pub status: String,
+    pub status: crate::AttemptStatus,
     pub region_id: Uuid,
     pub dataplane_id: Uuid,
     pub dataplane_name: String,
@@ -184,6 +183,15 @@ pub struct AttemptResponse {
     pub ended_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// Where the failure came from (Airbyte's `failureOrigin`): `source`, `destination`,
+    /// `replication`, `persistence`, `airbyte_platform`, `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub failure_origin: Option<crate::FailureOrigin>,
+    /// What kind of failure (Airbyte's `failureType`): a `config_error` is not retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub failure_type: Option<crate::FailureType>,
     pub rows_synced: i64,
     pub bytes_synced: i64,
     pub stream_stats: Vec<StreamStats>,
@@ -193,8 +201,8 @@ pub struct AttemptResponse {
 #[serde(rename_all = "camelCase")]
 pub struct JobResponse {
     pub job_id: i64,
-    pub status: String,
-    pub job_type: String,
+    pub status: crate::JobStatus,
+    pub job_type: crate::JobType,
     pub start_time: String,
     pub connection_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,6 +216,14 @@ pub struct JobResponse {
     /// Ferry extension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// Ferry extension: the last attempt's failure origin, beside `failureReason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub failure_origin: Option<crate::FailureOrigin>,
+    /// Ferry extension: the last attempt's failure type, beside `failureReason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub failure_type: Option<crate::FailureType>,
     /// Ferry extension: committed per stream, over all attempts.
     pub stream_stats: Vec<StreamStats>,
     /// Ferry extension.

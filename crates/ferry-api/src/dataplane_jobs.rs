@@ -22,7 +22,7 @@ pub struct ClaimedJob {
     pub job_id: i64,
     pub attempt_id: Uuid,
     pub attempt_number: i64,
-    pub job_type: String,
+    pub job_type: crate::JobType,
     pub connection_id: Uuid,
     pub lease_expires_at: i64,
 }
@@ -39,9 +39,9 @@ pub struct ClaimResponse {
 pub struct ClaimedTask {
     pub task_id: Uuid,
     /// `check` or `discover`.
-    pub kind: String,
+    pub kind: crate::TaskKind,
     /// `source` or `destination`.
-    pub role: String,
+    pub role: crate::ConnectorRole,
     pub connector_type: String,
     #[serde(default)]
     pub command: Option<Vec<String>>,
@@ -62,7 +62,7 @@ pub struct TaskResult {
 pub struct AttemptConfig {
     pub job_id: i64,
     pub attempt_id: Uuid,
-    pub job_type: String,
+    pub job_type: crate::JobType,
     pub connection_id: Uuid,
     pub source_type: String,
     pub source_configuration: Value,
@@ -109,10 +109,16 @@ pub struct StateCommit {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FinishReport {
-    /// `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    /// `succeeded`, `failed` or `cancelled` (`running` is refused).
+    pub status: crate::AttemptStatus,
     #[serde(default)]
     pub failure_reason: Option<String>,
+    /// Where the failure came from; absent for an attempt that did not fail, or from a
+    /// data plane too old to say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_origin: Option<ferry_protocol::failure::FailureOrigin>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_type: Option<ferry_protocol::failure::FailureType>,
     pub rows_synced: i64,
     pub bytes_synced: i64,
 }

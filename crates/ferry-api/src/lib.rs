@@ -8,7 +8,7 @@ pub mod applications;
 pub mod connections;
 pub mod dataplane_jobs;
 pub mod dataplanes;
-pub mod definitions;
+pub mod kinds;
 pub mod organizations;
 pub mod problem;
 pub mod regions;
@@ -19,11 +19,19 @@ pub use applications::*;
 pub use connections::*;
 pub use dataplane_jobs::*;
 pub use dataplanes::*;
+pub use kinds::*;
 pub use organizations::*;
 pub use problem::*;
 pub use regions::*;
 pub use users::*;
 pub use workspaces::*;
+
+/// A source or a destination.
+pub use ferry_protocol::ConnectorRole;
+/// Where a connection puts streams in the destination (stored with the connection).
+pub use ferry_protocol::catalog::DestinationNaming;
+/// Why an attempt failed, as data planes report it and the API shows it.
+pub use ferry_protocol::failure::{FailureOrigin, FailureType};
 
 /// The organization every instance starts with; Airbyte's guide calls it the default org.
 pub const DEFAULT_ORGANIZATION_ID: uuid::Uuid = uuid::Uuid::nil();

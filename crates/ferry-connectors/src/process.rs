@@ -12,14 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use ferry_protocol::catalog::DestinationNaming;
+use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
+use ferry_protocol::failure::FailureType;
 use ferry_protocol::{AirbyteMessage, StateMessage};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::mpsc;
 
-use crate::{ConnectorError, Incoming, StateAck, Tally};
+use crate::driver::Incoming;
+use crate::{ConnectorError, StateAck, Tally};
 
 /// How long `spec`, `check` and `discover` may take.
 const SHORT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
@@ -79,7 +81,7 @@ impl RunFiles {
         Ok(Self { directory })
     }
 
-    fn write(&self, name: &str, value: &Value) -> Result<PathBuf, ConnectorError> {
+    fn write(&self, name: &str, value: &impl serde::Serialize) -> Result<PathBuf, ConnectorError> {
         use std::io::Write;
         let path = self.directory.path().join(name);
         let mut options = std::fs::OpenOptions::new();
@@ -92,7 +94,9 @@ impl RunFiles {
         let mut file = options
             .open(&path)
             .map_err(|error| ConnectorError::Failed(format!("writing {name}: {error}")))?;
-        file.write_all(value.to_string().as_bytes())
+        let text = serde_json::to_vec(value)
+            .map_err(|error| ConnectorError::Failed(format!("writing {name}: {error}")))?;
+        file.write_all(&text)
             .map_err(|error| ConnectorError::Failed(format!("writing {name}: {error}")))?;
         Ok(path)
     }
@@ -101,15 +105,26 @@ impl RunFiles {
 /// What a connector said besides its protocol output, kept for the failure reason.
 #[derive(Default)]
 struct Diagnostics {
-    trace_error: Option<String>,
+    /// The first ERROR trace: its message and the failure type it gave (system_error when
+    /// it gave none, as Airbyte's platform reads it).
+    trace_error: Option<(String, FailureType)>,
 }
 
 impl Diagnostics {
     fn failure(&self, status: std::process::ExitStatus) -> ConnectorError {
-        match &self.trace_error {
-            Some(message) => ConnectorError::Failed(message.clone()),
+        match self.traced() {
+            Some(error) => error,
             None => ConnectorError::Failed(format!("the connector exited with {status}")),
         }
+    }
+
+    fn traced(&self) -> Option<ConnectorError> {
+        self.trace_error
+            .as_ref()
+            .map(|(message, failure_type)| ConnectorError::Traced {
+                message: message.clone(),
+                failure_type: *failure_type,
+            })
     }
 }
 
@@ -240,9 +255,13 @@ impl Said {
                         &self.name,
                         format_args!("ERROR {}", error.message),
                     );
+                    let failure_type = error
+                        .failure_type
+                        .as_deref()
+                        .map_or(FailureType::SystemError, FailureType::parse);
                     diagnostics
                         .trace_error
-                        .get_or_insert_with(|| error.message.clone());
+                        .get_or_insert_with(|| (error.message.clone(), failure_type));
                 }
             }
             _ => {}
@@ -385,7 +404,7 @@ impl ExternalConnector {
     pub async fn read(
         &self,
         config: &Value,
-        catalog: &Value,
+        catalog: &ConfiguredCatalog,
         state: Option<&Value>,
         output: mpsc::Sender<AirbyteMessage>,
     ) -> Result<(), ConnectorError> {
@@ -436,8 +455,8 @@ impl ExternalConnector {
         if !status.success() {
             return Err(messages.diagnostics.failure(status));
         }
-        if let Some(message) = messages.diagnostics.trace_error {
-            return Err(ConnectorError::Failed(message));
+        if let Some(error) = messages.diagnostics.traced() {
+            return Err(error);
         }
         Ok(())
     }
@@ -447,7 +466,7 @@ impl ExternalConnector {
     pub async fn write(
         &self,
         config: &Value,
-        catalog: &Value,
+        catalog: &ConfiguredCatalog,
         naming: &DestinationNaming,
         input: mpsc::Receiver<AirbyteMessage>,
         acks: mpsc::Sender<StateAck>,

@@ -15,9 +15,12 @@ fn connector() -> ExternalConnector {
     ExternalConnector::new(&["python3".to_owned(), script.to_owned()]).unwrap()
 }
 
-fn catalog() -> Value {
-    json!({"streams": [{"stream": {"name": "numbers", "json_schema": {}, "supported_sync_modes": ["incremental"]},
-                        "sync_mode": "incremental", "destination_sync_mode": "append"}]})
+fn catalog() -> ferry_protocol::catalog::ConfiguredCatalog {
+    serde_json::from_value(
+        json!({"streams": [{"stream": {"name": "numbers", "json_schema": {}, "supported_sync_modes": ["incremental"]},
+                            "sync_mode": "incremental", "destination_sync_mode": "append"}]}),
+    )
+    .expect("a configured catalog")
 }
 
 async fn read_all(

@@ -13,7 +13,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ferry_api::PermissionType;
+use ferry_api::{PermissionType, TokenRequest};
 use ferry_store::{
     AccessToken, Dataplane, Permission, PrincipalKind, Store, StoreError, User, Visibility,
     Workspace, now_millis,
@@ -46,6 +46,29 @@ pub fn new_credentials() -> ApiResult<Credentials> {
         client_id: Uuid::new_v4().to_string(),
         client_secret: random_token(32)?,
     })
+}
+
+/// The client id and secret of a token request (applications' and data planes'), or a 400 naming what is missing.
+pub fn credentials_of(request: &TokenRequest) -> ApiResult<(String, String)> {
+    if let Some(grant) = &request.grant_type
+        && grant != "client_credentials"
+    {
+        return Err(ApiError::field(
+            "grant_type",
+            format!("must be client_credentials, got '{grant}'"),
+        ));
+    }
+    let client_id = request
+        .client_id
+        .clone()
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| ApiError::field("client_id", "is required"))?;
+    let client_secret = request
+        .client_secret
+        .clone()
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| ApiError::field("client_secret", "is required"))?;
+    Ok((client_id, client_secret))
 }
 
 /// Argon2id, on a blocking thread: it is slow by design.
@@ -104,16 +127,17 @@ pub struct TokenIssuer {
 
 impl TokenIssuer {
     /// Loads the instance's signing key, creating it on first start.
-    pub async fn load(store: &Store) -> Result<Self, StoreError> {
-        let mut fresh = [0u8; 32];
-        getrandom::fill(&mut fresh)
-            .map_err(|error| StoreError::Corrupt(format!("no randomness available: {error}")))?;
-        let key = store
-            .setting_or_insert(SIGNING_KEY_SETTING, &URL_SAFE_NO_PAD.encode(fresh))
-            .await?;
+    pub async fn load(store: &Store) -> ApiResult<Self> {
+        let fresh = random_token(32)?;
+        let key = store.setting_or_insert(SIGNING_KEY_SETTING, &fresh).await?;
         let key_bytes = URL_SAFE_NO_PAD
             .decode(key)
-            .map_err(|_| StoreError::Corrupt("token signing key is not base64".to_owned()))?;
+            .map_err(|_| StoreError::Corrupt {
+                table: "instance_settings",
+                column: "value",
+                id: SIGNING_KEY_SETTING.to_owned(),
+                reason: "the token signing key is not base64".to_owned(),
+            })?;
         Ok(Self {
             encoding: EncodingKey::from_secret(&key_bytes),
             decoding: DecodingKey::from_secret(&key_bytes),

@@ -106,8 +106,7 @@ pub async fn bootstrap(store: &Store, options: &BootstrapOptions) -> ApiResult<B
     {
         Some(id) => id,
         None => {
-            let notifications = serde_json::to_string(&NotificationsConfig::airbyte_default())
-                .map_err(|error| ApiError::Internal(error.to_string()))?;
+            let notifications = NotificationsConfig::airbyte_default();
             let workspace = store
                 .create_workspace(&NewWorkspace {
                     id: Uuid::new_v4(),

@@ -96,6 +96,12 @@ impl ApiError {
             Self::Store(
                 StoreError::NotFound { .. } | StoreError::Conflict(_) | StoreError::InUse(_),
             ) => self.to_string(),
+            // Where, but not what: the row needs an operator's repair; the reason is logged.
+            Self::Store(StoreError::Corrupt {
+                table, column, id, ..
+            }) => format!(
+                "Stored data is corrupt ({table}.{column} of {id}) and cannot be read; it has been logged."
+            ),
             Self::Store(_) | Self::Internal(_) => {
                 "An internal error occurred; it has been logged.".to_owned()
             }
@@ -134,3 +140,22 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_rows_are_internal_errors_that_name_the_row_not_its_content() {
+        let error = ApiError::from(StoreError::Corrupt {
+            table: "connections",
+            column: "schedule",
+            id: "c1".to_owned(),
+            reason: "expected value at line 1 column 1".to_owned(),
+        });
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let detail = error.problem().detail;
+        assert!(detail.contains("connections.schedule of c1"), "{detail}");
+        assert!(!detail.contains("expected value"), "{detail}");
+    }
+}

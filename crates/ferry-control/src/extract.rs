@@ -263,6 +263,24 @@ pub struct Page {
     pub offset: i64,
 }
 
+/// A name a user gave: trimmed, not empty, not absurdly long.
+pub fn valid_name(field: &str, name: &str) -> Result<String, ApiError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::field(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > 256 {
+        return Err(ApiError::field(field, "must be at most 256 characters"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
 pub fn parse_uuid(field: &str, value: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(value.trim())
         .map_err(|_| ApiError::field(field, format!("must be a UUID, got '{value}'")))

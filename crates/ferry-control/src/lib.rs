@@ -7,9 +7,11 @@ pub mod bootstrap;
 pub mod error;
 pub mod extract;
 mod openapi;
+mod pagination;
 pub(crate) mod routes;
 pub mod schedule;
 pub mod secrets;
+pub(crate) mod services;
 mod time_format;
 
 use std::net::SocketAddr;
@@ -98,7 +100,7 @@ impl AppState {
         store: Store,
         config: ControlConfig,
         secrets: secrets::SecretCipher,
-    ) -> Result<Self, ferry_store::StoreError> {
+    ) -> ApiResult<Self> {
         let tokens = TokenIssuer::load(&store).await?;
         Ok(Self {
             store,

@@ -4,9 +4,11 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use ferry_api::JobType;
 use ferry_store::now_millis;
 
 use crate::AppState;
+use crate::services::jobs;
 
 /// When a cron expression next fires after `after` (epoch ms, UTC).
 pub fn next_run(expression: &str, after: i64) -> Result<Option<i64>, String> {
@@ -111,10 +113,22 @@ pub fn spawn_scheduler(state: AppState) -> tokio::task::JoinHandle<()> {
 
 async fn run_due(state: &AppState) -> Result<(), ferry_store::StoreError> {
     let now = now_millis();
-    for (connection, due) in state.store.due_connections(now).await? {
-        let next = serde_json::from_str(&connection.schedule)
-            .ok()
-            .and_then(|schedule| next_after(&schedule, now).ok().flatten());
+    for (connection_id, due) in state.store.due_connections(now).await? {
+        let connection = match state.store.connection(connection_id).await {
+            Ok(connection) => connection,
+            Err(error @ ferry_store::StoreError::Corrupt { .. }) => {
+                // It cannot run until repaired: its schedule stops (logged once, here), the
+                // other connections' go on.
+                tracing::error!(%connection_id, %error, "scheduled sync not started; schedule suspended");
+                state
+                    .store
+                    .advance_next_run(connection_id, due, None)
+                    .await?;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let next = next_after(&connection.schedule, now).ok().flatten();
         if !state
             .store
             .advance_next_run(connection.id, due, next)
@@ -122,7 +136,7 @@ async fn run_due(state: &AppState) -> Result<(), ferry_store::StoreError> {
         {
             continue;
         }
-        match crate::routes::jobs::start_job(state, &connection, "sync").await {
+        match jobs::start_job(state, &connection, JobType::Sync).await {
             Ok(job) => {
                 tracing::info!(connection_id = %connection.id, job_id = job.id, "scheduled sync started")
             }

@@ -4,6 +4,7 @@
 //! primary-key values) and counts go back.
 
 mod attempt;
+mod task;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -232,7 +233,7 @@ async fn claim_loop(
                 tracing::info!(task_id = %task.task_id, kind = %task.kind, role = %task.role, "claimed connector task");
                 let client = client.clone();
                 tokio::spawn(async move {
-                    attempt::run_task(&client, task).await;
+                    task::run_task(&client, task).await;
                     drop(permit);
                 });
             }

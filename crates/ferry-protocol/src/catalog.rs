@@ -1,112 +1,324 @@
 //! From a discovered catalog and a connection's stream configurations to the configured
-//! catalog a `read` and a `write` are given.
+//! catalog a `read` and a `write` are given, typed as the protocol defines them; fields Ferry
+//! does not interpret are kept and written back unchanged.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::{AirbyteMessage, RecordMessage, TraceMessage};
+use crate::{AirbyteMessage, RecordMessage, StreamDescriptor, TraceMessage};
 
-/// Airbyte's `ConnectionSyncModeEnum`, as the protocol's (sync_mode, destination_sync_mode).
-pub fn split_sync_mode(mode: &str) -> Option<(&'static str, &'static str)> {
-    Some(match mode {
-        "full_refresh_overwrite" => ("full_refresh", "overwrite"),
-        "full_refresh_overwrite_deduped" => ("full_refresh", "overwrite_dedup"),
-        "full_refresh_append" => ("full_refresh", "append"),
-        "full_refresh_update" => ("full_refresh", "update"),
-        "full_refresh_soft_delete" => ("full_refresh", "soft_delete"),
-        "incremental_append" => ("incremental", "append"),
-        "incremental_deduped_history" => ("incremental", "append_dedup"),
-        "incremental_update" => ("incremental", "update"),
-        "incremental_soft_delete" => ("incremental", "soft_delete"),
-        _ => return None,
-    })
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    FullRefresh,
+    Incremental,
 }
 
-fn supports(stream: &Value, mode: &str) -> bool {
-    stream["supported_sync_modes"]
-        .as_array()
-        .is_some_and(|modes| modes.iter().any(|supported| supported == mode))
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationSyncMode {
+    Append,
+    Overwrite,
+    AppendDedup,
+    OverwriteDedup,
+    Update,
+    SoftDelete,
+}
+
+impl SyncMode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::FullRefresh => "full_refresh",
+            Self::Incremental => "incremental",
+        }
+    }
+}
+
+impl DestinationSyncMode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Append => "append",
+            Self::Overwrite => "overwrite",
+            Self::AppendDedup => "append_dedup",
+            Self::OverwriteDedup => "overwrite_dedup",
+            Self::Update => "update",
+            Self::SoftDelete => "soft_delete",
+        }
+    }
+
+    pub const fn is_dedup(self) -> bool {
+        matches!(self, Self::AppendDedup | Self::OverwriteDedup)
+    }
+}
+
+/// A stream as a source describes it (`AirbyteStream`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AirbyteStream {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub json_schema: Value,
+    #[serde(default)]
+    pub supported_sync_modes: Vec<SyncMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_defined_cursor: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default_cursor_field: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_defined_primary_key: Vec<Vec<String>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl AirbyteStream {
+    pub fn descriptor(&self) -> StreamDescriptor {
+        StreamDescriptor {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// The stream's top-level JSON-schema properties.
+    pub fn properties(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.json_schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+    }
+}
+
+/// What a source offers (`AirbyteCatalog`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AirbyteCatalog {
+    #[serde(default)]
+    pub streams: Vec<AirbyteStream>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One stream of a configured catalog (`ConfiguredAirbyteStream`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfiguredStream {
+    pub stream: AirbyteStream,
+    pub sync_mode: SyncMode,
+    pub destination_sync_mode: DestinationSyncMode,
+    #[serde(default)]
+    pub cursor_field: Vec<String>,
+    #[serde(default)]
+    pub primary_key: Vec<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_generation_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_id: Option<i64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ConfiguredStream {
+    /// The top-level cursor column, if the cursor is one.
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor_field.first().map(String::as_str)
+    }
+
+    /// The primary key's top-level columns.
+    pub fn primary_key_columns(&self) -> Vec<&str> {
+        self.primary_key
+            .iter()
+            .filter_map(|path| path.first().map(String::as_str))
+            .collect()
+    }
+
+    /// Whether messages of the source's stream `name` in `namespace` are this stream's (a
+    /// namespace missing on either side matches any, as destinations match records).
+    pub fn takes(&self, name: &str, namespace: Option<&str>) -> bool {
+        name == self.stream.name
+            && (namespace.is_none()
+                || self.stream.namespace.is_none()
+                || namespace == self.stream.namespace.as_deref())
+    }
+}
+
+/// What a `read` and a `write` are given (`ConfiguredAirbyteCatalog`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConfiguredCatalog {
+    #[serde(default)]
+    pub streams: Vec<ConfiguredStream>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ConfiguredCatalog {
+    /// The configured stream a message of `name` in `namespace` belongs to.
+    pub fn stream_of(&self, name: &str, namespace: Option<&str>) -> Option<&ConfiguredStream> {
+        self.streams
+            .iter()
+            .find(|configured| configured.takes(name, namespace))
+    }
+
+    /// Whether the catalog reads `descriptor` incrementally. Only such a stream resumes from
+    /// a committed state: a full refresh reads everything on every sync (and on every
+    /// attempt, since an overwrite's new table is started over too). A namespace missing on
+    /// either side matches any: a connector that leaves it out of its states still resumes.
+    pub fn reads_incrementally(&self, descriptor: &StreamDescriptor) -> bool {
+        self.stream_of(&descriptor.name, descriptor.namespace.as_deref())
+            .is_some_and(|configured| configured.sync_mode == SyncMode::Incremental)
+    }
+
+    /// The catalog a reset gives the destination: every stream overwritten (with nothing).
+    pub fn for_reset(&self) -> Self {
+        let mut catalog = self.clone();
+        for stream in &mut catalog.streams {
+            stream.destination_sync_mode = DestinationSyncMode::Overwrite;
+        }
+        catalog
+    }
+
+    /// A `STREAM_STATUS` trace saying each stream of the catalog was read to its end.
+    pub fn streams_complete(&self) -> Vec<AirbyteMessage> {
+        let emitted_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs_f64() * 1000.0)
+            .unwrap_or_default();
+        self.streams
+            .iter()
+            .map(|configured| {
+                let mut extra = Map::new();
+                extra.insert(
+                    "stream_status".to_owned(),
+                    json!({"stream_descriptor": configured.stream.descriptor(), "status": "COMPLETE"}),
+                );
+                AirbyteMessage::Trace {
+                    trace: TraceMessage {
+                        trace_type: "STREAM_STATUS".to_owned(),
+                        emitted_at,
+                        error: None,
+                        extra,
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// Airbyte's `ConnectionSyncModeEnum`, as the protocol's (sync_mode, destination_sync_mode).
+pub fn split_sync_mode(mode: &str) -> Option<(SyncMode, DestinationSyncMode)> {
+    use DestinationSyncMode as Destination;
+    use SyncMode::{FullRefresh, Incremental};
+    Some(match mode {
+        "full_refresh_overwrite" => (FullRefresh, Destination::Overwrite),
+        "full_refresh_overwrite_deduped" => (FullRefresh, Destination::OverwriteDedup),
+        "full_refresh_append" => (FullRefresh, Destination::Append),
+        "full_refresh_update" => (FullRefresh, Destination::Update),
+        "full_refresh_soft_delete" => (FullRefresh, Destination::SoftDelete),
+        "incremental_append" => (Incremental, Destination::Append),
+        "incremental_deduped_history" => (Incremental, Destination::AppendDedup),
+        "incremental_update" => (Incremental, Destination::Update),
+        "incremental_soft_delete" => (Incremental, Destination::SoftDelete),
+        _ => return None,
+    })
 }
 
 /// The configured catalog: the streams the connection names (all, when it names none), each
 /// with its sync modes, cursor and primary key — or, where not given, the source's defaults:
 /// incremental append where the source defines a cursor, full refresh overwrite elsewhere.
-pub fn configure(discovered: &Value, configurations: &Value) -> Result<Value, String> {
-    let streams = discovered["streams"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+pub fn configure(
+    discovered: &AirbyteCatalog,
+    configurations: &Value,
+) -> Result<ConfiguredCatalog, String> {
     let wanted = configurations["streams"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     let mut configured = Vec::new();
     if wanted.is_empty() {
-        for stream in &streams {
+        for stream in &discovered.streams {
             configured.push(configure_stream(stream, &Value::Null)?);
         }
     } else {
         for configuration in &wanted {
             let name = configuration["name"].as_str().unwrap_or_default();
             let namespace = configuration.get("namespace").and_then(Value::as_str);
-            let stream = streams
+            let stream = discovered
+                .streams
                 .iter()
                 .find(|stream| {
-                    stream["name"] == name
-                        && namespace.is_none_or(|namespace| stream["namespace"] == namespace)
+                    stream.name == name
+                        && namespace
+                            .is_none_or(|namespace| stream.namespace.as_deref() == Some(namespace))
                 })
                 .ok_or_else(|| format!("the source has no stream '{name}'"))?;
             configured.push(configure_stream(stream, configuration)?);
         }
     }
-    Ok(json!({"streams": configured}))
+    Ok(ConfiguredCatalog {
+        streams: configured,
+        extra: Map::new(),
+    })
 }
 
-fn configure_stream(stream: &Value, configuration: &Value) -> Result<Value, String> {
-    let name = stream["name"].as_str().unwrap_or_default();
-    let source_cursor = stream["source_defined_cursor"].as_bool().unwrap_or(false);
+/// A list of field paths (`["a"]` or `[["a"], ["b", "c"]]`) from a configuration.
+fn paths<T: serde::de::DeserializeOwned>(
+    value: Option<&Value>,
+    what: &str,
+) -> Result<Option<T>, String> {
+    match value.filter(|value| !value.is_null()) {
+        None => Ok(None),
+        Some(value) => serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|_| format!("{what} must be a list of field names")),
+    }
+}
+
+fn configure_stream(
+    stream: &AirbyteStream,
+    configuration: &Value,
+) -> Result<ConfiguredStream, String> {
+    let name = &stream.name;
+    let source_cursor = stream.source_defined_cursor.unwrap_or(false);
+    let supports = |mode: SyncMode| stream.supported_sync_modes.contains(&mode);
     let (sync_mode, destination_sync_mode) =
         match configuration.get("syncMode").and_then(Value::as_str) {
             Some(mode) => split_sync_mode(mode)
                 .ok_or_else(|| format!("stream '{name}': unknown sync mode '{mode}'"))?,
-            None if source_cursor && supports(stream, "incremental") => ("incremental", "append"),
-            None => ("full_refresh", "overwrite"),
+            None if source_cursor && supports(SyncMode::Incremental) => {
+                (SyncMode::Incremental, DestinationSyncMode::Append)
+            }
+            None => (SyncMode::FullRefresh, DestinationSyncMode::Overwrite),
         };
-    if !supports(stream, sync_mode) {
-        return Err(format!("stream '{name}' does not support {sync_mode} sync"));
+    if !supports(sync_mode) {
+        return Err(format!(
+            "stream '{name}' does not support {} sync",
+            sync_mode.as_str()
+        ));
     }
-    let cursor_field = configuration
-        .get("cursorField")
-        .filter(|value| !value.is_null())
-        .cloned()
-        .or_else(|| stream.get("default_cursor_field").cloned())
-        .unwrap_or_else(|| json!([]));
-    let primary_key = configuration
-        .get("primaryKey")
-        .filter(|value| !value.is_null())
-        .cloned()
-        .or_else(|| stream.get("source_defined_primary_key").cloned())
-        .unwrap_or_else(|| json!([]));
-    if sync_mode == "incremental"
-        && !source_cursor
-        && cursor_field.as_array().is_none_or(Vec::is_empty)
-    {
+    let cursor_field: Vec<String> = paths(configuration.get("cursorField"), "cursorField")?
+        .unwrap_or_else(|| stream.default_cursor_field.clone());
+    let primary_key: Vec<Vec<String>> = paths(configuration.get("primaryKey"), "primaryKey")?
+        .unwrap_or_else(|| stream.source_defined_primary_key.clone());
+    if sync_mode == SyncMode::Incremental && !source_cursor && cursor_field.is_empty() {
         return Err(format!(
             "stream '{name}' is incremental but has no cursor field"
         ));
     }
-    if destination_sync_mode.ends_with("dedup") && primary_key.as_array().is_none_or(Vec::is_empty)
-    {
+    if destination_sync_mode.is_dedup() && primary_key.is_empty() {
         return Err(format!(
             "stream '{name}' is deduplicated but has no primary key"
         ));
     }
-    Ok(json!({
-        "stream": stream,
-        "sync_mode": sync_mode,
-        "destination_sync_mode": destination_sync_mode,
-        "cursor_field": cursor_field,
-        "primary_key": primary_key,
-    }))
+    Ok(ConfiguredStream {
+        stream: stream.clone(),
+        sync_mode,
+        destination_sync_mode,
+        cursor_field,
+        primary_key,
+        generation_id: None,
+        minimum_generation_id: None,
+        sync_id: None,
+        extra: Map::new(),
+    })
 }
 
 /// Where a connection puts each stream in the destination (Airbyte's `namespaceDefinition`,
@@ -164,20 +376,12 @@ impl DestinationNaming {
     }
 
     /// The catalog as the destination sees it: each stream under its destination name.
-    pub fn apply(&self, catalog: &Value) -> Value {
+    pub fn apply(&self, catalog: &ConfiguredCatalog) -> ConfiguredCatalog {
         let mut catalog = catalog.clone();
-        for configured in catalog["streams"].as_array_mut().into_iter().flatten() {
-            let stream = &mut configured["stream"];
-            let namespace = self.namespace(stream["namespace"].as_str());
-            stream["name"] = json!(self.name(stream["name"].as_str().unwrap_or_default()));
-            match namespace {
-                Some(namespace) => stream["namespace"] = json!(namespace),
-                None => {
-                    if let Some(fields) = stream.as_object_mut() {
-                        fields.remove("namespace");
-                    }
-                }
-            }
+        for configured in &mut catalog.streams {
+            let stream = &mut configured.stream;
+            stream.namespace = self.namespace(stream.namespace.as_deref());
+            stream.name = self.name(&stream.name);
         }
         catalog
     }
@@ -222,87 +426,26 @@ impl DestinationNaming {
     }
 }
 
-/// The catalog a reset gives the destination: every stream overwritten (with nothing).
-pub fn for_reset(catalog: &Value) -> Value {
-    let mut catalog = catalog.clone();
-    if let Some(streams) = catalog["streams"].as_array_mut() {
-        for stream in streams {
-            stream["destination_sync_mode"] = json!("overwrite");
-        }
-    }
-    catalog
-}
-
-/// Whether the catalog reads `descriptor` (`{name, namespace}`) incrementally. Only such a
-/// stream resumes from a committed state: a full refresh reads everything on every sync (and
-/// on every attempt, since an overwrite's new table is started over too). A namespace missing
-/// on either side matches any, as destinations match records to streams: a connector that
-/// leaves it out of its states still resumes.
-pub fn reads_incrementally(catalog: &Value, descriptor: &Value) -> bool {
-    let namespace_of = |value: &Value| {
-        value
-            .get("namespace")
-            .filter(|name| !name.is_null())
-            .cloned()
-    };
-    let wanted = namespace_of(descriptor);
-    catalog["streams"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|configured| {
-            let stream = &configured["stream"];
-            let namespace = namespace_of(stream);
-            configured["sync_mode"] == "incremental"
-                && stream["name"] == descriptor["name"]
-                && (namespace.is_none() || wanted.is_none() || namespace == wanted)
-        })
-}
-
-/// A `STREAM_STATUS` trace saying each stream of the catalog was read to its end.
-pub fn streams_complete(catalog: &Value) -> Vec<AirbyteMessage> {
-    let emitted_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs_f64() * 1000.0)
-        .unwrap_or_default();
-    catalog["streams"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|configured| {
-            let stream = &configured["stream"];
-            let mut descriptor = json!({"name": stream["name"]});
-            if let Some(namespace) = stream["namespace"].as_str() {
-                descriptor["namespace"] = json!(namespace);
-            }
-            let mut extra = Map::new();
-            extra.insert(
-                "stream_status".to_owned(),
-                json!({"stream_descriptor": descriptor, "status": "COMPLETE"}),
-            );
-            AirbyteMessage::Trace {
-                trace: TraceMessage {
-                    trace_type: "STREAM_STATUS".to_owned(),
-                    emitted_at,
-                    error: None,
-                    extra,
-                },
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn discovered() -> Value {
-        json!({"streams": [
+    fn discovered() -> AirbyteCatalog {
+        serde_json::from_value(json!({"streams": [
             {"name": "users", "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"],
-             "source_defined_cursor": true, "default_cursor_field": ["updated_at"], "source_defined_primary_key": [["id"]]},
+             "source_defined_cursor": true, "default_cursor_field": ["updated_at"], "source_defined_primary_key": [["id"]],
+             "is_resumable": true},
             {"name": "logs", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
-        ]})
+        ]}))
+        .unwrap()
+    }
+
+    fn descriptor(name: &str, namespace: Option<&str>) -> StreamDescriptor {
+        StreamDescriptor {
+            name: name.to_owned(),
+            namespace: namespace.map(str::to_owned),
+        }
     }
 
     #[test]
@@ -328,61 +471,69 @@ mod tests {
             prefix: None,
         };
         assert_eq!(source(&custom).0.as_deref(), Some("public_copy"));
-        let catalog = json!({"streams": [{"stream": {"name": "users", "namespace": "public"}}]});
+        let mut catalog = configure(&discovered(), &json!({"streams": []})).unwrap();
+        catalog.streams[0].stream.namespace = Some("public".to_owned());
+        let renamed = by_source.apply(&catalog);
+        assert_eq!(renamed.streams[0].stream.name, "raw_users");
         assert_eq!(
-            by_source.apply(&catalog)["streams"][0]["stream"],
-            json!({"name": "raw_users", "namespace": "public"})
+            renamed.streams[0].stream.namespace.as_deref(),
+            Some("public")
         );
         assert_eq!(
-            DestinationNaming::default().apply(&catalog)["streams"][0]["stream"],
-            json!({"name": "users"})
+            DestinationNaming::default().apply(&catalog).streams[0]
+                .stream
+                .namespace,
+            None
         );
     }
 
     #[test]
     fn only_incremental_streams_resume_from_state() {
         let catalog = configure(&discovered(), &json!({"streams": []})).unwrap();
-        assert!(reads_incrementally(&catalog, &json!({"name": "users"})));
-        assert!(!reads_incrementally(&catalog, &json!({"name": "logs"})));
+        assert!(catalog.reads_incrementally(&descriptor("users", None)));
+        assert!(!catalog.reads_incrementally(&descriptor("logs", None)));
         // The discovered streams have no namespace: a state that names one still matches.
-        assert!(reads_incrementally(
-            &catalog,
-            &json!({"name": "users", "namespace": "x"})
-        ));
-        assert!(!reads_incrementally(&catalog, &json!({"name": "gone"})));
+        assert!(catalog.reads_incrementally(&descriptor("users", Some("x"))));
+        assert!(!catalog.reads_incrementally(&descriptor("gone", None)));
         let mut namespaced = catalog.clone();
-        namespaced["streams"][0]["stream"]["namespace"] = json!("public");
-        assert!(reads_incrementally(
-            &namespaced,
-            &json!({"name": "users", "namespace": "public"})
-        ));
-        assert!(reads_incrementally(&namespaced, &json!({"name": "users"})));
-        assert!(reads_incrementally(
-            &namespaced,
-            &json!({"name": "users", "namespace": null})
-        ));
-        assert!(!reads_incrementally(
-            &namespaced,
-            &json!({"name": "users", "namespace": "other"})
-        ));
+        namespaced.streams[0].stream.namespace = Some("public".to_owned());
+        assert!(namespaced.reads_incrementally(&descriptor("users", Some("public"))));
+        assert!(namespaced.reads_incrementally(&descriptor("users", None)));
+        assert!(!namespaced.reads_incrementally(&descriptor("users", Some("other"))));
         let full = configure(
             &discovered(),
             &json!({"streams": [{"name": "users", "syncMode": "full_refresh_append"}]}),
         )
         .unwrap();
-        assert!(!reads_incrementally(&full, &json!({"name": "users"})));
+        assert!(!full.reads_incrementally(&descriptor("users", None)));
     }
 
     #[test]
     fn all_streams_with_default_modes_when_none_are_named() {
         let catalog = configure(&discovered(), &json!({"streams": []})).unwrap();
-        let streams = catalog["streams"].as_array().unwrap();
-        assert_eq!(streams.len(), 2);
-        assert_eq!(streams[0]["sync_mode"], "incremental");
-        assert_eq!(streams[0]["destination_sync_mode"], "append");
-        assert_eq!(streams[0]["cursor_field"], json!(["updated_at"]));
-        assert_eq!(streams[1]["sync_mode"], "full_refresh");
-        assert_eq!(streams[1]["destination_sync_mode"], "overwrite");
+        assert_eq!(catalog.streams.len(), 2);
+        assert_eq!(catalog.streams[0].sync_mode, SyncMode::Incremental);
+        assert_eq!(
+            catalog.streams[0].destination_sync_mode,
+            DestinationSyncMode::Append
+        );
+        assert_eq!(catalog.streams[0].cursor_field, ["updated_at"]);
+        assert_eq!(catalog.streams[1].sync_mode, SyncMode::FullRefresh);
+        assert_eq!(
+            catalog.streams[1].destination_sync_mode,
+            DestinationSyncMode::Overwrite
+        );
+    }
+
+    #[test]
+    fn the_wire_form_keeps_unknown_fields() {
+        let catalog = configure(&discovered(), &json!({"streams": []})).unwrap();
+        let wire = serde_json::to_value(&catalog).unwrap();
+        assert_eq!(wire["streams"][0]["stream"]["is_resumable"], true);
+        assert_eq!(wire["streams"][0]["sync_mode"], "incremental");
+        assert_eq!(wire["streams"][0]["primary_key"], json!([["id"]]));
+        let back: ConfiguredCatalog = serde_json::from_value(wire.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), wire);
     }
 
     #[test]
@@ -392,16 +543,17 @@ mod tests {
             &json!({"streams": [{"name": "users", "syncMode": "incremental_deduped_history"}]}),
         )
         .unwrap();
-        assert_eq!(catalog["streams"].as_array().unwrap().len(), 1);
+        assert_eq!(catalog.streams.len(), 1);
         assert_eq!(
-            catalog["streams"][0]["destination_sync_mode"],
-            "append_dedup"
+            catalog.streams[0].destination_sync_mode,
+            DestinationSyncMode::AppendDedup
         );
-        assert_eq!(catalog["streams"][0]["primary_key"], json!([["id"]]));
+        assert_eq!(catalog.streams[0].primary_key, [["id"]]);
         for bad in [
             json!({"streams": [{"name": "nope"}]}),
             json!({"streams": [{"name": "logs", "syncMode": "incremental_append"}]}),
             json!({"streams": [{"name": "users", "syncMode": "sideways"}]}),
+            json!({"streams": [{"name": "users", "cursorField": "updated_at"}]}),
         ] {
             assert!(configure(&discovered(), &bad).is_err(), "{bad}");
         }

@@ -3,7 +3,7 @@
 //! kept as raw JSON text, so a record passes through without being parsed into a tree.
 
 pub mod catalog;
-pub mod configs;
+pub mod failure;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -479,5 +479,28 @@ mod tests {
         let stream = state.stream.unwrap();
         assert_eq!(stream.stream_descriptor.key(), "public.users");
         assert_eq!(stream.stream_state, Some(serde_json::json!({"id": 10})));
+    }
+}
+
+/// Which end of a sync a connector is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorRole {
+    Source,
+    Destination,
+}
+
+impl ConnectorRole {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Destination => "destination",
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectorRole {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
     }
 }

@@ -1,66 +1,62 @@
 //! Sources, destinations (one table, as Airbyte's `actor`) and connections.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
+use ferry_api::ConnectorRole;
+
+use crate::decode::{Columns, to_json};
 use crate::{
-    Actor, ActorKind, Connection, ConnectionChanges, CustomDefinition, NewActor, NewConnection,
-    Result, ScopedQuery, Store, StoreError, flag_column, now_millis, placeholders, uuid_column,
+    Actor, Connection, ConnectionChanges, CustomDefinition, NewActor, NewConnection, Result,
+    ScopedQuery, Store, StoreError, now_millis, placeholders,
 };
 
-fn kind_column(row: &AnyRow) -> Result<ActorKind> {
-    let kind: String = row.try_get("kind")?;
-    match kind.as_str() {
-        "source" => Ok(ActorKind::Source),
-        "destination" => Ok(ActorKind::Destination),
-        other => Err(StoreError::Corrupt(format!("unknown actor kind {other}"))),
-    }
-}
-
 fn definition_from_row(row: &AnyRow) -> Result<CustomDefinition> {
+    let columns = Columns::of("connector_definitions", row);
     Ok(CustomDefinition {
-        id: uuid_column(row, "id")?,
-        workspace_id: uuid_column(row, "workspace_id")?,
-        kind: kind_column(row)?,
-        name: row.try_get("name")?,
-        docker_repository: row.try_get("docker_repository")?,
-        docker_image_tag: row.try_get("docker_image_tag")?,
-        documentation_url: row.try_get("documentation_url")?,
-        command: row.try_get("command")?,
-        created_at: row.try_get("created_at")?,
+        id: columns.uuid("id")?,
+        workspace_id: columns.uuid("workspace_id")?,
+        kind: columns.name("kind")?,
+        name: columns.get("name")?,
+        docker_repository: columns.get("docker_repository")?,
+        docker_image_tag: columns.get("docker_image_tag")?,
+        documentation_url: columns.get("documentation_url")?,
+        command: columns.json("command")?,
+        created_at: columns.get("created_at")?,
     })
 }
 
 fn actor_from_row(row: &AnyRow) -> Result<Actor> {
+    let columns = Columns::of("actors", row);
     Ok(Actor {
-        id: uuid_column(row, "id")?,
-        kind: kind_column(row)?,
-        workspace_id: uuid_column(row, "workspace_id")?,
-        name: row.try_get("name")?,
-        connector_type: row.try_get("connector_type")?,
-        definition_id: uuid_column(row, "definition_id")?,
-        configuration: row.try_get("configuration")?,
-        tombstone: flag_column(row, "tombstone")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        id: columns.uuid("id")?,
+        kind: columns.name("kind")?,
+        workspace_id: columns.uuid("workspace_id")?,
+        name: columns.get("name")?,
+        connector_type: columns.get("connector_type")?,
+        definition_id: columns.uuid("definition_id")?,
+        configuration: columns.get("configuration")?,
+        tombstone: columns.flag("tombstone")?,
+        created_at: columns.get("created_at")?,
+        updated_at: columns.get("updated_at")?,
     })
 }
 
 fn connection_from_row(row: &AnyRow) -> Result<Connection> {
+    let columns = Columns::of("connections", row);
     Ok(Connection {
-        id: uuid_column(row, "id")?,
-        workspace_id: uuid_column(row, "workspace_id")?,
-        source_id: uuid_column(row, "source_id")?,
-        destination_id: uuid_column(row, "destination_id")?,
-        name: row.try_get("name")?,
-        status: row.try_get("status")?,
-        schedule: row.try_get("schedule")?,
-        configurations: row.try_get("configurations")?,
-        naming: row.try_get("naming")?,
-        tombstone: flag_column(row, "tombstone")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        id: columns.uuid("id")?,
+        workspace_id: columns.uuid("workspace_id")?,
+        source_id: columns.uuid("source_id")?,
+        destination_id: columns.uuid("destination_id")?,
+        name: columns.get("name")?,
+        status: columns.get("status")?,
+        schedule: columns.json("schedule")?,
+        configurations: columns.json("configurations")?,
+        naming: columns.json("naming")?,
+        tombstone: columns.flag("tombstone")?,
+        created_at: columns.get("created_at")?,
+        updated_at: columns.get("updated_at")?,
     })
 }
 
@@ -91,6 +87,7 @@ impl Store {
         &self,
         definition: &CustomDefinition,
     ) -> Result<CustomDefinition> {
+        let command = to_json("connector_definitions", "command", &definition.command)?;
         sqlx::query(
             "INSERT INTO connector_definitions (id, workspace_id, kind, name, docker_repository, docker_image_tag, documentation_url, command, tombstone, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)",
@@ -102,7 +99,7 @@ impl Store {
         .bind(&definition.docker_repository)
         .bind(&definition.docker_image_tag)
         .bind(definition.documentation_url.as_deref())
-        .bind(&definition.command)
+        .bind(command)
         .bind(now_millis())
         .execute(&self.pool)
         .await?;
@@ -110,7 +107,7 @@ impl Store {
     }
 
     /// The live custom definition of that kind.
-    pub async fn definition(&self, kind: ActorKind, id: Uuid) -> Result<CustomDefinition> {
+    pub async fn definition(&self, kind: ConnectorRole, id: Uuid) -> Result<CustomDefinition> {
         let row = sqlx::query(
             "SELECT * FROM connector_definitions WHERE id = $1 AND kind = $2 AND tombstone = 0",
         )
@@ -124,7 +121,7 @@ impl Store {
 
     pub async fn definitions(
         &self,
-        kind: ActorKind,
+        kind: ConnectorRole,
         workspace_id: Uuid,
     ) -> Result<Vec<CustomDefinition>> {
         sqlx::query(
@@ -139,7 +136,7 @@ impl Store {
         .collect()
     }
 
-    pub async fn delete_definition(&self, kind: ActorKind, id: Uuid) -> Result<()> {
+    pub async fn delete_definition(&self, kind: ConnectorRole, id: Uuid) -> Result<()> {
         let result = sqlx::query(
             "UPDATE connector_definitions SET tombstone = 1 WHERE id = $1 AND kind = $2 AND tombstone = 0",
         )
@@ -173,7 +170,7 @@ impl Store {
     }
 
     /// The live source or destination.
-    pub async fn actor(&self, kind: ActorKind, id: Uuid) -> Result<Actor> {
+    pub async fn actor(&self, kind: ConnectorRole, id: Uuid) -> Result<Actor> {
         let row = sqlx::query("SELECT * FROM actors WHERE id = $1 AND kind = $2 AND tombstone = 0")
             .bind(id.to_string())
             .bind(kind.as_str())
@@ -183,7 +180,7 @@ impl Store {
         actor_from_row(&row)
     }
 
-    pub async fn actors(&self, kind: ActorKind, query: &ScopedQuery) -> Result<Vec<Actor>> {
+    pub async fn actors(&self, kind: ConnectorRole, query: &ScopedQuery) -> Result<Vec<Actor>> {
         let mut conditions = vec!["kind = $1".to_owned()];
         let mut values = vec![kind.as_str().to_owned()];
         scoped_conditions(query, &mut conditions, &mut values);
@@ -203,7 +200,7 @@ impl Store {
     /// Renames the actor and/or replaces its configuration.
     pub async fn update_actor(
         &self,
-        kind: ActorKind,
+        kind: ConnectorRole,
         id: Uuid,
         name: Option<&str>,
         configuration: Option<&str>,
@@ -222,7 +219,7 @@ impl Store {
     }
 
     /// Soft-deletes the actor and, as Airbyte does, the connections that use it.
-    pub async fn delete_actor(&self, kind: ActorKind, id: Uuid) -> Result<()> {
+    pub async fn delete_actor(&self, kind: ConnectorRole, id: Uuid) -> Result<()> {
         let mut transaction = self.begin_write().await?;
         let now = now_millis();
         let deleted = sqlx::query(
@@ -253,14 +250,20 @@ impl Store {
         changes: &ConnectionChanges,
     ) -> Result<Connection> {
         let current = self.connection(id).await?;
+        let schedule = changes.schedule.as_ref().unwrap_or(&current.schedule);
+        let configurations = changes
+            .configurations
+            .as_ref()
+            .unwrap_or(&current.configurations);
+        let naming = changes.naming.as_ref().unwrap_or(&current.naming);
         sqlx::query(
             "UPDATE connections SET name = $1, status = $2, schedule = $3, configurations = $4, naming = $5, updated_at = $6 WHERE id = $7",
         )
         .bind(changes.name.as_deref().unwrap_or(&current.name))
         .bind(changes.status.as_deref().unwrap_or(&current.status))
-        .bind(changes.schedule.as_deref().unwrap_or(&current.schedule))
-        .bind(changes.configurations.as_deref().unwrap_or(&current.configurations))
-        .bind(changes.naming.as_deref().unwrap_or(&current.naming))
+        .bind(to_json("connections", "schedule", schedule)?)
+        .bind(to_json("connections", "configurations", configurations)?)
+        .bind(to_json("connections", "naming", naming)?)
         .bind(now_millis())
         .bind(id.to_string())
         .execute(&self.pool)
@@ -278,16 +281,20 @@ impl Store {
         Ok(())
     }
 
-    /// Live, active connections whose next scheduled run is due, with that run's time.
-    pub async fn due_connections(&self, now: i64) -> Result<Vec<(Connection, i64)>> {
+    /// Live, active connections whose next scheduled run is due: their ids, with that run's
+    /// time. Ids only, so that one connection that cannot be read delays no other.
+    pub async fn due_connections(&self, now: i64) -> Result<Vec<(Uuid, i64)>> {
         sqlx::query(
-            "SELECT * FROM connections WHERE tombstone = 0 AND status = 'active' AND next_run_at <= $1 ORDER BY next_run_at",
+            "SELECT id, next_run_at FROM connections WHERE tombstone = 0 AND status = 'active' AND next_run_at <= $1 ORDER BY next_run_at",
         )
         .bind(now)
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| Ok((connection_from_row(row)?, row.try_get("next_run_at")?)))
+        .map(|row| {
+            let columns = Columns::of("connections", row);
+            Ok((columns.uuid("id")?, columns.get("next_run_at")?))
+        })
         .collect()
     }
 
@@ -331,9 +338,13 @@ impl Store {
         .bind(connection.destination_id.to_string())
         .bind(&connection.name)
         .bind(&connection.status)
-        .bind(&connection.schedule)
-        .bind(&connection.configurations)
-        .bind(&connection.naming)
+        .bind(to_json("connections", "schedule", &connection.schedule)?)
+        .bind(to_json(
+            "connections",
+            "configurations",
+            &connection.configurations,
+        )?)
+        .bind(to_json("connections", "naming", &connection.naming)?)
         .bind(now)
         .execute(&self.pool)
         .await?;

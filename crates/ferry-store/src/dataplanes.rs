@@ -1,27 +1,28 @@
-use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
+use crate::decode::Columns;
 use crate::{
     Dataplane, DataplaneChanges, NewDataplane, PrincipalKind, Result, Store, StoreError, flag,
-    flag_column, now_millis, placeholders, uuid_column,
+    now_millis, placeholders,
 };
 
 fn dataplane_from_row(row: &AnyRow) -> Result<Dataplane> {
+    let columns = Columns::of("dataplanes", row);
     Ok(Dataplane {
-        id: uuid_column(row, "id")?,
-        region_id: uuid_column(row, "region_id")?,
-        name: row.try_get("name")?,
-        enabled: flag_column(row, "enabled")?,
-        tombstone: flag_column(row, "tombstone")?,
-        client_id: row.try_get("client_id")?,
-        secret_hash: row.try_get("secret_hash")?,
-        previous_secret_hash: row.try_get("previous_secret_hash")?,
-        previous_secret_valid_until: row.try_get("previous_secret_valid_until")?,
-        last_heartbeat_at: row.try_get("last_heartbeat_at")?,
-        version: row.try_get("version")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        id: columns.uuid("id")?,
+        region_id: columns.uuid("region_id")?,
+        name: columns.get("name")?,
+        enabled: columns.flag("enabled")?,
+        tombstone: columns.flag("tombstone")?,
+        client_id: columns.get("client_id")?,
+        secret_hash: columns.get("secret_hash")?,
+        previous_secret_hash: columns.get("previous_secret_hash")?,
+        previous_secret_valid_until: columns.get("previous_secret_valid_until")?,
+        last_heartbeat_at: columns.get("last_heartbeat_at")?,
+        version: columns.get("version")?,
+        created_at: columns.get("created_at")?,
+        updated_at: columns.get("updated_at")?,
     })
 }
 

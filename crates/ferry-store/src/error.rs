@@ -14,8 +14,23 @@ pub enum StoreError {
     Fenced(String),
     #[error("unsupported database url {0}: expected sqlite:// or postgres://")]
     InvalidUrl(String),
-    #[error("stored data is inconsistent: {0}")]
-    Corrupt(String),
+    /// A stored value cannot be read back as what it must be (JSON of the wrong shape, an
+    /// unknown status name, a malformed id): the row needs repair; nothing is guessed.
+    #[error("stored data is corrupt: {table}.{column} of row {id}: {reason}")]
+    Corrupt {
+        table: &'static str,
+        column: &'static str,
+        /// The row's id (or key), `?` when the row has none to show.
+        id: String,
+        reason: String,
+    },
+    /// A value could not be written as JSON (a bug: every stored type serializes).
+    #[error("{table}.{column} could not be encoded: {reason}")]
+    Encode {
+        table: &'static str,
+        column: &'static str,
+        reason: String,
+    },
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]

@@ -1,42 +1,45 @@
 //! Users, their permissions, their applications (API credentials) and bearer tokens.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
+use crate::decode::Columns;
 use crate::{
     AccessToken, Application, NewApplication, NewPermission, Permission, PrincipalKind, Result,
-    Store, StoreError, User, now_millis, optional_uuid_column, placeholders, uuid_column,
+    Store, StoreError, User, now_millis, placeholders,
 };
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
+    let columns = Columns::of("users", row);
     Ok(User {
-        id: uuid_column(row, "id")?,
-        name: row.try_get("name")?,
-        email: row.try_get("email")?,
-        created_at: row.try_get("created_at")?,
+        id: columns.uuid("id")?,
+        name: columns.get("name")?,
+        email: columns.get("email")?,
+        created_at: columns.get("created_at")?,
     })
 }
 
 fn permission_from_row(row: &AnyRow) -> Result<Permission> {
+    let columns = Columns::of("permissions", row);
     Ok(Permission {
-        id: uuid_column(row, "id")?,
-        user_id: uuid_column(row, "user_id")?,
-        permission_type: row.try_get("permission_type")?,
-        workspace_id: optional_uuid_column(row, "workspace_id")?,
-        organization_id: optional_uuid_column(row, "organization_id")?,
-        created_at: row.try_get("created_at")?,
+        id: columns.uuid("id")?,
+        user_id: columns.uuid("user_id")?,
+        permission_type: columns.get("permission_type")?,
+        workspace_id: columns.optional_uuid("workspace_id")?,
+        organization_id: columns.optional_uuid("organization_id")?,
+        created_at: columns.get("created_at")?,
     })
 }
 
 fn application_from_row(row: &AnyRow) -> Result<Application> {
+    let columns = Columns::of("applications", row);
     Ok(Application {
-        id: uuid_column(row, "id")?,
-        user_id: uuid_column(row, "user_id")?,
-        name: row.try_get("name")?,
-        client_id: row.try_get("client_id")?,
-        secret_hash: row.try_get("secret_hash")?,
-        created_at: row.try_get("created_at")?,
+        id: columns.uuid("id")?,
+        user_id: columns.uuid("user_id")?,
+        name: columns.get("name")?,
+        client_id: columns.get("client_id")?,
+        secret_hash: columns.get("secret_hash")?,
+        created_at: columns.get("created_at")?,
     })
 }
 
@@ -287,14 +290,16 @@ impl Store {
         let Some(row) = row else {
             return Ok(None);
         };
-        let kind: String = row.try_get("principal_kind")?;
-        let principal_kind = PrincipalKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown principal kind {kind}")))?;
+        let columns = Columns::of("access_tokens", &row);
+        let kind: String = columns.get("principal_kind")?;
+        let principal_kind = PrincipalKind::parse(&kind).ok_or_else(|| {
+            columns.corrupt("principal_kind", format!("unknown principal kind '{kind}'"))
+        })?;
         Ok(Some(AccessToken {
-            token_hash: row.try_get("token_hash")?,
+            token_hash: columns.get("token_hash")?,
             principal_kind,
-            principal_id: uuid_column(&row, "principal_id")?,
-            expires_at: row.try_get("expires_at")?,
+            principal_id: columns.uuid("principal_id")?,
+            expires_at: columns.get("expires_at")?,
         }))
     }
 

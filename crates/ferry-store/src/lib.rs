@@ -6,6 +6,7 @@
 //! driver; where the dialects must differ, [`Backend`] says which one is in use. This crate
 //! knows nothing of HTTP, hashing or tokens: callers hand it hashes, never secrets.
 
+mod decode;
 mod error;
 mod identity;
 mod migrations;
@@ -15,12 +16,13 @@ mod regions;
 mod workspaces;
 
 mod actors;
+mod attempts;
 mod dataplanes;
 mod jobs;
 mod tasks;
 
+pub use attempts::{AttemptOutcome, Failure};
 pub use error::StoreError;
-pub use jobs::AttemptOutcome;
 pub use models::*;
 
 use std::str::FromStr;
@@ -28,7 +30,6 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
-use uuid::Uuid;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -161,9 +162,12 @@ impl Store {
         .bind(value)
         .execute(&self.pool)
         .await?;
-        self.setting(key)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("setting {key} vanished")))
+        self.setting(key).await?.ok_or_else(|| StoreError::Corrupt {
+            table: "instance_settings",
+            column: "value",
+            id: key.to_owned(),
+            reason: "vanished right after it was written".to_owned(),
+        })
     }
 }
 
@@ -182,26 +186,6 @@ fn redact_url(url: &str) -> String {
         },
         None => url.to_owned(),
     }
-}
-
-fn uuid_column(row: &AnyRow, column: &str) -> Result<Uuid> {
-    let text: String = row.try_get(column)?;
-    Uuid::parse_str(&text)
-        .map_err(|_| StoreError::Corrupt(format!("{column} is not a uuid: {text}")))
-}
-
-fn optional_uuid_column(row: &AnyRow, column: &str) -> Result<Option<Uuid>> {
-    let text: Option<String> = row.try_get(column)?;
-    text.map(|text| {
-        Uuid::parse_str(&text)
-            .map_err(|_| StoreError::Corrupt(format!("{column} is not a uuid: {text}")))
-    })
-    .transpose()
-}
-
-fn flag_column(row: &AnyRow, column: &str) -> Result<bool> {
-    let value: i64 = row.try_get(column)?;
-    Ok(value != 0)
 }
 
 fn flag(value: bool) -> i64 {

@@ -54,6 +54,11 @@ const SOURCES: &[(i64, &str, &str)] = &[
         "stream stats",
         include_str!("../migrations/0008_stream_stats.sql"),
     ),
+    (
+        9,
+        "failure origins and types",
+        include_str!("../migrations/0009_failure_types.sql"),
+    ),
 ];
 
 /// The embedded list, handed to sqlx's migrator through its public source trait.

@@ -1,3 +1,9 @@
+use ferry_api::{
+    AttemptStatus, ConnectionSchedule, ConnectorRole, DestinationNaming, FailureOrigin,
+    FailureType, JobStatus, JobType, NotificationsConfig, StreamConfigurations, StreamStats,
+    TaskKind, TaskStatus,
+};
+use serde_json::Value;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,14 +74,13 @@ pub struct DataplaneChanges {
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Workspace {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub name: String,
     pub region_id: Uuid,
-    /// The notifications object as JSON text; the store does not interpret it.
-    pub notifications: String,
+    pub notifications: NotificationsConfig,
     pub tombstone: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -87,14 +92,14 @@ pub struct NewWorkspace {
     pub organization_id: Uuid,
     pub name: String,
     pub region_id: Uuid,
-    pub notifications: String,
+    pub notifications: NotificationsConfig,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct WorkspaceChanges {
     pub name: Option<String>,
     pub region_id: Option<Uuid>,
-    pub notifications: Option<String>,
+    pub notifications: Option<NotificationsConfig>,
 }
 
 /// Which workspaces a caller may see.
@@ -196,26 +201,11 @@ pub struct AccessToken {
     pub expires_at: i64,
 }
 
-/// A source or a destination (Airbyte's "actor").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActorKind {
-    Source,
-    Destination,
-}
-
-impl ActorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Source => "source",
-            Self::Destination => "destination",
-        }
-    }
-}
-
+/// A source or a destination (Airbyte's "actor"; its `kind` is its role).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub id: Uuid,
-    pub kind: ActorKind,
+    pub kind: ConnectorRole,
     pub workspace_id: Uuid,
     pub name: String,
     /// `sourceType` / `destinationType`, e.g. `faker`, `postgres`.
@@ -231,7 +221,7 @@ pub struct Actor {
 #[derive(Debug, Clone)]
 pub struct NewActor {
     pub id: Uuid,
-    pub kind: ActorKind,
+    pub kind: ConnectorRole,
     pub workspace_id: Uuid,
     pub name: String,
     pub connector_type: String,
@@ -246,13 +236,12 @@ pub struct Connection {
     pub source_id: Uuid,
     pub destination_id: Uuid,
     pub name: String,
+    /// `active`, `inactive`, `deprecated` or `locked`.
     pub status: String,
-    /// JSON text of the schedule object.
-    pub schedule: String,
-    /// JSON text of the stream configurations.
-    pub configurations: String,
-    /// JSON text of where streams go in the destination (namespace definition, prefix).
-    pub naming: String,
+    pub schedule: ConnectionSchedule,
+    pub configurations: StreamConfigurations,
+    /// Where streams go in the destination (namespace definition, prefix).
+    pub naming: DestinationNaming,
     pub tombstone: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -266,18 +255,18 @@ pub struct NewConnection {
     pub destination_id: Uuid,
     pub name: String,
     pub status: String,
-    pub schedule: String,
-    pub configurations: String,
-    pub naming: String,
+    pub schedule: ConnectionSchedule,
+    pub configurations: StreamConfigurations,
+    pub naming: DestinationNaming,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionChanges {
     pub name: Option<String>,
     pub status: Option<String>,
-    pub schedule: Option<String>,
-    pub configurations: Option<String>,
-    pub naming: Option<String>,
+    pub schedule: Option<ConnectionSchedule>,
+    pub configurations: Option<StreamConfigurations>,
+    pub naming: Option<DestinationNaming>,
 }
 
 /// A page of workspace-scoped rows (actors, connections, jobs).
@@ -296,17 +285,18 @@ pub struct Job {
     pub connection_id: Uuid,
     pub workspace_id: Uuid,
     pub region_id: Uuid,
-    pub job_type: String,
-    /// `pending`, `running`, `incomplete` (a failed attempt, to be retried), `succeeded`,
-    /// `failed`, `cancelled`.
-    pub status: String,
+    pub job_type: JobType,
+    pub status: JobStatus,
     pub attempt_count: i64,
     pub max_attempts: i64,
     pub next_attempt_at: i64,
     pub current_attempt_id: Option<Uuid>,
     pub lease_expires_at: Option<i64>,
     pub cancel_requested: bool,
+    /// The last attempt's failure (cleared when an attempt succeeds).
     pub failure_reason: Option<String>,
+    pub failure_origin: Option<FailureOrigin>,
+    pub failure_type: Option<FailureType>,
     pub created_at: i64,
     pub updated_at: i64,
     pub ended_at: Option<i64>,
@@ -317,7 +307,7 @@ pub struct NewJob {
     pub connection_id: Uuid,
     pub workspace_id: Uuid,
     pub region_id: Uuid,
-    pub job_type: String,
+    pub job_type: JobType,
     pub max_attempts: i64,
 }
 
@@ -328,13 +318,14 @@ pub struct Attempt {
     pub attempt_number: i64,
     pub region_id: Uuid,
     pub dataplane_id: Uuid,
-    /// `running`, `succeeded`, `failed`, `cancelled`.
-    pub status: String,
+    pub status: AttemptStatus,
     pub failure_reason: Option<String>,
+    pub failure_origin: Option<FailureOrigin>,
+    pub failure_type: Option<FailureType>,
     pub rows_synced: i64,
     pub bytes_synced: i64,
-    /// JSON text: what the attempt committed per stream.
-    pub stream_stats: String,
+    /// What the attempt committed per stream.
+    pub stream_stats: Vec<StreamStats>,
     pub created_at: i64,
     pub ended_at: Option<i64>,
 }
@@ -343,8 +334,8 @@ pub struct Attempt {
 pub struct JobQuery {
     pub workspace_ids: Option<Vec<Uuid>>,
     pub connection_id: Option<Uuid>,
-    pub job_type: Option<String>,
-    pub status: Option<String>,
+    pub job_type: Option<JobType>,
+    pub status: Option<JobStatus>,
     pub created_at_start: Option<i64>,
     pub created_at_end: Option<i64>,
     pub updated_at_start: Option<i64>,
@@ -373,11 +364,11 @@ impl RetryPolicy {
     }
 }
 
-/// A state row: the stream key and the state JSON text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A state row: the stream key and the stream's state object.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredState {
     pub stream: String,
-    pub state: String,
+    pub state: Value,
 }
 
 /// What a heartbeat learns about the attempts a data plane says it runs.
@@ -394,30 +385,28 @@ pub struct LeaseRenewal {
 pub struct CustomDefinition {
     pub id: Uuid,
     pub workspace_id: Uuid,
-    pub kind: ActorKind,
+    pub kind: ConnectorRole,
     pub name: String,
     pub docker_repository: String,
     pub docker_image_tag: String,
     pub documentation_url: Option<String>,
-    /// The command line, as a JSON array of strings.
-    pub command: String,
+    /// The command line: the program and its leading arguments.
+    pub command: Vec<String>,
     pub created_at: i64,
 }
 
 /// A check or discover to run on a data plane of a region.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConnectorTask {
     pub id: Uuid,
     pub region_id: Uuid,
-    /// `check` or `discover`.
-    pub kind: String,
-    pub actor_kind: ActorKind,
+    pub kind: TaskKind,
+    pub actor_kind: ConnectorRole,
     pub actor_id: Uuid,
-    /// `pending`, `running`, `succeeded` or `failed`.
-    pub status: String,
+    pub status: TaskStatus,
     pub dataplane_id: Option<Uuid>,
-    /// JSON text of the answer (catalog, or connection status).
-    pub result: Option<String>,
+    /// The answer (catalog, or connection status).
+    pub result: Option<Value>,
     pub error: Option<String>,
     pub created_at: i64,
 }

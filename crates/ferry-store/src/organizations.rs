@@ -1,18 +1,17 @@
-use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use crate::{
-    Organization, Result, Store, StoreError, now_millis, optional_uuid_column, uuid_column,
-};
+use crate::decode::Columns;
+use crate::{Organization, Result, Store, StoreError, now_millis};
 
 fn organization_from_row(row: &AnyRow) -> Result<Organization> {
+    let columns = Columns::of("organizations", row);
     Ok(Organization {
-        id: uuid_column(row, "id")?,
-        name: row.try_get("name")?,
-        email: row.try_get("email")?,
-        default_region_id: optional_uuid_column(row, "default_region_id")?,
-        created_at: row.try_get("created_at")?,
+        id: columns.uuid("id")?,
+        name: columns.get("name")?,
+        email: columns.get("email")?,
+        default_region_id: columns.optional_uuid("default_region_id")?,
+        created_at: columns.get("created_at")?,
     })
 }
 

@@ -2,20 +2,19 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use crate::{
-    NewRegion, Region, RegionChanges, Result, Store, StoreError, flag, flag_column, now_millis,
-    uuid_column,
-};
+use crate::decode::Columns;
+use crate::{NewRegion, Region, RegionChanges, Result, Store, StoreError, flag, now_millis};
 
 fn region_from_row(row: &AnyRow) -> Result<Region> {
+    let columns = Columns::of("regions", row);
     Ok(Region {
-        id: uuid_column(row, "id")?,
-        organization_id: uuid_column(row, "organization_id")?,
-        name: row.try_get("name")?,
-        enabled: flag_column(row, "enabled")?,
-        tombstone: flag_column(row, "tombstone")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        id: columns.uuid("id")?,
+        organization_id: columns.uuid("organization_id")?,
+        name: columns.get("name")?,
+        enabled: columns.flag("enabled")?,
+        tombstone: columns.flag("tombstone")?,
+        created_at: columns.get("created_at")?,
+        updated_at: columns.get("updated_at")?,
     })
 }
 

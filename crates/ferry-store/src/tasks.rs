@@ -1,31 +1,26 @@
 //! Connector tasks: check and discover, claimed by a data plane of the task's region.
 
-use sqlx::Row;
+use ferry_api::{ConnectorRole, TaskKind, TaskStatus};
+use serde_json::Value;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use crate::{
-    ActorKind, Backend, ConnectorTask, Result, Store, StoreError, now_millis, optional_uuid_column,
-    uuid_column,
-};
+use crate::decode::{Columns, to_json};
+use crate::{Backend, ConnectorTask, Result, Store, StoreError, now_millis};
 
 fn task_from_row(row: &AnyRow) -> Result<ConnectorTask> {
-    let actor_kind: String = row.try_get("actor_kind")?;
+    let columns = Columns::of("connector_tasks", row);
     Ok(ConnectorTask {
-        id: uuid_column(row, "id")?,
-        region_id: uuid_column(row, "region_id")?,
-        kind: row.try_get("kind")?,
-        actor_kind: if actor_kind == "source" {
-            ActorKind::Source
-        } else {
-            ActorKind::Destination
-        },
-        actor_id: uuid_column(row, "actor_id")?,
-        status: row.try_get("status")?,
-        dataplane_id: optional_uuid_column(row, "dataplane_id")?,
-        result: row.try_get("result")?,
-        error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
+        id: columns.uuid("id")?,
+        region_id: columns.uuid("region_id")?,
+        kind: columns.name("kind")?,
+        actor_kind: columns.name("actor_kind")?,
+        actor_id: columns.uuid("actor_id")?,
+        status: columns.name("status")?,
+        dataplane_id: columns.optional_uuid("dataplane_id")?,
+        result: columns.optional_json("result")?,
+        error: columns.get("error")?,
+        created_at: columns.get("created_at")?,
     })
 }
 
@@ -33,21 +28,22 @@ impl Store {
     pub async fn create_task(
         &self,
         region_id: Uuid,
-        kind: &str,
-        actor_kind: ActorKind,
+        kind: TaskKind,
+        actor_kind: ConnectorRole,
         actor_id: Uuid,
     ) -> Result<ConnectorTask> {
         let id = Uuid::new_v4();
         let now = now_millis();
         sqlx::query(
             "INSERT INTO connector_tasks (id, region_id, kind, actor_kind, actor_id, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
         )
         .bind(id.to_string())
         .bind(region_id.to_string())
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(actor_kind.as_str())
         .bind(actor_id.to_string())
+        .bind(TaskStatus::Pending.as_str())
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -74,22 +70,27 @@ impl Store {
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE connector_tasks SET status = 'running', dataplane_id = $1, updated_at = $2
-             WHERE status = 'pending' AND id = (
-                 SELECT id FROM connector_tasks WHERE region_id = $3 AND status = 'pending'
+            "UPDATE connector_tasks SET status = $1, dataplane_id = $2, updated_at = $3
+             WHERE status = $4 AND id = (
+                 SELECT id FROM connector_tasks WHERE region_id = $5 AND status = $4
                  ORDER BY created_at LIMIT 1 {lock})
              RETURNING id"
         );
         let mut transaction = self.begin_write().await?;
         let row = sqlx::query(&sql)
+            .bind(TaskStatus::Running.as_str())
             .bind(dataplane_id.to_string())
             .bind(now_millis())
+            .bind(TaskStatus::Pending.as_str())
             .bind(region_id.to_string())
             .fetch_optional(&mut *transaction)
             .await?;
         transaction.commit().await?;
         match row {
-            Some(row) => Ok(Some(self.task(uuid_column(&row, "id")?).await?)),
+            Some(row) => {
+                let id = Columns::of("connector_tasks", &row).uuid("id")?;
+                Ok(Some(self.task(id).await?))
+            }
             None => Ok(None),
         }
     }
@@ -99,23 +100,28 @@ impl Store {
         &self,
         id: Uuid,
         dataplane_id: Uuid,
-        result: Option<&str>,
+        result: Option<&Value>,
         error: Option<&str>,
     ) -> Result<()> {
+        let status = if error.is_some() {
+            TaskStatus::Failed
+        } else {
+            TaskStatus::Succeeded
+        };
+        let result = result
+            .map(|result| to_json("connector_tasks", "result", result))
+            .transpose()?;
         let updated = sqlx::query(
             "UPDATE connector_tasks SET status = $1, result = $2, error = $3, updated_at = $4
-             WHERE id = $5 AND dataplane_id = $6 AND status = 'running'",
+             WHERE id = $5 AND dataplane_id = $6 AND status = $7",
         )
-        .bind(if error.is_some() {
-            "failed"
-        } else {
-            "succeeded"
-        })
+        .bind(status.as_str())
         .bind(result)
         .bind(error)
         .bind(now_millis())
         .bind(id.to_string())
         .bind(dataplane_id.to_string())
+        .bind(TaskStatus::Running.as_str())
         .execute(&self.pool)
         .await?;
         if updated.rows_affected() == 0 {

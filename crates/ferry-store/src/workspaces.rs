@@ -1,28 +1,30 @@
-use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
+use crate::decode::{Columns, to_json};
 use crate::{
     NewWorkspace, Result, Store, StoreError, Visibility, Workspace, WorkspaceChanges,
-    WorkspaceQuery, flag_column, now_millis, placeholders, uuid_column,
+    WorkspaceQuery, now_millis, placeholders,
 };
 
 fn workspace_from_row(row: &AnyRow) -> Result<Workspace> {
+    let columns = Columns::of("workspaces", row);
     Ok(Workspace {
-        id: uuid_column(row, "id")?,
-        organization_id: uuid_column(row, "organization_id")?,
-        name: row.try_get("name")?,
-        region_id: uuid_column(row, "region_id")?,
-        notifications: row.try_get("notifications")?,
-        tombstone: flag_column(row, "tombstone")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        id: columns.uuid("id")?,
+        organization_id: columns.uuid("organization_id")?,
+        name: columns.get("name")?,
+        region_id: columns.uuid("region_id")?,
+        notifications: columns.json("notifications")?,
+        tombstone: columns.flag("tombstone")?,
+        created_at: columns.get("created_at")?,
+        updated_at: columns.get("updated_at")?,
     })
 }
 
 impl Store {
     pub async fn create_workspace(&self, workspace: &NewWorkspace) -> Result<Workspace> {
         let now = now_millis();
+        let notifications = to_json("workspaces", "notifications", &workspace.notifications)?;
         sqlx::query(
             "INSERT INTO workspaces (id, organization_id, name, region_id, notifications, tombstone, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, 0, $6, $6)",
@@ -31,7 +33,7 @@ impl Store {
         .bind(workspace.organization_id.to_string())
         .bind(&workspace.name)
         .bind(workspace.region_id.to_string())
-        .bind(&workspace.notifications)
+        .bind(notifications)
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -126,7 +128,14 @@ impl Store {
         )
         .bind(changes.name.as_deref().unwrap_or(&current.name))
         .bind(changes.region_id.unwrap_or(current.region_id).to_string())
-        .bind(changes.notifications.as_deref().unwrap_or(&current.notifications))
+        .bind(to_json(
+            "workspaces",
+            "notifications",
+            changes
+                .notifications
+                .as_ref()
+                .unwrap_or(&current.notifications),
+        )?)
         .bind(now_millis())
         .bind(id.to_string())
         .execute(&self.pool)

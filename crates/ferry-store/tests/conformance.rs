@@ -37,7 +37,7 @@ async fn conformance(url: &str) {
     dataplanes(&store).await;
     workspaces(&store).await;
     identity(&store).await;
-    jobs(&store).await;
+    jobs(&store, url).await;
     store.close().await;
 }
 
@@ -250,7 +250,7 @@ async fn workspaces(store: &Store) {
                 organization_id: ORG,
                 name: format!("ws-{index}"),
                 region_id: region.id,
-                notifications: "{}".to_owned(),
+                notifications: Default::default(),
             })
             .await
             .unwrap();
@@ -289,7 +289,7 @@ async fn workspaces(store: &Store) {
         .unwrap();
     assert_eq!(updated.name, "renamed");
     assert_eq!(updated.region_id, other_region.id);
-    assert_eq!(updated.notifications, "{}");
+    assert_eq!(updated.notifications, Default::default());
 
     match store.delete_region(region.id).await {
         Err(StoreError::InUse(message)) => assert!(message.contains("ws-1"), "{message}"),
@@ -389,7 +389,7 @@ async fn identity(store: &Store) {
                 .unwrap()
                 .unwrap()
                 .id,
-            notifications: "{}".to_owned(),
+            notifications: Default::default(),
         })
         .await
         .unwrap();
@@ -474,8 +474,12 @@ async fn identity(store: &Store) {
     store.delete_permission(permission.id).await.unwrap_err();
 }
 
-async fn jobs(store: &Store) {
-    use ferry_store::{ActorKind, AttemptOutcome, NewActor, NewConnection, NewJob, RetryPolicy};
+async fn jobs(store: &Store, url: &str) {
+    use ferry_api::{
+        AttemptStatus, ConnectionSchedule, ConnectorRole, FailureOrigin, FailureType, JobStatus,
+        JobType, StreamStats,
+    };
+    use ferry_store::{AttemptOutcome, Failure, NewActor, NewConnection, NewJob, RetryPolicy};
     let region = store
         .create_region(&new_region("jobs-region"))
         .await
@@ -486,7 +490,7 @@ async fn jobs(store: &Store) {
             organization_id: ORG,
             name: "jobs".to_owned(),
             region_id: region.id,
-            notifications: "{}".to_owned(),
+            notifications: Default::default(),
         })
         .await
         .unwrap();
@@ -499,33 +503,43 @@ async fn jobs(store: &Store) {
         definition_id: Uuid::new_v4(),
         configuration: "enc".to_owned(),
     };
-    let source = store.create_actor(&actor(ActorKind::Source)).await.unwrap();
+    let source = store
+        .create_actor(&actor(ConnectorRole::Source))
+        .await
+        .unwrap();
     let destination = store
-        .create_actor(&actor(ActorKind::Destination))
+        .create_actor(&actor(ConnectorRole::Destination))
         .await
         .unwrap();
-    let connection = store
-        .create_connection(&NewConnection {
-            id: Uuid::new_v4(),
-            workspace_id: workspace.id,
-            source_id: source.id,
-            destination_id: destination.id,
-            name: "c".to_owned(),
-            status: "active".to_owned(),
-            schedule: "{}".to_owned(),
-            configurations: "{}".to_owned(),
-            naming: "{}".to_owned(),
-        })
-        .await
-        .unwrap();
+    let new_connection = || NewConnection {
+        id: Uuid::new_v4(),
+        workspace_id: workspace.id,
+        source_id: source.id,
+        destination_id: destination.id,
+        name: "c".to_owned(),
+        status: "active".to_owned(),
+        schedule: ConnectionSchedule {
+            schedule_type: "cron".to_owned(),
+            cron_expression: Some("0 0 * * * ?".to_owned()),
+            basic_timing: None,
+        },
+        configurations: Default::default(),
+        naming: Default::default(),
+    };
+    let connection = store.create_connection(&new_connection()).await.unwrap();
+    assert_eq!(connection.schedule, new_connection().schedule);
     let new_job = NewJob {
         connection_id: connection.id,
         workspace_id: workspace.id,
         region_id: region.id,
-        job_type: "sync".to_owned(),
+        job_type: JobType::Sync,
         max_attempts: 2,
     };
     let job = store.create_job(&new_job).await.unwrap();
+    assert_eq!(
+        (job.status, job.job_type),
+        (JobStatus::Pending, JobType::Sync)
+    );
     // One job under way per connection, however the calls race.
     assert!(matches!(
         store.create_job(&new_job).await,
@@ -549,8 +563,8 @@ async fn jobs(store: &Store) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (claimed.id, claimed.status.as_str(), attempt.attempt_number),
-        (job.id, "running", 1)
+        (claimed.id, claimed.status, attempt.attempt_number),
+        (job.id, JobStatus::Running, 1)
     );
     assert!(
         store
@@ -563,23 +577,49 @@ async fn jobs(store: &Store) {
         backoff_base_millis: 0,
         backoff_max_millis: 0,
     };
+    // A transient failure is retried: the job goes back to its lane.
+    let transient = Failure {
+        reason: Some("boom".to_owned()),
+        origin: Some(FailureOrigin::Source),
+        failure_type: Some(FailureType::TransientError),
+    };
     let failed = store
         .finish_attempt(
             job.id,
             attempt.id,
             AttemptOutcome::Failed,
-            Some("boom"),
+            &transient,
             (0, 0),
             policy,
         )
         .await
         .unwrap();
-    assert_eq!(failed.status, "incomplete");
+    assert_eq!(failed.status, JobStatus::Incomplete);
+    assert_eq!(
+        (failed.failure_origin, failed.failure_type),
+        (
+            Some(FailureOrigin::Source),
+            Some(FailureType::TransientError)
+        )
+    );
+    let ended = store.attempt(attempt.id).await.unwrap();
+    assert_eq!(
+        (
+            ended.status,
+            ended.failure_reason.as_deref(),
+            ended.failure_origin,
+            ended.failure_type
+        ),
+        (
+            AttemptStatus::Failed,
+            Some("boom"),
+            Some(FailureOrigin::Source),
+            Some(FailureType::TransientError)
+        )
+    );
     // The old attempt is fenced off; the retry is claimable.
     assert!(matches!(
-        store
-            .commit_state(job.id, attempt.id, &[], 0, 0, "[]")
-            .await,
+        store.commit_state(job.id, attempt.id, &[], 0, 0, &[]).await,
         Err(StoreError::Fenced(_))
     ));
     let (_, retry) = store
@@ -588,20 +628,213 @@ async fn jobs(store: &Store) {
         .unwrap()
         .unwrap();
     assert_eq!(retry.attempt_number, 2);
+    let stats = vec![StreamStats {
+        stream_name: "users".to_owned(),
+        stream_namespace: Some("public".to_owned()),
+        records_committed: 5,
+        bytes_committed: 50,
+    }];
+    let state = ferry_store::StoredState {
+        stream: "public.users".to_owned(),
+        state: serde_json::json!({"cursor": 10}),
+    };
+    store
+        .commit_state(
+            job.id,
+            retry.id,
+            std::slice::from_ref(&state),
+            5,
+            50,
+            &stats,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.connection_states(connection.id).await.unwrap(),
+        [state]
+    );
     let done = store
         .finish_attempt(
             job.id,
             retry.id,
             AttemptOutcome::Succeeded,
-            None,
+            &Failure::default(),
             (5, 50),
             policy,
         )
         .await
         .unwrap();
-    assert_eq!(done.status, "succeeded");
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!((done.failure_origin, done.failure_type), (None, None));
+    assert_eq!(store.attempt(retry.id).await.unwrap().stream_stats, stats);
     // Once it ended, the connection may have a new job.
-    store.create_job(&new_job).await.unwrap();
+    let next = store.create_job(&new_job).await.unwrap();
+
+    // A config error is the user's to fix: the job fails after one attempt, however many
+    // remain.
+    let (_, attempt) = store
+        .claim_job(region.id, plane, 60_000, Some(next.id))
+        .await
+        .unwrap()
+        .unwrap();
+    let config_error = Failure {
+        reason: Some("password authentication failed".to_owned()),
+        origin: Some(FailureOrigin::Source),
+        failure_type: Some(FailureType::ConfigError),
+    };
+    let failed = store
+        .finish_attempt(
+            next.id,
+            attempt.id,
+            AttemptOutcome::Failed,
+            &config_error,
+            (0, 0),
+            policy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (failed.status, failed.attempt_count, failed.max_attempts),
+        (JobStatus::Failed, 1, 2)
+    );
+    assert_eq!(failed.failure_type, Some(FailureType::ConfigError));
+    assert!(failed.ended_at.is_some());
+    assert_eq!(
+        store.attempt(attempt.id).await.unwrap().failure_type,
+        Some(FailureType::ConfigError)
+    );
+
+    // A data plane that stops heartbeating: the reaper records a heartbeat timeout of the
+    // platform, and the job is retried.
+    let lapsing = store.create_job(&new_job).await.unwrap();
+    let (_, attempt) = store
+        .claim_job(region.id, plane, -1, Some(lapsing.id))
+        .await
+        .unwrap()
+        .unwrap();
+    let expired = store.expire_leases(policy).await.unwrap();
+    assert!(expired.contains(&(lapsing.id, attempt.id)), "{expired:?}");
+    let requeued = store.job(lapsing.id).await.unwrap();
+    assert_eq!(
+        (
+            requeued.status,
+            requeued.failure_origin,
+            requeued.failure_type
+        ),
+        (
+            JobStatus::Incomplete,
+            Some(FailureOrigin::AirbytePlatform),
+            Some(FailureType::HeartbeatTimeout)
+        )
+    );
+    let cancelled = store.cancel_job(lapsing.id).await.unwrap();
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+
+    corrupt_rows(store, url, &connection, workspace.id).await;
+}
+
+/// Stored JSON and names that do not decode are `Corrupt`, naming table, column and row,
+/// never read as a default.
+async fn corrupt_rows(
+    store: &Store,
+    url: &str,
+    connection: &ferry_store::Connection,
+    workspace_id: Uuid,
+) {
+    use ferry_api::ConnectorRole;
+    use ferry_store::CustomDefinition;
+    let definition = store
+        .create_definition(&CustomDefinition {
+            id: Uuid::new_v4(),
+            workspace_id,
+            kind: ConnectorRole::Source,
+            name: "custom".to_owned(),
+            docker_repository: String::new(),
+            docker_image_tag: String::new(),
+            documentation_url: None,
+            command: vec!["python3".to_owned(), "source.py".to_owned()],
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(definition.command, ["python3", "source.py"]);
+
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(url).await.unwrap();
+    let write = |sql: &'static str, id: String| {
+        let raw = raw.clone();
+        async move {
+            sqlx::query(sql).bind(id).execute(&raw).await.unwrap();
+        }
+    };
+    write(
+        "UPDATE connections SET schedule = 'manual' WHERE id = $1",
+        connection.id.to_string(),
+    )
+    .await;
+    let error = store.connection(connection.id).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            StoreError::Corrupt { table: "connections", column: "schedule", id, .. }
+                if *id == connection.id.to_string()
+        ),
+        "{error:?}"
+    );
+    write(
+        "UPDATE connector_definitions SET command = '{\"not\": \"a list\"}' WHERE id = $1",
+        definition.id.to_string(),
+    )
+    .await;
+    let error = store
+        .definition(ConnectorRole::Source, definition.id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::Corrupt {
+                table: "connector_definitions",
+                column: "command",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    write(
+        "UPDATE jobs SET status = 'exploded' WHERE connection_id = $1",
+        connection.id.to_string(),
+    )
+    .await;
+    let error = store
+        .jobs(&ferry_store::JobQuery {
+            workspace_ids: None,
+            connection_id: Some(connection.id),
+            job_type: None,
+            status: None,
+            created_at_start: None,
+            created_at_end: None,
+            updated_at_start: None,
+            updated_at_end: None,
+            order_by: "created_at",
+            descending: false,
+            limit: 10,
+            offset: 0,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::Corrupt {
+                table: "jobs",
+                column: "status",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    raw.close().await;
 }
 
 #[tokio::test]

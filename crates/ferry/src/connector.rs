@@ -8,16 +8,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use ferry_connectors::{ConnectorError, NativeDestination, NativeSource, ResumeState, StateAck};
-use ferry_protocol::catalog::DestinationNaming;
-use ferry_protocol::{AirbyteMessage, ErrorTrace, RecordLine, TraceMessage};
+use ferry_connectors::registry::{self, Registration};
+use ferry_connectors::{ConnectorError, ResumeState, StateAck, connector};
+use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
+use ferry_protocol::{AirbyteMessage, ConnectorRole, ErrorTrace, RecordLine, TraceMessage};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 #[derive(Args)]
 pub struct ConnectorArgs {
-    /// source-faker, source-postgres, destination-postgres or destination-dev-null.
+    /// `source-<type>` or `destination-<type>`, for any native connector: see
+    /// `ferry connector list`.
     name: String,
     #[command(subcommand)]
     operation: Operation,
@@ -27,6 +29,8 @@ pub struct ConnectorArgs {
 enum Operation {
     /// Print the connector's SPEC.
     Spec,
+    /// List the native connectors (the name is ignored: `ferry connector all list`).
+    List,
     /// Check a configuration: print a CONNECTION_STATUS.
     Check {
         #[arg(long)]
@@ -126,10 +130,7 @@ impl Output {
 }
 
 fn error_trace(error: &ConnectorError) -> AirbyteMessage {
-    let failure_type = match error {
-        ConnectorError::InvalidConfiguration { .. } => "config_error",
-        _ => "system_error",
-    };
+    let failure_type = error.failure_type().as_str();
     AirbyteMessage::Trace {
         trace: TraceMessage {
             trace_type: "ERROR".to_owned(),
@@ -167,26 +168,37 @@ fn resume_states(state: &Value) -> Vec<ResumeState> {
         .collect()
 }
 
+/// Every native connector's program name, from the registry.
+fn names() -> Vec<String> {
+    registry::CONNECTORS
+        .iter()
+        .map(|registration| format!("{}-{}", registration.role, registration.connector_type))
+        .collect()
+}
+
 pub async fn run(args: ConnectorArgs) -> anyhow::Result<()> {
-    let (role, connector_type) = match args.name.split_once('-') {
-        Some((role @ ("source" | "destination"), connector_type)) => (role, connector_type),
-        _ => bail!(
-            "unknown connector '{}' (source-faker, source-postgres, destination-postgres, destination-dev-null)",
-            args.name
-        ),
-    };
-    let Some(specification) = ferry_protocol::configs::specification(role, connector_type) else {
-        bail!("unknown connector '{}'", args.name);
+    if matches!(args.operation, Operation::List) {
+        for name in names() {
+            println!("{name}");
+        }
+        return Ok(());
+    }
+    let registration = args
+        .name
+        .split_once('-')
+        .and_then(|(role, connector_type)| {
+            let role = match role {
+                "source" => ConnectorRole::Source,
+                "destination" => ConnectorRole::Destination,
+                _ => return None,
+            };
+            registry::native(role, connector_type)
+        });
+    let Some(registration) = registration else {
+        bail!("unknown connector '{}' ({})", args.name, names().join(", "));
     };
     let mut output = Output::new()?;
-    let outcome = operate(
-        role,
-        connector_type,
-        args.operation,
-        specification,
-        &mut output,
-    )
-    .await;
+    let outcome = operate(registration, args.operation, &mut output).await;
     if let Err(error) = &outcome {
         output.send(&error_trace(error))?;
     }
@@ -195,31 +207,35 @@ pub async fn run(args: ConnectorArgs) -> anyhow::Result<()> {
 }
 
 async fn operate(
-    role: &str,
-    connector_type: &str,
+    registration: &Registration,
     operation: Operation,
-    specification: Value,
     output: &mut Output,
 ) -> Result<(), ConnectorError> {
+    let (role, connector_type) = (registration.role, registration.connector_type);
+    let source = |config: &Value| connector::source(connector_type, config);
+    let destination = |config: &Value| connector::destination(connector_type, config);
     let json =
         |path: &Path| read_json(path).map_err(|error| ConnectorError::Failed(format!("{error:#}")));
     let pipe_failed = |error: anyhow::Error| ConnectorError::Failed(format!("stdout: {error}"));
     match operation {
         Operation::Spec => output
-            .other("SPEC", json!({"connectionSpecification": specification}))
+            .other(
+                "SPEC",
+                json!({"connectionSpecification": (registration.spec)()}),
+            )
             .map_err(pipe_failed),
+        Operation::List => Ok(()),
         Operation::Check { config } => {
             let config = json(&config)?;
-            let checked = if role == "source" {
-                match NativeSource::new(connector_type, &config) {
+            let checked = match role {
+                ConnectorRole::Source => match source(&config) {
                     Ok(source) => source.check().await,
                     Err(error) => Err(error),
-                }
-            } else {
-                match NativeDestination::new(connector_type, &config) {
+                },
+                ConnectorRole::Destination => match destination(&config) {
                     Ok(destination) => destination.check().await,
                     Err(error) => Err(error),
-                }
+                },
             };
             let status = match checked {
                 Ok(()) => json!({"status": "SUCCEEDED"}),
@@ -229,19 +245,17 @@ async fn operate(
                 .other("CONNECTION_STATUS", status)
                 .map_err(pipe_failed)
         }
-        Operation::Discover { config } if role == "source" => {
-            let catalog = NativeSource::new(connector_type, &json(&config)?)?
-                .discover()
-                .await?;
+        Operation::Discover { config } if role == ConnectorRole::Source => {
+            let catalog = source(&json(&config)?)?.discover().await?;
             output.other("CATALOG", catalog).map_err(pipe_failed)
         }
         Operation::Read {
             config,
             catalog,
             state,
-        } if role == "source" => {
-            let source = NativeSource::new(connector_type, &json(&config)?)?;
-            let catalog = json(&catalog)?;
+        } if role == ConnectorRole::Source => {
+            let source = source(&json(&config)?)?;
+            let catalog = configured_catalog(json(&catalog)?)?;
             let resume = match state {
                 Some(path) => resume_states(&json(&path)?),
                 None => Vec::new(),
@@ -250,7 +264,7 @@ async fn operate(
             // As Airbyte's CDK sources do: each stream marked complete once read in whole.
             let reading = async {
                 source.read(&catalog, &resume, sender.clone()).await?;
-                for complete in ferry_protocol::catalog::streams_complete(&catalog) {
+                for complete in catalog.streams_complete() {
                     sender
                         .send(complete)
                         .await
@@ -268,9 +282,9 @@ async fn operate(
             let (read, written) = tokio::join!(reading, writing);
             read.and(written)
         }
-        Operation::Write { config, catalog } if role == "destination" => {
-            let destination = NativeDestination::new(connector_type, &json(&config)?)?;
-            let catalog = json(&catalog)?;
+        Operation::Write { config, catalog } if role == ConnectorRole::Destination => {
+            let destination = destination(&json(&config)?)?;
+            let catalog = configured_catalog(json(&catalog)?)?;
             let (sender, input) = mpsc::channel(4096);
             let (acks_sender, mut acks) = mpsc::channel::<StateAck>(64);
             let feeding = async move {
@@ -313,4 +327,10 @@ async fn operate(
             "a {role} does not support that operation"
         ))),
     }
+}
+
+fn configured_catalog(catalog: Value) -> Result<ConfiguredCatalog, ConnectorError> {
+    serde_json::from_value(catalog).map_err(|error| {
+        ConnectorError::Config(format!("the catalog is not a configured catalog: {error}"))
+    })
 }

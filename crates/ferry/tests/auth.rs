@@ -5,26 +5,21 @@
 
 use std::time::Duration;
 
-use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, token};
+use ferry_testkit::{Api, DEFAULT_ORGANIZATION_ID, FerryOptions, FerryUp, StoreKind, text, token};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
-const ORG: &str = "00000000-0000-0000-0000-000000000000";
+const ORG: &str = DEFAULT_ORGANIZATION_ID;
 
-async fn start(store: StoreKind) -> (FerryProcess, Api) {
-    let ferry = FerryProcess::start(BINARY.as_ref(), FerryOptions::new(store)).await;
-    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-    (ferry, admin)
-}
-
-fn s(value: &Value) -> String {
-    value.as_str().unwrap().to_owned()
+async fn start(store: StoreKind) -> FerryUp {
+    FerryUp::start(BINARY.as_ref(), FerryOptions::new(store)).await
 }
 
 #[tokio::test]
 async fn requests_without_a_valid_token_are_401() {
-    let (ferry, admin) = start(StoreKind::Sqlite).await;
-    let anonymous = Api::new(&ferry.base_url, None);
+    let ferry = start(StoreKind::Sqlite).await;
+    let admin = &ferry.admin;
+    let anonymous = ferry.anonymous();
     for path in [
         "/api/public/v1/workspaces",
         "/v1/regions?organizationId=".to_owned().as_str(),
@@ -34,7 +29,7 @@ async fn requests_without_a_valid_token_are_401() {
         reply.assert_problem(401);
         assert_eq!(reply.body["title"], "invalid-api-key");
     }
-    let garbage = Api::new(&ferry.base_url, Some("not-a-token".to_owned()));
+    let garbage = Api::new(ferry.base_url(), Some("not-a-token".to_owned()));
     garbage
         .get("/api/public/v1/workspaces")
         .await
@@ -42,7 +37,7 @@ async fn requests_without_a_valid_token_are_401() {
 
     // A tampered token (its signature broken) is refused too.
     let forged = admin.token.clone().unwrap().replace('.', "x.");
-    Api::new(&ferry.base_url, Some(forged))
+    Api::new(ferry.base_url(), Some(forged))
         .get("/api/public/v1/workspaces")
         .await
         .assert_problem(401);
@@ -54,8 +49,8 @@ async fn requests_without_a_valid_token_are_401() {
 
 #[tokio::test]
 async fn token_endpoint_takes_json_and_form_at_every_path_and_rejects_wrong_secrets() {
-    let (ferry, _admin) = start(StoreKind::Sqlite).await;
-    let (client_id, client_secret) = ferry.admin_credentials();
+    let ferry = start(StoreKind::Sqlite).await;
+    let (client_id, client_secret) = ferry.process.admin_credentials();
     let client = reqwest::Client::new();
     for path in [
         "/api/public/v1/applications/token",
@@ -65,7 +60,7 @@ async fn token_endpoint_takes_json_and_form_at_every_path_and_rejects_wrong_secr
     ] {
         // What Airbyte's Python SDK sends, on the wire.
         let form = client
-            .post(ferry.url(path))
+            .post(ferry.process.url(path))
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", &client_id),
@@ -83,7 +78,7 @@ async fn token_endpoint_takes_json_and_form_at_every_path_and_rejects_wrong_secr
             "a JWT"
         );
     }
-    let api = Api::new(&ferry.base_url, None);
+    let api = ferry.anonymous();
     // The spec's hyphenated spelling, and no grant at all, are both accepted.
     let hyphen = api
         .post("/api/public/v1/applications/token", json!({"client_id": client_id, "client_secret": client_secret, "grant-type": "client_credentials"}))
@@ -121,12 +116,12 @@ async fn token_endpoint_takes_json_and_form_at_every_path_and_rejects_wrong_secr
 
 #[tokio::test]
 async fn expired_tokens_are_401() {
-    let ferry = FerryProcess::start(
+    let ferry = FerryUp::start(
         BINARY.as_ref(),
         FerryOptions::new(StoreKind::Sqlite).env("FERRY_TOKEN_TTL_SECONDS", "1"),
     )
     .await;
-    let api = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
+    let api = ferry.process.admin_api().await;
     assert_eq!(api.get("/api/public/v1/workspaces").await.status, 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let reply = api.get("/api/public/v1/workspaces").await;
@@ -139,9 +134,9 @@ async fn expired_tokens_are_401() {
 }
 
 /// An instance admin makes a user with one workspace role and an application for it.
-async fn reader_of_default_workspace(ferry: &FerryProcess, admin: &Api) -> (Api, String) {
-    let workspaces = admin.get("/api/public/v1/workspaces").await;
-    let default_workspace = s(&workspaces.body["data"][0]["workspaceId"]);
+async fn reader_of_default_workspace(ferry: &FerryUp) -> (Api, String) {
+    let admin = &ferry.admin;
+    let default_workspace = ferry.default_workspace().id;
     let user = admin
         .post(
             "/api/public/v1/users",
@@ -165,34 +160,24 @@ async fn reader_of_default_workspace(ferry: &FerryProcess, admin: &Api) -> (Api,
         .await;
     assert_eq!(application.status, 200, "{}", application.body);
     let reader_token = token(
-        &ferry.base_url,
-        &s(&application.body["clientId"]),
-        &s(&application.body["clientSecret"]),
+        ferry.base_url(),
+        &text(&application.body["clientId"]),
+        &text(&application.body["clientSecret"]),
     )
     .await;
     (
-        Api::new(&ferry.base_url, Some(reader_token)),
+        Api::new(ferry.base_url(), Some(reader_token)),
         default_workspace,
     )
 }
 
 async fn non_admins_cannot_manage_regions_or_dataplanes(store: StoreKind) {
-    let (ferry, admin) = start(store).await;
-    let (reader, default_workspace) = reader_of_default_workspace(&ferry, &admin).await;
-    let region = admin
-        .post(
-            "/api/public/v1/regions",
-            json!({"name": "eu", "organizationId": ORG}),
-        )
-        .await;
-    let region_id = s(&region.body["regionId"]);
-    let dataplane = admin
-        .post(
-            "/api/public/v1/dataplanes",
-            json!({"name": "eu-1", "regionId": region_id}),
-        )
-        .await;
-    let dataplane_id = s(&dataplane.body["dataplaneId"]);
+    let ferry = start(store).await;
+    let admin = &ferry.admin;
+    let (reader, default_workspace) = reader_of_default_workspace(&ferry).await;
+    let region = ferry.region("eu").await;
+    let region_id = region.id.as_str();
+    let dataplane_id = ferry.plane(&region, "eu-1").await.id;
 
     reader
         .get(&format!("/api/public/v1/regions?organizationId={ORG}"))
@@ -264,7 +249,7 @@ async fn non_admins_cannot_manage_regions_or_dataplanes(store: StoreKind) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|w| s(&w["workspaceId"]))
+        .map(|w| text(&w["workspaceId"]))
         .collect();
     assert_eq!(ids, std::slice::from_ref(&default_workspace));
     assert_eq!(
@@ -277,7 +262,7 @@ async fn non_admins_cannot_manage_regions_or_dataplanes(store: StoreKind) {
     reader
         .get(&format!(
             "/api/public/v1/workspaces/{}",
-            s(&other.body["workspaceId"])
+            text(&other.body["workspaceId"])
         ))
         .await
         .assert_problem(404);
@@ -307,7 +292,7 @@ async fn non_admins_cannot_manage_regions_or_dataplanes(store: StoreKind) {
     // Nor can it grant itself more.
     let me = reader.get("/api/public/v1/permissions").await;
     assert_eq!(me.status, 200);
-    let my_user = s(&me.body["data"][0]["userId"]);
+    let my_user = text(&me.body["data"][0]["userId"]);
     reader
         .post(
             "/api/public/v1/permissions",
@@ -315,7 +300,7 @@ async fn non_admins_cannot_manage_regions_or_dataplanes(store: StoreKind) {
         )
         .await
         .assert_problem(403);
-    let own = s(&me.body["data"][0]["permissionId"]);
+    let own = text(&me.body["data"][0]["permissionId"]);
     reader
         .patch(
             &format!("/api/public/v1/permissions/{own}"),
@@ -353,13 +338,14 @@ async fn non_admins_cannot_manage_regions_or_dataplanes_on_postgres() {
 
 #[tokio::test]
 async fn applications_show_their_secret_once_and_deleting_one_revokes_its_tokens() {
-    let (ferry, admin) = start(StoreKind::Sqlite).await;
+    let ferry = start(StoreKind::Sqlite).await;
+    let admin = &ferry.admin;
     let created = admin
         .post("/api/public/v1/applications", json!({"name": "ci"}))
         .await;
     assert_eq!(created.status, 200);
-    let application_id = s(&created.body["id"]);
-    let secret = s(&created.body["clientSecret"]);
+    let application_id = text(&created.body["id"]);
+    let secret = text(&created.body["clientSecret"]);
     assert!(secret.len() >= 40);
     assert!(created.body["createdAt"].is_i64());
     let read = admin
@@ -369,8 +355,8 @@ async fn applications_show_their_secret_once_and_deleting_one_revokes_its_tokens
     let listed = admin.get("/api/public/v1/applications").await;
     assert_eq!(listed.body["applications"].as_array().unwrap().len(), 2);
 
-    let app_token = token(&ferry.base_url, &s(&created.body["clientId"]), &secret).await;
-    let as_app = Api::new(&ferry.base_url, Some(app_token));
+    let app_token = token(ferry.base_url(), &text(&created.body["clientId"]), &secret).await;
+    let as_app = Api::new(ferry.base_url(), Some(app_token));
     assert_eq!(as_app.get("/api/public/v1/workspaces").await.status, 200);
     let deleted = admin
         .delete(&format!("/api/public/v1/applications/{application_id}"))
@@ -381,7 +367,8 @@ async fn applications_show_their_secret_once_and_deleting_one_revokes_its_tokens
         .get("/api/public/v1/workspaces")
         .await
         .assert_problem(401);
-    Api::new(&ferry.base_url, None)
+    ferry
+        .anonymous()
         .post(
             "/api/public/v1/applications/token",
             json!({"client_id": created.body["clientId"], "client_secret": secret}),
@@ -395,23 +382,14 @@ async fn applications_show_their_secret_once_and_deleting_one_revokes_its_tokens
 }
 
 async fn dataplane_credentials(store: StoreKind) {
-    let (ferry, admin) = start(store).await;
-    let region = admin
-        .post(
-            "/api/public/v1/regions",
-            json!({"name": "eu", "organizationId": ORG}),
-        )
-        .await;
-    let created = admin
-        .post(
-            "/api/public/v1/dataplanes",
-            json!({"name": "eu-1", "regionId": region.body["regionId"]}),
-        )
-        .await;
-    let dataplane_id = s(&created.body["dataplaneId"]);
-    let client_id = s(&created.body["clientId"]);
-    let secret = s(&created.body["clientSecret"]);
-    let anonymous = Api::new(&ferry.base_url, None);
+    let ferry = start(store).await;
+    let admin = &ferry.admin;
+    let region = ferry.region("eu").await;
+    let created = ferry.plane(&region, "eu-1").await;
+    let dataplane_id = created.id;
+    let client_id = created.client_id;
+    let secret = created.client_secret;
+    let anonymous = ferry.anonymous();
     let dataplane_token = |id: String, secret: String| {
         let anonymous = anonymous.clone();
         async move {
@@ -434,7 +412,7 @@ async fn dataplane_credentials(store: StoreKind) {
     let issued = dataplane_token(client_id.clone(), secret.clone()).await;
     assert_eq!(issued.status, 200, "{}", issued.body);
     assert_eq!(issued.body["expires_in"], 300);
-    let as_dataplane = Api::new(&ferry.base_url, Some(s(&issued.body["access_token"])));
+    let as_dataplane = Api::new(ferry.base_url(), Some(text(&issued.body["access_token"])));
     let heartbeat = as_dataplane
         .post(
             "/api/v1/dataplanes/heartbeat",
@@ -501,7 +479,7 @@ async fn dataplane_credentials(store: StoreKind) {
         .await;
     assert_eq!(rotated.status, 200, "{}", rotated.body);
     assert_eq!(rotated.body["clientId"], client_id.as_str());
-    let new_secret = s(&rotated.body["clientSecret"]);
+    let new_secret = text(&rotated.body["clientSecret"]);
     assert_ne!(new_secret, secret);
     dataplane_token(client_id.clone(), secret.clone())
         .await
@@ -515,7 +493,7 @@ async fn dataplane_credentials(store: StoreKind) {
         .assert_problem(401);
     let renewed = dataplane_token(client_id.clone(), new_secret.clone()).await;
     assert_eq!(renewed.status, 200);
-    let as_renewed = Api::new(&ferry.base_url, Some(s(&renewed.body["access_token"])));
+    let as_renewed = Api::new(ferry.base_url(), Some(text(&renewed.body["access_token"])));
 
     // Deletion: its secret and its token are refused at once.
     let deleted = admin
@@ -551,14 +529,14 @@ async fn dataplane_credentials_rotate_and_revoke_on_postgres() {
 
 #[tokio::test]
 async fn connector_secrets_are_encrypted_at_rest_and_masked_in_replies() {
-    let (ferry, admin) = start(StoreKind::Sqlite).await;
-    let workspace =
-        admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"].clone();
+    let ferry = start(StoreKind::Sqlite).await;
+    let admin = &ferry.admin;
+    let workspace = ferry.default_workspace();
     let secret = "s3cr3t-never-stored-in-clear";
-    let source = admin
-        .post(
-            "/api/public/v1/sources",
-            json!({"name": "f", "workspaceId": workspace, "configuration": {"sourceType": "faker", "count": 3, "api_key": secret, "nested": {"password": secret}}}),
+    let source = workspace
+        .post_source(
+            "f",
+            json!({"sourceType": "faker", "count": 3, "api_key": secret, "nested": {"password": secret}}),
         )
         .await;
     assert_eq!(source.status, 200, "{}", source.body);
@@ -571,7 +549,7 @@ async fn connector_secrets_are_encrypted_at_rest_and_masked_in_replies() {
     let read = admin
         .get(&format!(
             "/api/public/v1/sources/{}",
-            s(&source.body["sourceId"])
+            text(&source.body["sourceId"])
         ))
         .await;
     assert!(!read.body.to_string().contains(secret));
@@ -579,7 +557,7 @@ async fn connector_secrets_are_encrypted_at_rest_and_masked_in_replies() {
     assert!(!listed.body.to_string().contains(secret));
 
     // Nothing on disk holds it in clear: not the database, not its write-ahead log.
-    for entry in std::fs::read_dir(&ferry.data_dir).unwrap() {
+    for entry in std::fs::read_dir(&ferry.process.data_dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
             let bytes = std::fs::read(&path).unwrap();
@@ -591,8 +569,8 @@ async fn connector_secrets_are_encrypted_at_rest_and_masked_in_replies() {
     }
 
     // The data plane that runs a job of the connection receives it decrypted.
-    let destination = admin
-        .post("/api/public/v1/destinations", json!({"name": "n", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}))
+    let destination = workspace
+        .post_destination("n", json!({"destinationType": "dev-null"}))
         .await;
     let connection = admin
         .post("/api/public/v1/connections", json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]}))
@@ -616,14 +594,14 @@ async fn connector_secrets_are_encrypted_at_rest_and_masked_in_replies() {
         },
     )
     .await;
-    let credentials = ferry.credentials();
-    let token = Api::new(&ferry.base_url, None)
+    let credentials = ferry.process.credentials();
+    let token = ferry.anonymous()
         .post(
             "/api/v1/dataplanes/token",
             json!({"client_id": credentials["defaultDataplane"]["clientId"], "client_secret": credentials["defaultDataplane"]["clientSecret"]}),
         )
         .await;
-    let as_plane = Api::new(&ferry.base_url, Some(s(&token.body["access_token"])));
+    let as_plane = Api::new(ferry.base_url(), Some(text(&token.body["access_token"])));
     let config = as_plane
         .get(&format!(
             "/api/v1/jobs/{job_id}/attempts/{attempt_id}/config"

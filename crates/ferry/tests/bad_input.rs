@@ -3,17 +3,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use ferry_testkit::{Api, FerryOptions, FerryProcess, Reply, StoreKind};
+use ferry_testkit::{
+    DEFAULT_ORGANIZATION_ID, FerryOptions, FerryUp, Reply, StoreKind, Workspace, text,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
-const ORG: &str = "00000000-0000-0000-0000-000000000000";
+const ORG: &str = DEFAULT_ORGANIZATION_ID;
 const UNKNOWN: &str = "6f1c2d3e-0000-4000-8000-000000000001";
-
-fn s(value: &Value) -> String {
-    value.as_str().unwrap().to_owned()
-}
 
 fn assert_client_error(reply: &Reply, context: &str) {
     assert!(
@@ -42,38 +40,23 @@ fn assert_client_error(reply: &Reply, context: &str) {
     );
 }
 
+/// Region `eu` with data plane `eu-1` (never started) and workspace `w`, a reader of `w`, and
+/// an application.
 struct Fixture {
-    _ferry: FerryProcess,
-    admin: Api,
+    ferry: FerryUp,
     region_id: String,
     dataplane_id: String,
-    workspace_id: String,
+    workspace: Workspace,
     permission_id: String,
     application_id: String,
 }
 
 async fn fixture(store: StoreKind) -> Fixture {
-    let ferry = FerryProcess::start(BINARY.as_ref(), FerryOptions::new(store)).await;
-    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-    let region = admin
-        .post(
-            "/api/public/v1/regions",
-            json!({"name": "eu", "organizationId": ORG}),
-        )
-        .await;
-    let region_id = s(&region.body["regionId"]);
-    let dataplane = admin
-        .post(
-            "/api/public/v1/dataplanes",
-            json!({"name": "eu-1", "regionId": region_id}),
-        )
-        .await;
-    let workspace = admin
-        .post(
-            "/api/public/v1/workspaces",
-            json!({"name": "w", "regionId": region_id}),
-        )
-        .await;
+    let ferry = FerryUp::start(BINARY.as_ref(), FerryOptions::new(store)).await;
+    let admin = &ferry.admin;
+    let region = ferry.region("eu").await;
+    let dataplane = ferry.plane(&region, "eu-1").await;
+    let workspace = ferry.workspace_in(&region, "w").await;
     let user = admin
         .post(
             "/api/public/v1/users",
@@ -83,20 +66,19 @@ async fn fixture(store: StoreKind) -> Fixture {
     let permission = admin
         .post(
             "/api/public/v1/permissions",
-            json!({"permissionType": "workspace_reader", "userId": user.body["id"], "workspaceId": workspace.body["workspaceId"]}),
+            json!({"permissionType": "workspace_reader", "userId": user.body["id"], "workspaceId": workspace.id}),
         )
         .await;
     let application = admin
         .post("/api/public/v1/applications", json!({"name": "a"}))
         .await;
     Fixture {
-        dataplane_id: s(&dataplane.body["dataplaneId"]),
-        workspace_id: s(&workspace.body["workspaceId"]),
-        permission_id: s(&permission.body["permissionId"]),
-        application_id: s(&application.body["id"]),
-        region_id,
-        admin,
-        _ferry: ferry,
+        dataplane_id: dataplane.id,
+        workspace,
+        permission_id: text(&permission.body["permissionId"]),
+        application_id: text(&application.body["id"]),
+        region_id: region.id,
+        ferry,
     }
 }
 
@@ -117,7 +99,7 @@ fn body_routes(fixture: &Fixture) -> Vec<(Method, String)> {
         (Method::POST, "/api/public/v1/workspaces".to_owned()),
         (
             Method::PATCH,
-            format!("/api/public/v1/workspaces/{}", fixture.workspace_id),
+            format!("/api/public/v1/workspaces/{}", fixture.workspace.id),
         ),
         (Method::POST, "/api/public/v1/permissions".to_owned()),
         (
@@ -132,7 +114,7 @@ fn body_routes(fixture: &Fixture) -> Vec<(Method, String)> {
 
 async fn every_body_route_rejects_malformed_and_oversized_bodies(store: StoreKind) {
     let fixture = fixture(store).await;
-    let admin = &fixture.admin;
+    let admin = &fixture.ferry.admin;
     for (method, path) in body_routes(&fixture) {
         for (label, content_type, body) in [
             (
@@ -176,7 +158,7 @@ async fn every_body_route_rejects_malformed_and_oversized_bodies_on_sqlite() {
 #[tokio::test]
 async fn missing_fields_and_wrong_types_are_named() {
     let fixture = fixture(StoreKind::Sqlite).await;
-    let admin = &fixture.admin;
+    let admin = &fixture.ferry.admin;
     let cases: Vec<(Method, String, Value, &str)> = vec![
         (
             Method::POST,
@@ -306,13 +288,13 @@ async fn missing_fields_and_wrong_types_are_named() {
         ),
         (
             Method::PATCH,
-            format!("/api/public/v1/workspaces/{}", fixture.workspace_id),
+            format!("/api/public/v1/workspaces/{}", fixture.workspace.id),
             json!({"name": ""}),
             "name",
         ),
         (
             Method::PATCH,
-            format!("/api/public/v1/workspaces/{}", fixture.workspace_id),
+            format!("/api/public/v1/workspaces/{}", fixture.workspace.id),
             json!({"regionId": UNKNOWN}),
             "regionId",
         ),
@@ -337,7 +319,7 @@ async fn missing_fields_and_wrong_types_are_named() {
         (
             Method::POST,
             "/api/public/v1/permissions".into(),
-            json!({"permissionType": "workspace_reader", "userId": UNKNOWN, "workspaceId": fixture.workspace_id}),
+            json!({"permissionType": "workspace_reader", "userId": UNKNOWN, "workspaceId": fixture.workspace.id}),
             "userId",
         ),
         (
@@ -411,7 +393,7 @@ async fn missing_fields_and_wrong_types_are_named() {
 #[tokio::test]
 async fn unknown_ids_queries_and_routes_are_4xx() {
     let fixture = fixture(StoreKind::Sqlite).await;
-    let admin = &fixture.admin;
+    let admin = &fixture.ferry.admin;
     for path in [
         format!("/api/public/v1/regions/{UNKNOWN}"),
         format!("/api/public/v1/dataplanes/{UNKNOWN}"),
@@ -510,7 +492,7 @@ async fn unknown_ids_queries_and_routes_are_4xx() {
 
 async fn ferry_rules(store: StoreKind) {
     let fixture = fixture(store).await;
-    let admin = &fixture.admin;
+    let admin = &fixture.ferry.admin;
     // Region names are unique per organization, case-insensitively.
     let duplicate = admin
         .post(
@@ -527,7 +509,7 @@ async fn ferry_rules(store: StoreKind) {
         .await;
     admin
         .patch(
-            &format!("/api/public/v1/regions/{}", s(&other.body["regionId"])),
+            &format!("/api/public/v1/regions/{}", text(&other.body["regionId"])),
             json!({"name": "eu"}),
         )
         .await
@@ -538,7 +520,7 @@ async fn ferry_rules(store: StoreKind) {
         .delete(&format!("/api/public/v1/regions/{}", fixture.region_id))
         .await;
     refused.assert_problem(409);
-    let detail = s(&refused.body["detail"]);
+    let detail = text(&refused.body["detail"]);
     assert!(
         detail.contains("eu-1") && detail.contains("'w'"),
         "{detail}"
@@ -556,13 +538,13 @@ async fn ferry_rules(store: StoreKind) {
     admin
         .delete(&format!(
             "/api/public/v1/regions/{}",
-            s(&default_region["regionId"])
+            text(&default_region["regionId"])
         ))
         .await
         .assert_problem(409);
 
     // A disabled region cannot be given to a workspace.
-    let other_id = s(&other.body["regionId"]);
+    let other_id = text(&other.body["regionId"]);
     admin
         .patch(
             &format!("/api/public/v1/regions/{other_id}"),
@@ -579,7 +561,7 @@ async fn ferry_rules(store: StoreKind) {
         .assert_names_field("regionId");
     admin
         .patch(
-            &format!("/api/public/v1/workspaces/{}", fixture.workspace_id),
+            &format!("/api/public/v1/workspaces/{}", fixture.workspace.id),
             json!({"dataResidency": "us"}),
         )
         .await
@@ -608,7 +590,7 @@ async fn ferry_rules(store: StoreKind) {
     let deleted = admin
         .delete(&format!(
             "/api/public/v1/workspaces/{}",
-            fixture.workspace_id
+            fixture.workspace.id
         ))
         .await;
     assert_eq!(deleted.status, 204);
@@ -616,7 +598,7 @@ async fn ferry_rules(store: StoreKind) {
     admin
         .get(&format!(
             "/api/public/v1/workspaces/{}",
-            fixture.workspace_id
+            fixture.workspace.id
         ))
         .await
         .assert_problem(404);
@@ -657,7 +639,7 @@ async fn ferry_rules_on_postgres() {
 #[tokio::test]
 async fn workspace_pages_follow_airbytes_links() {
     let fixture = fixture(StoreKind::Sqlite).await;
-    let admin = &fixture.admin;
+    let admin = &fixture.ferry.admin;
     for index in 0..4 {
         admin
             .post(
@@ -672,7 +654,7 @@ async fn workspace_pages_follow_airbytes_links() {
         .await;
     assert_eq!(first.body["data"].as_array().unwrap().len(), 4);
     assert_eq!(first.body["previous"], "");
-    let next = s(&first.body["next"]);
+    let next = text(&first.body["next"]);
     assert!(next.starts_with(&admin.base_url), "{next}");
     assert!(
         next.contains("includeDeleted=false")
@@ -682,10 +664,10 @@ async fn workspace_pages_follow_airbytes_links() {
     );
     let second = admin.get(next.strip_prefix(&admin.base_url).unwrap()).await;
     assert_eq!(second.body["data"].as_array().unwrap().len(), 2);
-    assert!(s(&second.body["previous"]).contains("offset=0"));
+    assert!(text(&second.body["previous"]).contains("offset=0"));
     let third = admin
         .get(
-            s(&second.body["next"])
+            text(&second.body["next"])
                 .strip_prefix(&admin.base_url)
                 .unwrap(),
         )
@@ -698,7 +680,7 @@ async fn workspace_pages_follow_airbytes_links() {
         .unwrap()
         .iter()
         .take(2)
-        .map(|w| s(&w["workspaceId"]))
+        .map(|w| text(&w["workspaceId"]))
         .collect();
     let exploded = admin
         .get(&format!(
@@ -719,18 +701,20 @@ async fn workspace_pages_follow_airbytes_links() {
 #[tokio::test]
 async fn sources_destinations_connections_and_jobs_reject_bad_input() {
     let fixture = fixture(StoreKind::Sqlite).await;
-    let admin = &fixture.admin;
-    let workspace = fixture.workspace_id.as_str();
-    let source = admin
-        .post("/api/public/v1/sources", json!({"name": "f", "workspaceId": workspace, "configuration": {"sourceType": "faker", "count": 5}}))
+    let admin = &fixture.ferry.admin;
+    let workspace = fixture.workspace.id.as_str();
+    let source = fixture
+        .workspace
+        .post_source("f", json!({"sourceType": "faker", "count": 5}))
         .await;
     assert_eq!(source.status, 200, "{}", source.body);
     assert_eq!(
         source.body["definitionId"],
         "dfd88b22-b603-4c3d-aad7-3701784586b1"
     );
-    let destination = admin
-        .post("/api/public/v1/destinations", json!({"name": "n", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}))
+    let destination = fixture
+        .workspace
+        .post_destination("n", json!({"destinationType": "dev-null"}))
         .await;
     let cases: Vec<(&str, Value, &str)> = vec![
         (
@@ -878,19 +862,20 @@ async fn sources_destinations_connections_and_jobs_reject_bad_input() {
 #[tokio::test]
 async fn sources_destinations_and_connections_update_and_delete_as_airbyte_does() {
     let fixture = fixture(StoreKind::Sqlite).await;
-    let admin = &fixture.admin;
+    let admin = &fixture.ferry.admin;
     // The default workspace: its region's data plane runs, for the discover a connection needs.
-    let workspaces = admin.get("/api/public/v1/workspaces").await.body;
-    let default_workspace = s(&workspaces["data"][0]["workspaceId"]);
-    let workspace = default_workspace.as_str();
-    let source = admin
-        .post("/api/public/v1/sources", json!({"name": "f", "workspaceId": workspace, "configuration": {"sourceType": "faker", "count": 5, "api_key": "k1"}}))
+    let workspace = fixture.ferry.default_workspace();
+    let source = workspace
+        .post_source(
+            "f",
+            json!({"sourceType": "faker", "count": 5, "api_key": "k1"}),
+        )
         .await;
-    let source_id = s(&source.body["sourceId"]);
-    let destination = admin
-        .post("/api/public/v1/destinations", json!({"name": "n", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}))
+    let source_id = text(&source.body["sourceId"]);
+    let destination = workspace
+        .post_destination("n", json!({"destinationType": "dev-null"}))
         .await;
-    let destination_id = s(&destination.body["destinationId"]);
+    let destination_id = text(&destination.body["destinationId"]);
 
     // PATCH with the masked secret read back keeps it; the other fields change.
     let read = admin
@@ -960,7 +945,7 @@ async fn sources_destinations_and_connections_update_and_delete_as_airbyte_does(
             json!({"sourceId": source_id, "destinationId": destination_id}),
         )
         .await;
-    let connection_id = s(&connection.body["connectionId"]);
+    let connection_id = text(&connection.body["connectionId"]);
     let patched = admin
         .patch(
             &format!("/api/public/v1/connections/{connection_id}"),

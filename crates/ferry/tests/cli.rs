@@ -78,7 +78,7 @@ async fn restarting_keeps_everything_and_prints_no_new_secret() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(credentials.permissions().mode() & 0o777, 0o600);
     }
-    let api = Api::new(&first.base_url, Some(first.admin_token().await));
+    let api = first.admin_api().await;
     let before = api.get("/api/public/v1/workspaces").await.body;
     first.kill();
 

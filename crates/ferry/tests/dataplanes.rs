@@ -7,19 +7,20 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use ferry_testkit::{Api, DataplaneProcess, FerryOptions, FerryProcess, StoreKind, wait_for};
+use ferry_testkit::{
+    DataplaneProcess, FerryOptions, FerryUp, Plane, StoreKind, Workspace, text, wait_for,
+};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
 
 /// Records a faker source with this configuration yields over all its streams.
 fn faker_total(configuration: Value) -> i64 {
-    let (users, products, purchases) = ferry_connectors::FakerSource::new(&configuration)
+    let (users, products, purchases) = ferry_connectors::faker::FakerSource::new(&configuration)
         .unwrap()
         .record_counts();
     i64::try_from(users + products + purchases).unwrap()
 }
-const ORG: &str = "00000000-0000-0000-0000-000000000000";
 /// Fast clocks so that the tests see leases expire and health change in seconds.
 const FAST: [(&str, &str); 5] = [
     ("FERRY_JOB_LEASE_SECONDS", "3"),
@@ -30,21 +31,6 @@ const FAST: [(&str, &str); 5] = [
 ];
 const PLANE_ENV: [(&str, &str); 1] = [("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1")];
 
-fn s(value: &Value) -> String {
-    value.as_str().unwrap().to_owned()
-}
-
-struct Plane {
-    id: String,
-    client_id: String,
-    client_secret: String,
-}
-
-struct Cluster {
-    ferry: FerryProcess,
-    admin: Api,
-}
-
 /// Regions `eu` (planes eu-1, eu-2) and `us` (plane us-1), as the acceptance tests use them.
 struct Regions {
     eu: String,
@@ -54,151 +40,73 @@ struct Regions {
     us_1: Plane,
 }
 
-impl Cluster {
-    async fn eu_and_us(&self) -> Regions {
-        let eu = self.region("eu").await;
-        let us = self.region("us").await;
-        Regions {
-            eu_1: self.plane(&eu, "eu-1").await,
-            eu_2: self.plane(&eu, "eu-2").await,
-            us_1: self.plane(&us, "us-1").await,
-            eu,
-            us,
-        }
+/// A control plane alone (no data plane of its own) on fast clocks.
+async fn start(store: StoreKind) -> FerryUp {
+    let mut options = FerryOptions::new(store).control_plane_only();
+    for (key, value) in FAST {
+        options = options.env(key, value);
     }
+    FerryUp::start(BINARY.as_ref(), options).await
+}
 
-    async fn start(store: StoreKind) -> Self {
-        let mut options = FerryOptions::new(store).control_plane_only();
-        for (key, value) in FAST {
-            options = options.env(key, value);
-        }
-        let ferry = FerryProcess::start(BINARY.as_ref(), options).await;
-        let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-        Self { ferry, admin }
-    }
-
-    async fn region(&self, name: &str) -> String {
-        let reply = self
-            .admin
-            .post(
-                "/api/public/v1/regions",
-                json!({"name": name, "organizationId": ORG}),
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        s(&reply.body["regionId"])
-    }
-
-    async fn plane(&self, region_id: &str, name: &str) -> Plane {
-        let reply = self
-            .admin
-            .post(
-                "/api/public/v1/dataplanes",
-                json!({"name": name, "regionId": region_id}),
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        Plane {
-            id: s(&reply.body["dataplaneId"]),
-            client_id: s(&reply.body["clientId"]),
-            client_secret: s(&reply.body["clientSecret"]),
-        }
-    }
-
-    fn run_plane(&self, plane: &Plane) -> DataplaneProcess {
-        DataplaneProcess::start(
-            BINARY.as_ref(),
-            &self.ferry.base_url,
-            &plane.client_id,
-            &plane.client_secret,
-            &PLANE_ENV,
-        )
-    }
-
-    async fn workspace(&self, residency: &str) -> String {
-        let reply = self
-            .admin
-            .post(
-                "/api/public/v1/workspaces",
-                json!({"name": format!("ws-{residency}"), "dataResidency": residency}),
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        s(&reply.body["workspaceId"])
-    }
-
-    /// A faker → dev-null connection in the workspace.
-    async fn connection(&self, workspace_id: &str, faker: Value) -> String {
-        let mut configuration = json!({"sourceType": "faker"});
-        for (key, value) in faker.as_object().unwrap() {
-            configuration[key] = value.clone();
-        }
-        let source = self.admin.post("/api/public/v1/sources", json!({"name": "faker", "workspaceId": workspace_id, "configuration": configuration})).await;
-        assert_eq!(source.status, 200, "{}", source.body);
-        let destination = self.admin.post("/api/public/v1/destinations", json!({"name": "null", "workspaceId": workspace_id, "configuration": {"destinationType": "dev-null"}})).await;
-        assert_eq!(destination.status, 200, "{}", destination.body);
-        let connection = self.admin.post("/api/public/v1/connections", json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]})).await;
-        assert_eq!(connection.status, 200, "{}", connection.body);
-        s(&connection.body["connectionId"])
-    }
-
-    async fn sync(&self, connection_id: &str) -> i64 {
-        let reply = self
-            .admin
-            .post(
-                "/api/public/v1/jobs",
-                json!({"connectionId": connection_id, "jobType": "sync"}),
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        assert_eq!(reply.body["status"], "pending");
-        reply.body["jobId"].as_i64().unwrap()
-    }
-
-    async fn job(&self, job_id: i64) -> Value {
-        let reply = self
-            .admin
-            .get(&format!("/api/public/v1/jobs/{job_id}"))
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        reply.body
-    }
-
-    async fn wait_for_status(&self, job_id: i64, status: &str, timeout: Duration) -> Value {
-        wait_for(&format!("job {job_id} to be {status}"), timeout, || async {
-            let job = self.job(job_id).await;
-            assert!(
-                job["status"] != "failed" || status == "failed",
-                "job {job_id} failed: {job}"
-            );
-            (job["status"] == status).then_some(job)
-        })
-        .await
-    }
-
-    async fn dataplane_token(&self, plane: &Plane) -> Api {
-        let reply = Api::new(&self.ferry.base_url, None)
-            .post(
-                "/api/v1/dataplanes/token",
-                json!({"client_id": plane.client_id, "client_secret": plane.client_secret}),
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        Api::new(&self.ferry.base_url, Some(s(&reply.body["access_token"])))
+async fn eu_and_us(cluster: &FerryUp) -> Regions {
+    let eu = cluster.region("eu").await;
+    let us = cluster.region("us").await;
+    Regions {
+        eu_1: cluster.plane(&eu, "eu-1").await,
+        eu_2: cluster.plane(&eu, "eu-2").await,
+        us_1: cluster.plane(&us, "us-1").await,
+        eu: eu.id,
+        us: us.id,
     }
 }
 
+/// A workspace resident in the region named `residency`.
+async fn resident_in(cluster: &FerryUp, residency: &str) -> Workspace {
+    cluster
+        .resident_workspace(&format!("ws-{residency}"), residency)
+        .await
+}
+
+/// A faker → dev-null connection in the workspace.
+async fn faker_connection(workspace: &Workspace, faker: Value) -> String {
+    let mut configuration = json!({"sourceType": "faker"});
+    for (key, value) in faker.as_object().unwrap() {
+        configuration[key] = value.clone();
+    }
+    workspace
+        .connect(
+            configuration,
+            json!({"destinationType": "dev-null"}),
+            json!({}),
+        )
+        .await
+}
+
+/// Starts a sync, which must be queued; the job's id.
+async fn sync(cluster: &FerryUp, connection_id: &str) -> i64 {
+    let job = cluster
+        .admin
+        .create(
+            "/api/public/v1/jobs",
+            json!({"connectionId": connection_id, "jobType": "sync"}),
+        )
+        .await;
+    assert_eq!(job["status"], "pending");
+    job["jobId"].as_i64().unwrap()
+}
+
 async fn jobs_run_only_in_their_region(store: StoreKind) {
-    let cluster = Cluster::start(store).await;
+    let cluster = start(store).await;
     let Regions {
         eu,
         us,
         eu_1,
         eu_2,
         us_1,
-    } = cluster.eu_and_us().await;
-    let eu_workspace = cluster.workspace("eu").await;
-    let us_workspace = cluster.workspace("us").await;
+    } = eu_and_us(&cluster).await;
+    let eu_workspace = resident_in(&cluster, "eu").await;
+    let us_workspace = resident_in(&cluster, "us").await;
 
     // 50 jobs: 40 slow ones in eu (a backlog for its two planes), 10 quick ones in us.
     let mut expected_region = HashMap::new();
@@ -219,27 +127,28 @@ async fn jobs_run_only_in_their_region(store: StoreKind) {
             )
         };
         let total = faker_total(faker.clone());
-        let connection = cluster.connection(workspace, faker).await;
-        let job_id = cluster.sync(&connection).await;
+        let connection = faker_connection(workspace, faker).await;
+        let job_id = sync(&cluster, &connection).await;
         expected_region.insert(job_id, region.clone());
         expected_rows.insert(job_id, total);
         jobs.push(job_id);
     }
     let mut planes = vec![
-        (cluster.run_plane(&eu_1), eu.clone(), eu_1.id.clone()),
-        (cluster.run_plane(&eu_2), eu.clone(), eu_2.id.clone()),
-        (cluster.run_plane(&us_1), us.clone(), us_1.id.clone()),
+        (eu_1.start(&PLANE_ENV), eu.clone(), eu_1.id.clone()),
+        (eu_2.start(&PLANE_ENV), eu.clone(), eu_2.id.clone()),
+        (us_1.start(&PLANE_ENV), us.clone(), us_1.id.clone()),
     ];
 
     // The us plane finishes its own jobs while eu still has a backlog, and takes none of it.
     for job_id in jobs.iter().filter(|job_id| expected_region[*job_id] == us) {
         cluster
-            .wait_for_status(*job_id, "succeeded", Duration::from_secs(60))
+            .admin
+            .wait_for_job_status(*job_id, "succeeded", Duration::from_secs(60))
             .await;
     }
     let mut eu_waiting = 0;
     for job_id in jobs.iter().filter(|job_id| expected_region[*job_id] == eu) {
-        if cluster.job(*job_id).await["status"] == "pending" {
+        if cluster.admin.job(*job_id).await["status"] == "pending" {
             eu_waiting += 1;
         }
     }
@@ -250,14 +159,15 @@ async fn jobs_run_only_in_their_region(store: StoreKind) {
 
     for job_id in &jobs {
         let job = cluster
-            .wait_for_status(*job_id, "succeeded", Duration::from_secs(120))
+            .admin
+            .wait_for_job_status(*job_id, "succeeded", Duration::from_secs(120))
             .await;
         let region = &expected_region[job_id];
-        assert_eq!(&s(&job["regionId"]), region, "job {job_id}");
+        assert_eq!(&text(&job["regionId"]), region, "job {job_id}");
         let attempts = job["attempts"].as_array().unwrap();
         assert_eq!(attempts.len(), 1, "job {job_id}: {job}");
-        assert_eq!(&s(&attempts[0]["regionId"]), region);
-        let ran_on = s(&attempts[0]["dataplaneId"]);
+        assert_eq!(&text(&attempts[0]["regionId"]), region);
+        let ran_on = text(&attempts[0]["dataplaneId"]);
         let plane_region = &planes.iter().find(|(_, _, id)| *id == ran_on).unwrap().1;
         assert_eq!(
             plane_region, region,
@@ -303,44 +213,45 @@ async fn jobs_run_only_in_their_region_on_postgres() {
 }
 
 async fn a_killed_plane_s_job_finishes_on_its_region_peer(store: StoreKind) {
-    let cluster = Cluster::start(store).await;
+    let cluster = start(store).await;
     let Regions {
         eu_1, eu_2, us_1, ..
-    } = cluster.eu_and_us().await;
-    let eu_workspace = cluster.workspace("eu").await;
+    } = eu_and_us(&cluster).await;
+    let eu_workspace = resident_in(&cluster, "eu").await;
     let faker = json!({"count": 6000, "records_per_slice": 100, "slice_delay_ms": 50, "seed": 1});
     let total = faker_total(faker.clone());
-    let connection = cluster.connection(&eu_workspace, faker).await;
-    let mut us_process = cluster.run_plane(&us_1);
-    let mut eu_1_process = cluster.run_plane(&eu_1);
-    let job_id = cluster.sync(&connection).await;
+    let connection = faker_connection(&eu_workspace, faker).await;
+    let mut us_process = us_1.start(&PLANE_ENV);
+    let mut eu_1_process = eu_1.start(&PLANE_ENV);
+    let job_id = sync(&cluster, &connection).await;
 
     // Let eu-1 commit some state, then kill it without warning.
     wait_for(
         "eu-1 to commit progress",
         Duration::from_secs(30),
         || async {
-            let job = cluster.job(job_id).await;
+            let job = cluster.admin.job(job_id).await;
             (job["rowsSynced"].as_i64().unwrap_or(0) >= 500).then_some(())
         },
     )
     .await;
     eu_1_process.kill();
-    let eu_2_process = cluster.run_plane(&eu_2);
+    let eu_2_process = eu_2.start(&PLANE_ENV);
 
     let job = cluster
-        .wait_for_status(job_id, "succeeded", Duration::from_secs(90))
+        .admin
+        .wait_for_job_status(job_id, "succeeded", Duration::from_secs(90))
         .await;
     let attempts = job["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{job}");
     assert_eq!(attempts[0]["status"], "failed");
-    assert_eq!(s(&attempts[0]["dataplaneId"]), eu_1.id);
+    assert_eq!(text(&attempts[0]["dataplaneId"]), eu_1.id);
     assert!(
-        s(&attempts[0]["failureReason"]).contains("heartbeat"),
+        text(&attempts[0]["failureReason"]).contains("heartbeat"),
         "{job}"
     );
     assert_eq!(attempts[1]["status"], "succeeded");
-    assert_eq!(s(&attempts[1]["dataplaneId"]), eu_2.id);
+    assert_eq!(text(&attempts[1]["dataplaneId"]), eu_2.id);
     // Resumed from the last committed state: every row once, none lost, none twice.
     let first = attempts[0]["rowsSynced"].as_i64().unwrap();
     let second = attempts[1]["rowsSynced"].as_i64().unwrap();
@@ -353,16 +264,7 @@ async fn a_killed_plane_s_job_finishes_on_its_region_peer(store: StoreKind) {
         "the us plane touched an eu job"
     );
     assert!(us_process.is_running());
-    let state = cluster
-        .admin
-        .get(&format!("/api/public/v1/connections/{connection}"))
-        .await;
-    let users = state.body["state"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|stream| stream["stream"] == "users")
-        .unwrap();
+    let users = cluster.admin.stream_state(&connection, "users").await;
     assert_eq!(users["state"]["stream_state"]["loop_offset"], 6000);
 
     // The dead plane is reported unhealthy once its heartbeats have been missing long enough.
@@ -396,18 +298,16 @@ async fn a_killed_plane_s_job_finishes_on_its_region_peer_on_postgres() {
 }
 
 async fn other_regions_and_stale_attempts_are_refused(store: StoreKind) {
-    let cluster = Cluster::start(store).await;
+    let cluster = start(store).await;
     let Regions {
         eu_1, eu_2, us_1, ..
-    } = cluster.eu_and_us().await;
-    let eu_workspace = cluster.workspace("eu").await;
-    let connection = cluster
-        .connection(&eu_workspace, json!({"count": 10}))
-        .await;
-    let job_id = cluster.sync(&connection).await;
-    let as_eu_1 = cluster.dataplane_token(&eu_1).await;
-    let as_eu_2 = cluster.dataplane_token(&eu_2).await;
-    let as_us = cluster.dataplane_token(&us_1).await;
+    } = eu_and_us(&cluster).await;
+    let eu_workspace = resident_in(&cluster, "eu").await;
+    let connection = faker_connection(&eu_workspace, json!({"count": 10})).await;
+    let job_id = sync(&cluster, &connection).await;
+    let as_eu_1 = eu_1.api().await;
+    let as_eu_2 = eu_2.api().await;
+    let as_us = us_1.api().await;
 
     // us cannot claim the eu job by its id; eu-1 can.
     as_us
@@ -422,7 +322,7 @@ async fn other_regions_and_stale_attempts_are_refused(store: StoreKind) {
         .post("/api/v1/jobs/claim", json!({"job_id": job_id}))
         .await;
     assert_eq!(claimed.status, 200, "{}", claimed.body);
-    let attempt_id = s(&claimed.body["job"]["attempt_id"]);
+    let attempt_id = text(&claimed.body["job"]["attempt_id"]);
     let base = format!("/api/v1/jobs/{job_id}/attempts/{attempt_id}");
     let state = json!({"states": [{"stream": "users", "state": {"stream_descriptor": {"name": "users"}, "stream_state": {"loop_offset": 5}}}], "rows_synced": 5, "bytes_synced": 50});
     let progress = json!({"rows_synced": 5, "bytes_synced": 50});
@@ -471,7 +371,7 @@ async fn other_regions_and_stale_attempts_are_refused(store: StoreKind) {
 
     // Without heartbeats the lease runs out: the attempt fails and its plane is fenced off.
     wait_for("the lease to expire", Duration::from_secs(15), || async {
-        let job = cluster.job(job_id).await;
+        let job = cluster.admin.job(job_id).await;
         (job["attempts"][0]["status"] == "failed").then_some(())
     })
     .await;
@@ -483,7 +383,7 @@ async fn other_regions_and_stale_attempts_are_refused(store: StoreKind) {
         .post(&format!("{base}/finish"), finish.clone())
         .await
         .assert_problem(409);
-    let job = cluster.job(job_id).await;
+    let job = cluster.admin.job(job_id).await;
     assert_eq!(job["status"], "incomplete");
     assert_eq!(job["rowsSynced"], 5, "only committed rows count");
 
@@ -491,7 +391,7 @@ async fn other_regions_and_stale_attempts_are_refused(store: StoreKind) {
     let retried = as_eu_2
         .post("/api/v1/jobs/claim", json!({"wait_ms": 2000}))
         .await;
-    let retry_attempt = s(&retried.body["job"]["attempt_id"]);
+    let retry_attempt = text(&retried.body["job"]["attempt_id"]);
     assert_eq!(retried.body["job"]["attempt_number"], 2);
     let config = as_eu_2
         .get(&format!(
@@ -516,17 +416,15 @@ async fn other_regions_and_stale_attempts_are_refused_on_postgres() {
 
 #[tokio::test]
 async fn jobs_for_regions_that_cannot_run_them_are_refused_and_cancel_reaches_the_plane() {
-    let cluster = Cluster::start(StoreKind::Sqlite).await;
+    let cluster = start(StoreKind::Sqlite).await;
     let eu = cluster.region("eu").await;
     cluster.region("empty").await;
     let eu_1 = cluster.plane(&eu, "eu-1").await;
-    let eu_workspace = cluster.workspace("eu").await;
-    let empty_workspace = cluster.workspace("empty").await;
+    let eu_workspace = resident_in(&cluster, "eu").await;
+    let empty_workspace = resident_in(&cluster, "empty").await;
 
     // A region without a data plane: 409 at once, not a job left pending.
-    let nowhere = cluster
-        .connection(&empty_workspace, json!({"count": 10}))
-        .await;
+    let nowhere = faker_connection(&empty_workspace, json!({"count": 10})).await;
     let refused = cluster
         .admin
         .post(
@@ -536,22 +434,21 @@ async fn jobs_for_regions_that_cannot_run_them_are_refused_and_cancel_reaches_th
         .await;
     refused.assert_problem(409);
     assert!(
-        s(&refused.body["detail"]).contains("no enabled data plane"),
+        text(&refused.body["detail"]).contains("no enabled data plane"),
         "{}",
         refused.body
     );
 
     // A disabled region: 409 too.
-    let connection = cluster
-        .connection(
-            &eu_workspace,
-            json!({"count": 100000, "records_per_slice": 100, "slice_delay_ms": 100}),
-        )
-        .await;
+    let connection = faker_connection(
+        &eu_workspace,
+        json!({"count": 100000, "records_per_slice": 100, "slice_delay_ms": 100}),
+    )
+    .await;
     cluster
         .admin
         .patch(
-            &format!("/api/public/v1/regions/{eu}"),
+            &format!("/api/public/v1/regions/{}", eu.id),
             json!({"enabled": false}),
         )
         .await;
@@ -564,14 +461,14 @@ async fn jobs_for_regions_that_cannot_run_them_are_refused_and_cancel_reaches_th
         .await;
     refused.assert_problem(409);
     assert!(
-        s(&refused.body["detail"]).contains("disabled"),
+        text(&refused.body["detail"]).contains("disabled"),
         "{}",
         refused.body
     );
     cluster
         .admin
         .patch(
-            &format!("/api/public/v1/regions/{eu}"),
+            &format!("/api/public/v1/regions/{}", eu.id),
             json!({"enabled": true}),
         )
         .await;
@@ -585,10 +482,11 @@ async fn jobs_for_regions_that_cannot_run_them_are_refused_and_cancel_reaches_th
         .assert_problem(422);
 
     // Cancelling a running job reaches its data plane within a heartbeat or two.
-    let plane = cluster.run_plane(&eu_1);
-    let job_id = cluster.sync(&connection).await;
+    let plane = eu_1.start(&PLANE_ENV);
+    let job_id = sync(&cluster, &connection).await;
     cluster
-        .wait_for_status(job_id, "running", Duration::from_secs(20))
+        .admin
+        .wait_for_job_status(job_id, "running", Duration::from_secs(20))
         .await;
     let second = cluster
         .admin
@@ -609,7 +507,7 @@ async fn jobs_for_regions_that_cannot_run_them_are_refused_and_cancel_reaches_th
         "the plane to stop the attempt",
         Duration::from_secs(3),
         || async {
-            let job = cluster.job(job_id).await;
+            let job = cluster.admin.job(job_id).await;
             (job["attempts"][0]["status"] == "cancelled").then_some(job)
         },
     )
@@ -647,19 +545,15 @@ async fn jobs_for_regions_that_cannot_run_them_are_refused_and_cancel_reaches_th
 
 #[tokio::test]
 async fn ferry_up_runs_a_sync_on_its_own_default_data_plane() {
-    let ferry = FerryProcess::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
-    let cluster = Cluster {
-        admin: Api::new(&ferry.base_url, Some(ferry.admin_token().await)),
-        ferry,
-    };
-    let workspaces = cluster.admin.get("/api/public/v1/workspaces").await;
-    let default_workspace = s(&workspaces.body["data"][0]["workspaceId"]);
+    let cluster = FerryUp::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
+    let default_workspace = cluster.default_workspace();
     let faker = json!({"count": 5000, "seed": 3});
     let total = faker_total(faker.clone());
-    let connection = cluster.connection(&default_workspace, faker).await;
-    let job_id = cluster.sync(&connection).await;
+    let connection = faker_connection(&default_workspace, faker).await;
+    let job_id = sync(&cluster, &connection).await;
     let job = cluster
-        .wait_for_status(job_id, "succeeded", Duration::from_secs(60))
+        .admin
+        .wait_for_job_status(job_id, "succeeded", Duration::from_secs(60))
         .await;
     assert_eq!(job["rowsSynced"], total);
     assert_eq!(job["attempts"][0]["dataplaneName"], "default");
@@ -669,11 +563,11 @@ async fn ferry_up_runs_a_sync_on_its_own_default_data_plane() {
 
 #[tokio::test]
 async fn a_data_plane_reads_its_settings_from_a_yaml_file() {
-    let cluster = Cluster::start(StoreKind::Sqlite).await;
+    let cluster = start(StoreKind::Sqlite).await;
     let eu = cluster.region("eu").await;
     let plane = cluster.plane(&eu, "eu-yaml").await;
-    let workspace = cluster.workspace("eu").await;
-    let connection = cluster.connection(&workspace, json!({"count": 300})).await;
+    let workspace = resident_in(&cluster, "eu").await;
+    let connection = faker_connection(&workspace, json!({"count": 300})).await;
     let directory = tempfile::tempdir().unwrap();
     let config = directory.path().join("dataplane.yaml");
     // Airbyte's Helm name for the control plane's URL, plus a key this version ignores.
@@ -681,7 +575,7 @@ async fn a_data_plane_reads_its_settings_from_a_yaml_file() {
         &config,
         format!(
             "version: 1\nairbyteUrl: {}\nclientId: {}\nclientSecret: {}\nconcurrency: 1\nheartbeatIntervalSeconds: 1\nedition: enterprise\n",
-            cluster.ferry.base_url, plane.client_id, plane.client_secret
+            cluster.base_url(), plane.client_id, plane.client_secret
         ),
     )
     .unwrap();
@@ -690,9 +584,10 @@ async fn a_data_plane_reads_its_settings_from_a_yaml_file() {
         &["--config", config.to_str().unwrap()],
         &[],
     );
-    let job_id = cluster.sync(&connection).await;
+    let job_id = sync(&cluster, &connection).await;
     let job = cluster
-        .wait_for_status(job_id, "succeeded", Duration::from_secs(30))
+        .admin
+        .wait_for_job_status(job_id, "succeeded", Duration::from_secs(30))
         .await;
     assert_eq!(job["attempts"][0]["dataplaneName"], "eu-yaml");
     assert_eq!(process.claimed_jobs(), [job_id]);
@@ -700,7 +595,7 @@ async fn a_data_plane_reads_its_settings_from_a_yaml_file() {
     // The chart's secret names work too, and a wrong secret stops the process with a reason.
     let mut refused = DataplaneProcess::spawn(
         BINARY.as_ref(),
-        &["--control-plane-url", &cluster.ferry.base_url],
+        &["--control-plane-url", cluster.base_url()],
         &[
             ("DATAPLANE_CLIENT_ID", plane.client_id.as_str()),
             ("DATAPLANE_CLIENT_SECRET", "wrong"),
@@ -723,14 +618,9 @@ async fn a_data_plane_reads_its_settings_from_a_yaml_file() {
 
 #[tokio::test]
 async fn cron_schedules_start_syncs_on_time() {
-    let ferry = FerryProcess::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
-    let cluster = Cluster {
-        admin: Api::new(&ferry.base_url, Some(ferry.admin_token().await)),
-        ferry,
-    };
-    let workspaces = cluster.admin.get("/api/public/v1/workspaces").await;
-    let workspace = s(&workspaces.body["data"][0]["workspaceId"]);
-    let connection = cluster.connection(&workspace, json!({"count": 10})).await;
+    let cluster = FerryUp::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
+    let workspace = cluster.default_workspace();
+    let connection = faker_connection(&workspace, json!({"count": 10})).await;
     let path = format!("/api/public/v1/connections/{connection}");
     // Quartz syntax, as Airbyte's: every second second.
     let scheduled = cluster

@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use ferry_testkit::{Api, FerryOptions, FerryProcess, StoreKind, wait_for};
+use ferry_testkit::{Api, FerryOptions, FerryUp, StoreKind, TestDatabase, text};
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
 
@@ -19,45 +18,40 @@ fn fixture() -> String {
     )
 }
 
-fn s(value: &Value) -> String {
-    value.as_str().unwrap().to_owned()
+/// A `ferry up` whose jobs fail with their first failed attempt.
+async fn up_without_retries() -> FerryUp {
+    FerryUp::start(
+        BINARY.as_ref(),
+        FerryOptions::new(StoreKind::Sqlite).env("FERRY_JOB_MAX_ATTEMPTS", "1"),
+    )
+    .await
 }
 
+/// The job once it has ended.
 async fn finished(admin: &Api, job_id: i64) -> Value {
-    wait_for("the job to finish", Duration::from_secs(60), || async {
-        let job = admin
-            .get(&format!("/api/public/v1/jobs/{job_id}"))
-            .await
-            .body;
-        matches!(job["status"].as_str(), Some("succeeded" | "failed")).then_some(job)
-    })
-    .await
+    admin.finished_job(job_id, Duration::from_secs(60)).await
 }
 
 #[tokio::test]
 async fn custom_connectors_sync_resume_and_report_their_errors() {
-    let ferry = FerryProcess::start(
+    let ferry = FerryUp::start(
         BINARY.as_ref(),
         FerryOptions::new(StoreKind::Sqlite)
             .env("FERRY_JOB_MAX_ATTEMPTS", "1")
             .env("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1"),
     )
     .await;
-    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-    let workspace = s(&admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"]);
+    let admin = &ferry.admin;
+    let workspace = ferry.default_workspace();
     let command = json!(["python3", fixture()]);
-    let source_definition = admin
-        .post(
-            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
+    let source_definition = workspace
+        .post_source_definition(
             json!({"name": "numbers", "dockerRepository": "ferry/numbers", "dockerImageTag": "dev", "command": command}),
         )
         .await;
     assert_eq!(source_definition.status, 200, "{}", source_definition.body);
-    let destination_definition = admin
-        .post(
-            &format!("/api/public/v1/workspaces/{workspace}/definitions/destinations"),
-            json!({"name": "echo", "command": command}),
-        )
+    let destination_definition = workspace
+        .post_destination_definition(json!({"name": "echo", "command": command}))
         .await;
     assert_eq!(
         destination_definition.status, 200,
@@ -66,7 +60,8 @@ async fn custom_connectors_sync_resume_and_report_their_errors() {
     );
     let listed = admin
         .get(&format!(
-            "/api/public/v1/workspaces/{workspace}/definitions/sources"
+            "/api/public/v1/workspaces/{}/definitions/sources",
+            workspace.id
         ))
         .await;
     assert_eq!(listed.body["data"][0]["name"], "numbers");
@@ -74,7 +69,7 @@ async fn custom_connectors_sync_resume_and_report_their_errors() {
     let source = |configuration: Value| {
         let admin = admin.clone();
         let definition_id = source_definition.body["id"].clone();
-        let workspace = workspace.clone();
+        let workspace = workspace.id.clone();
         async move {
             let reply = admin
                 .post("/api/public/v1/sources", json!({"name": "numbers", "workspaceId": workspace, "definitionId": definition_id, "configuration": configuration}))
@@ -86,7 +81,7 @@ async fn custom_connectors_sync_resume_and_report_their_errors() {
     let destination = admin
         .post(
             "/api/public/v1/destinations",
-            json!({"name": "echo", "workspaceId": workspace, "definitionId": destination_definition.body["id"], "configuration": {"echo_every": 2}}),
+            json!({"name": "echo", "workspaceId": workspace.id, "definitionId": destination_definition.body["id"], "configuration": {"echo_every": 2}}),
         )
         .await;
     assert_eq!(destination.status, 200, "{}", destination.body);
@@ -102,29 +97,18 @@ async fn custom_connectors_sync_resume_and_report_their_errors() {
                 )
                 .await;
             assert_eq!(reply.status, 200, "{}", reply.body);
-            s(&reply.body["connectionId"])
+            text(&reply.body["connectionId"])
         }
     };
-    let sync = |connection: String| {
-        let admin = admin.clone();
-        async move {
-            let reply = admin
-                .post(
-                    "/api/public/v1/jobs",
-                    json!({"connectionId": connection, "jobType": "sync"}),
-                )
-                .await;
-            assert_eq!(reply.status, 200, "{}", reply.body);
-            reply.body["jobId"].as_i64().unwrap()
-        }
-    };
+    let sync =
+        |connection: String| async move { admin.start_job(&json!(connection), "sync").await };
 
     // External source → external destination: every record, state committed at the end.
     let numbers = source(json!({"count": 95})).await;
     assert_eq!(numbers["sourceType"], "custom");
     assert_eq!(numbers["definitionId"], source_definition.body["id"]);
     let connection = connect(numbers).await;
-    let job = finished(&admin, sync(connection.clone()).await).await;
+    let job = finished(admin, sync(connection.clone()).await).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["rowsSynced"], 95);
     let state = admin
@@ -134,17 +118,17 @@ async fn custom_connectors_sync_resume_and_report_their_errors() {
     assert_eq!(state["state"][0]["state"]["stream_state"]["offset"], 95);
 
     // The next sync passes that state to the source: nothing new to move.
-    let job = finished(&admin, sync(connection.clone()).await).await;
+    let job = finished(admin, sync(connection.clone()).await).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["rowsSynced"], 0);
 
     // A connector's TRACE ERROR is the job's failure reason.
     let failing = source(json!({"count": 50, "fail_at": 31})).await;
     let connection = connect(failing).await;
-    let job = finished(&admin, sync(connection.clone()).await).await;
+    let job = finished(admin, sync(connection.clone()).await).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert!(
-        s(&job["failureReason"]).contains("simulated failure at record 31"),
+        text(&job["failureReason"]).contains("simulated failure at record 31"),
         "{job}"
     );
     // What the destination made durable before the failure stays committed: the 30 records
@@ -157,24 +141,19 @@ async fn custom_connectors_sync_resume_and_report_their_errors() {
     assert_eq!(state["state"][0]["state"]["stream_state"]["offset"], 30);
 
     // Only instance admins may register programs to run on data planes.
-    let bad = admin
-        .post(
-            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
-            json!({"name": "x"}),
-        )
-        .await;
+    let bad = workspace.post_source_definition(json!({"name": "x"})).await;
     bad.assert_problem(422).assert_names_field("command");
-    admin
-        .post(
-            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
-            json!({"name": "x", "command": []}),
-        )
+    workspace
+        .post_source_definition(json!({"name": "x", "command": []}))
         .await
         .assert_problem(400)
         .assert_names_field("command");
     admin
         .post(
-            &format!("/api/public/v1/workspaces/{workspace}/definitions/widgets"),
+            &format!(
+                "/api/public/v1/workspaces/{}/definitions/widgets",
+                workspace.id
+            ),
             json!({"name": "x", "command": ["a"]}),
         )
         .await
@@ -191,16 +170,11 @@ async fn a_real_pypi_connector_syncs_through_the_runtime() {
         "airbyte-source-faker",
         "source_faker",
     );
-    let ferry = FerryProcess::start(
-        BINARY.as_ref(),
-        FerryOptions::new(StoreKind::Sqlite).env("FERRY_JOB_MAX_ATTEMPTS", "1"),
-    )
-    .await;
-    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-    let workspace = s(&admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"]);
-    let definition = admin
-        .post(
-            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
+    let ferry = up_without_retries().await;
+    let admin = &ferry.admin;
+    let workspace = ferry.default_workspace();
+    let definition = workspace
+        .post_source_definition(
             json!({"name": "faker (PyPI)", "command": [venv.join("bin/source-faker")]}),
         )
         .await;
@@ -208,16 +182,16 @@ async fn a_real_pypi_connector_syncs_through_the_runtime() {
     let source = admin
         .post(
             "/api/public/v1/sources",
-            json!({"name": "faker", "workspaceId": workspace, "definitionId": definition.body["id"],
+            json!({"name": "faker", "workspaceId": workspace.id, "definitionId": definition.body["id"],
                    "configuration": {"count": 120, "seed": 42, "records_per_slice": 50, "parallelism": 1, "always_updated": false}}),
         )
         .await;
     assert_eq!(source.status, 200, "{}", source.body);
     // Into Ferry's native destination-postgres.
-    let database = ferry_testkit::TestDatabase::create().await;
-    let database_name = database.url().rsplit('/').next().unwrap().to_owned();
+    let database = TestDatabase::create().await;
+    let database_name = database.name();
     let destination = admin
-        .post("/api/public/v1/destinations", json!({"name": "warehouse", "workspaceId": workspace, "configuration": {
+        .post("/api/public/v1/destinations", json!({"name": "warehouse", "workspaceId": workspace.id, "configuration": {
             "destinationType": "postgres", "host": "127.0.0.1", "port": 5432, "database": database_name,
             "username": "postgres", "schema": "faker"}}))
         .await;
@@ -230,31 +204,21 @@ async fn a_real_pypi_connector_syncs_through_the_runtime() {
         )
         .await;
     assert_eq!(connection.status, 200, "{}", connection.body);
-    let connection_id = s(&connection.body["connectionId"]);
+    let connection_id = text(&connection.body["connectionId"]);
     let job = admin
         .post(
             "/api/public/v1/jobs",
             json!({"connectionId": connection_id, "jobType": "sync"}),
         )
         .await;
-    let job = finished(&admin, job.body["jobId"].as_i64().unwrap()).await;
+    let job = finished(admin, job.body["jobId"].as_i64().unwrap()).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     // 120 users, and faker's products (its fixed list, capped by count).
     assert!(job["rowsSynced"].as_i64().unwrap() >= 120 + 100, "{job}");
-    let state = admin
-        .get(&format!("/api/public/v1/connections/{connection_id}"))
-        .await
-        .body;
-    let users = state["state"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|stream| stream["stream"] == "users")
-        .unwrap_or_else(|| panic!("no users state: {state}"))
-        .clone();
+    let users = admin.stream_state(&connection_id, "users").await;
     assert_eq!(users["state"]["stream_state"]["seed"], 42, "{users}");
     // Typed tables in the configured schema: faker's users, deduplicated by id.
-    let mut warehouse = sqlx::PgConnection::connect(&database.url()).await.unwrap();
+    let mut warehouse = database.connect().await;
     let (users, distinct, named): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE name IS NOT NULL AND created_at IS NOT NULL) FROM faker.users",
     )
@@ -271,25 +235,22 @@ async fn a_real_pypi_connector_syncs_through_the_runtime() {
 
 #[tokio::test]
 async fn discover_and_check_run_on_a_data_plane_of_the_region() {
-    let ferry = FerryProcess::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
-    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-    let workspace = s(&admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"]);
-    let definition = admin
-        .post(
-            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
-            json!({"name": "numbers", "command": ["python3", fixture()]}),
-        )
+    let ferry = FerryUp::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
+    let admin = &ferry.admin;
+    let workspace = ferry.default_workspace();
+    let definition = workspace
+        .post_source_definition(json!({"name": "numbers", "command": ["python3", fixture()]}))
         .await;
     let custom = |configuration: Value| {
         let admin = admin.clone();
-        let body = json!({"name": "numbers", "workspaceId": workspace, "definitionId": definition.body["id"], "configuration": configuration});
+        let body = json!({"name": "numbers", "workspaceId": workspace.id, "definitionId": definition.body["id"], "configuration": configuration});
         async move { admin.post("/api/public/v1/sources", body).await.body }
     };
     let numbers = custom(json!({"count": 5})).await;
     let streams = admin
         .get(&format!(
             "/api/public/v1/streams?sourceId={}&ignoreCache=false",
-            s(&numbers["sourceId"])
+            text(&numbers["sourceId"])
         ))
         .await;
     assert_eq!(streams.status, 200, "{}", streams.body);
@@ -303,31 +264,21 @@ async fn discover_and_check_run_on_a_data_plane_of_the_region() {
             .contains(&json!("incremental_append"))
     );
 
-    let checked = admin
-        .post(
-            &format!("/api/public/v1/sources/{}/check", s(&numbers["sourceId"])),
-            json!({}),
-        )
-        .await;
+    let checked = admin.check_source(&numbers["sourceId"]).await;
     assert_eq!(checked.body["status"], "succeeded", "{}", checked.body);
     let refused = custom(json!({"fail_check": true})).await;
-    let checked = admin
-        .post(
-            &format!("/api/public/v1/sources/{}/check", s(&refused["sourceId"])),
-            json!({}),
-        )
-        .await;
+    let checked = admin.check_source(&refused["sourceId"]).await;
     assert_eq!(checked.body["status"], "failed");
     assert_eq!(checked.body["message"], "bad credentials");
 
     // Built-in connectors are discovered the same way, on the data plane.
-    let faker = admin
-        .post("/api/public/v1/sources", json!({"name": "f", "workspaceId": workspace, "configuration": {"sourceType": "faker"}}))
+    let faker = workspace
+        .post_source("f", json!({"sourceType": "faker"}))
         .await;
     let streams = admin
         .get(&format!(
             "/api/public/v1/streams?sourceId={}",
-            s(&faker.body["sourceId"])
+            text(&faker.body["sourceId"])
         ))
         .await;
     assert_eq!(streams.body[0]["streamName"], "users", "{}", streams.body);
@@ -339,25 +290,15 @@ async fn discover_and_check_run_on_a_data_plane_of_the_region() {
     );
 
     // A region no data plane serves cannot run them: 409 at once.
-    let region = admin
-        .post(
-            "/api/public/v1/regions",
-            json!({"name": "nowhere", "organizationId": "00000000-0000-0000-0000-000000000000"}),
-        )
-        .await;
-    let lonely = admin
-        .post(
-            "/api/public/v1/workspaces",
-            json!({"name": "lonely", "regionId": region.body["regionId"]}),
-        )
-        .await;
-    let stranded = admin
-        .post("/api/public/v1/sources", json!({"name": "f", "workspaceId": lonely.body["workspaceId"], "configuration": {"sourceType": "faker"}}))
+    let region = ferry.region("nowhere").await;
+    let lonely = ferry.workspace_in(&region, "lonely").await;
+    let stranded = lonely
+        .post_source("f", json!({"sourceType": "faker"}))
         .await;
     admin
         .get(&format!(
             "/api/public/v1/streams?sourceId={}",
-            s(&stranded.body["sourceId"])
+            text(&stranded.body["sourceId"])
         ))
         .await
         .assert_problem(409);
@@ -370,36 +311,25 @@ async fn discover_and_check_run_on_a_data_plane_of_the_region() {
 
 #[tokio::test]
 async fn each_attempt_leaves_a_log_the_api_serves() {
-    let ferry = FerryProcess::start(
-        BINARY.as_ref(),
-        FerryOptions::new(StoreKind::Sqlite).env("FERRY_JOB_MAX_ATTEMPTS", "1"),
-    )
-    .await;
-    let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-    let workspace = s(&admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"]);
-    let definition = admin
-        .post(
-            &format!("/api/public/v1/workspaces/{workspace}/definitions/sources"),
-            json!({"name": "numbers", "command": ["python3", fixture()]}),
-        )
+    let ferry = up_without_retries().await;
+    let admin = &ferry.admin;
+    let workspace = ferry.default_workspace();
+    let definition = workspace
+        .post_source_definition(json!({"name": "numbers", "command": ["python3", fixture()]}))
         .await;
     let source = admin
-        .post("/api/public/v1/sources", json!({"name": "n", "workspaceId": workspace, "definitionId": definition.body["id"], "configuration": {"count": 30, "fail_at": 25}}))
+        .post("/api/public/v1/sources", json!({"name": "n", "workspaceId": workspace.id, "definitionId": definition.body["id"], "configuration": {"count": 30, "fail_at": 25}}))
         .await;
-    let destination = admin
-        .post("/api/public/v1/destinations", json!({"name": "null", "workspaceId": workspace, "configuration": {"destinationType": "dev-null"}}))
+    let destination = workspace
+        .post_destination("null", json!({"destinationType": "dev-null"}))
         .await;
     let connection = admin
         .post("/api/public/v1/connections", json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]}))
         .await;
-    let job = admin
-        .post(
-            "/api/public/v1/jobs",
-            json!({"connectionId": connection.body["connectionId"], "jobType": "sync"}),
-        )
+    let job_id = admin
+        .start_job(&connection.body["connectionId"], "sync")
         .await;
-    let job_id = job.body["jobId"].as_i64().unwrap();
-    let job = finished(&admin, job_id).await;
+    let job = finished(admin, job_id).await;
     assert_eq!(job["status"], "failed");
     let log = admin
         .get(&format!("/api/public/v1/jobs/{job_id}/attempts/1/logs"))

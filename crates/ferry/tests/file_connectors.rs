@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use ferry_testkit::{FerryOptions, FerryUp, StoreKind, TestDatabase};
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
 
@@ -116,7 +115,7 @@ async fn files_sync_to_local_files_and_postgres() {
 
     // CSV → PostgreSQL: typed columns.
     let database = TestDatabase::create().await;
-    let name = database.url().rsplit('/').next().unwrap().to_owned();
+    let name = database.name();
     let to_postgres = ferry
         .connection(
             csv_source,
@@ -126,7 +125,7 @@ async fn files_sync_to_local_files_and_postgres() {
         )
         .await;
     sync(&ferry, &to_postgres).await;
-    let mut connection = sqlx::PgConnection::connect(&database.url()).await.unwrap();
+    let mut connection = database.connect().await;
     let alice: (String, String) =
         sqlx::query_as("SELECT age::text, score::text FROM files.people WHERE name = 'Alice'")
             .fetch_one(&mut connection)
@@ -150,21 +149,15 @@ async fn files_sync_to_local_files_and_postgres() {
         ),
     ] {
         ferry
-            .admin
-            .post(
-                "/api/public/v1/sources",
-                json!({"name": "bad", "workspaceId": ferry.workspace, "configuration": configuration}),
-            )
+            .default_workspace()
+            .post_source("bad", configuration)
             .await
             .assert_problem(400)
             .assert_names_field(field);
     }
     ferry
-        .admin
-        .post(
-            "/api/public/v1/destinations",
-            json!({"name": "bad", "workspaceId": ferry.workspace, "configuration": {"destinationType": "local-json"}}),
-        )
+        .default_workspace()
+        .post_destination("bad", json!({"destinationType": "local-json"}))
         .await
         .assert_problem(400)
         .assert_names_field("configuration.destination_path");

@@ -5,149 +5,56 @@
 
 use std::time::Duration;
 
-use ferry_testkit::{
-    Api, DataplaneProcess, FerryOptions, FerryProcess, StoreKind, TestDatabase, wait_for,
-};
+use ferry_testkit::{FerryOptions, FerryUp, StoreKind, TestDatabase, text, wait_for};
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
 
-fn s(value: &Value) -> String {
-    value.as_str().unwrap().to_owned()
+async fn up(options: FerryOptions) -> FerryUp {
+    FerryUp::start(BINARY.as_ref(), options).await
 }
 
-/// A database the test reads and writes directly.
-struct Database {
-    database: TestDatabase,
+/// A connection from `source`'s `public` schema into `destination`'s `schema`, whose request
+/// has `extra` fields; the source's password is shown masked.
+async fn connection_with(
+    ferry: &FerryUp,
+    source: &TestDatabase,
+    destination: &TestDatabase,
+    schema: &str,
+    extra: Value,
+) -> String {
+    let connection = ferry
+        .default_workspace()
+        .connect(
+            source.source_configuration(),
+            destination.destination_configuration(schema),
+            extra,
+        )
+        .await;
+    let source_id = ferry
+        .admin
+        .get(&format!("/api/public/v1/connections/{connection}"))
+        .await
+        .body["sourceId"]
+        .clone();
+    let shown = ferry
+        .admin
+        .get(&format!("/api/public/v1/sources/{}", text(&source_id)))
+        .await;
+    assert_eq!(shown.body["configuration"]["password"], "**********");
+    connection
 }
 
-impl Database {
-    async fn create() -> Self {
-        Self {
-            database: TestDatabase::create().await,
-        }
-    }
-
-    fn name(&self) -> String {
-        self.database.url().rsplit('/').next().unwrap().to_owned()
-    }
-
-    async fn connect(&self) -> PgConnection {
-        PgConnection::connect(&self.database.url()).await.unwrap()
-    }
-
-    async fn execute(&self, sql: &str) {
-        let mut connection = self.connect().await;
-        sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
-    }
-
-    /// One text per row of `select` (a query of one text column).
-    async fn texts(&self, select: &str) -> Vec<Option<String>> {
-        let mut connection = self.connect().await;
-        sqlx::query_scalar(select)
-            .fetch_all(&mut connection)
-            .await
-            .unwrap_or_else(|error| panic!("{select}: {error}"))
-    }
-
-    fn configuration(&self, kind: &str) -> Value {
-        let mut configuration = json!({
-            "host": "127.0.0.1", "port": 5432, "database": self.name(),
-            "username": "postgres", "password": "unused-with-trust-auth",
-            "ssl_mode": {"mode": "disable"},
-        });
-        match kind {
-            "source" => {
-                configuration["sourceType"] = json!("postgres");
-                configuration["schemas"] = json!(["public"]);
-            }
-            _ => {
-                configuration["destinationType"] = json!("postgres");
-                configuration["schema"] =
-                    json!(kind.strip_prefix("destination:").unwrap_or("public"));
-            }
-        }
-        configuration
-    }
-}
-
-struct Ferry {
-    _ferry: FerryProcess,
-    admin: Api,
-    workspace: String,
-}
-
-impl Ferry {
-    async fn up(options: FerryOptions) -> Self {
-        let ferry = FerryProcess::start(BINARY.as_ref(), options).await;
-        let admin = Api::new(&ferry.base_url, Some(ferry.admin_token().await));
-        let workspace =
-            s(&admin.get("/api/public/v1/workspaces").await.body["data"][0]["workspaceId"]);
-        Self {
-            _ferry: ferry,
-            admin,
-            workspace,
-        }
-    }
-
-    /// A connection whose request has `extra` fields, into `destination_kind`
-    /// (`destination` or `destination:<schema>`).
-    async fn connection_with(
-        &self,
-        source: &Database,
-        destination: &Database,
-        destination_kind: &str,
-        extra: Value,
-    ) -> String {
-        let connection = self
-            .admin
-            .connect(
-                &json!(self.workspace),
-                source.configuration("source"),
-                destination.configuration(destination_kind),
-                extra,
-            )
-            .await;
-        let connection = s(&connection);
-        let source_id = self
-            .admin
-            .get(&format!("/api/public/v1/connections/{connection}"))
-            .await
-            .body["sourceId"]
-            .clone();
-        let shown = self
-            .admin
-            .get(&format!("/api/public/v1/sources/{}", s(&source_id)))
-            .await;
-        assert_eq!(shown.body["configuration"]["password"], "**********");
-        connection
-    }
-
-    async fn start_job(&self, connection: &str, job_type: &str) -> i64 {
-        self.admin.start_job(&json!(connection), job_type).await
-    }
-
-    async fn job(&self, job_id: i64) -> Value {
-        self.admin
-            .get(&format!("/api/public/v1/jobs/{job_id}"))
-            .await
-            .body
-    }
-
-    async fn finished(&self, job_id: i64, timeout: Duration) -> Value {
-        self.admin.finished_job(job_id, timeout).await
-    }
-
-    async fn sync(&self, connection: &str) -> Value {
-        self.admin
-            .sync(&json!(connection), Duration::from_secs(120))
-            .await
-    }
+/// Runs a sync of `connection`, which must succeed; the job.
+async fn sync(ferry: &FerryUp, connection: &str) -> Value {
+    ferry
+        .admin
+        .sync(&json!(connection), Duration::from_secs(120))
+        .await
 }
 
 /// The rows of a table as text, in id order, over the given columns.
-async fn rows(database: &Database, table: &str, columns: &str) -> Vec<Option<String>> {
+async fn rows(database: &TestDatabase, table: &str, columns: &str) -> Vec<Option<String>> {
     database
         .texts(&format!(
             "SELECT ROW({columns})::text FROM {table} ORDER BY id"
@@ -157,8 +64,8 @@ async fn rows(database: &Database, table: &str, columns: &str) -> Vec<Option<Str
 
 #[tokio::test]
 async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
-    let source = Database::create().await;
-    let destination = Database::create().await;
+    let source = TestDatabase::create().await;
+    let destination = TestDatabase::create().await;
     source
         .execute(
             "CREATE TABLE customers (id int PRIMARY KEY, name text, city text);
@@ -170,22 +77,22 @@ async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
                FROM generate_series(1, 500) i;",
         )
         .await;
-    let ferry = Ferry::up(FerryOptions::new(StoreKind::Sqlite)).await;
+    let ferry = up(FerryOptions::new(StoreKind::Sqlite)).await;
     // Airbyte's default namespace definition: the destination's schema.
-    let connection = ferry
-        .connection_with(
-            &source,
-            &destination,
-            "destination:warehouse",
-            json!({"configurations": {"streams": [
-                {"name": "customers", "syncMode": "full_refresh_overwrite"},
-                {"name": "events", "syncMode": "incremental_append", "cursorField": ["id"]},
-                {"name": "accounts", "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"], "primaryKey": [["id"]]},
-            ]}}),
-        )
-        .await;
+    let connection = connection_with(
+        &ferry,
+        &source,
+        &destination,
+        "warehouse",
+        json!({"configurations": {"streams": [
+            {"name": "customers", "syncMode": "full_refresh_overwrite"},
+            {"name": "events", "syncMode": "incremental_append", "cursorField": ["id"]},
+            {"name": "accounts", "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"], "primaryKey": [["id"]]},
+        ]}}),
+    )
+    .await;
 
-    let first = ferry.sync(&connection).await;
+    let first = sync(&ferry, &connection).await;
     assert_eq!(first["rowsSynced"], 300 + 1000 + 500, "{first}");
     let compare = || async {
         assert_eq!(
@@ -229,7 +136,7 @@ async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
              INSERT INTO accounts VALUES (501, 0, '2030-01-02'), (502, 5, '2030-01-02');",
         )
         .await;
-    let second = ferry.sync(&connection).await;
+    let second = sync(&ferry, &connection).await;
     compare().await;
     // The full refresh stream again in whole; of the others only what changed.
     assert_eq!(second["rowsSynced"], 301 + 40 + 5, "{second}");
@@ -254,26 +161,21 @@ async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
     assert_eq!(duplicates[0].as_deref(), Some("0"));
 
     // The state the control plane keeps is cursor values only.
-    let shown = ferry
+    let accounts_state = ferry
         .admin
-        .get(&format!("/api/public/v1/connections/{connection}"))
-        .await
-        .body;
-    let accounts_state = shown["state"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|stream| stream["stream"] == "public.accounts")
-        .unwrap_or_else(|| panic!("no state for accounts: {shown}"))
-        .clone();
+        .stream_state(&connection, "public.accounts")
+        .await;
     assert_eq!(
         accounts_state["state"]["stream_state"]["cursor"], "2030-01-02 00:00:00+00",
         "{accounts_state}"
     );
 
     // A reset empties the destination's tables and forgets the state.
-    let reset = ferry.start_job(&connection, "reset").await;
-    let reset = ferry.finished(reset, Duration::from_secs(60)).await;
+    let reset = ferry.admin.start_job(&json!(connection), "reset").await;
+    let reset = ferry
+        .admin
+        .finished_job(reset, Duration::from_secs(60))
+        .await;
     assert_eq!(reset["status"], "succeeded", "{reset}");
     for table in ["customers", "events", "accounts"] {
         let count = destination
@@ -281,15 +183,15 @@ async fn postgres_to_postgres_in_three_sync_modes_moves_only_what_changed() {
             .await;
         assert_eq!(count[0].as_deref(), Some("0"), "{table}");
     }
-    let third = ferry.sync(&connection).await;
+    let third = sync(&ferry, &connection).await;
     assert_eq!(third["rowsSynced"], 301 + 1040 + 502, "{third}");
     compare().await;
 }
 
 #[tokio::test]
 async fn every_common_column_type_round_trips() {
-    let source = Database::create().await;
-    let destination = Database::create().await;
+    let source = TestDatabase::create().await;
+    let destination = TestDatabase::create().await;
     source
         .execute(
             r#"CREATE TABLE types (
@@ -310,17 +212,17 @@ newline', '', 'abc', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2.5, nul
                   '', '{}', '{}', '');"#,
         )
         .await;
-    let ferry = Ferry::up(FerryOptions::new(StoreKind::Sqlite)).await;
-    let connection = ferry
-        .connection_with(
-            &source,
-            &destination,
-            "destination",
-            json!({"configurations": {"streams": [{"name": "types", "syncMode": "full_refresh_overwrite"}]},
-                   "namespaceDefinition": "custom_format", "namespaceFormat": "${SOURCE_NAMESPACE}_copy",
-                   "prefix": "pg_"}),
-        )
-        .await;
+    let ferry = up(FerryOptions::new(StoreKind::Sqlite)).await;
+    let connection = connection_with(
+        &ferry,
+        &source,
+        &destination,
+        "public",
+        json!({"configurations": {"streams": [{"name": "types", "syncMode": "full_refresh_overwrite"}]},
+               "namespaceDefinition": "custom_format", "namespaceFormat": "${SOURCE_NAMESPACE}_copy",
+               "prefix": "pg_"}),
+    )
+    .await;
     let shown = ferry
         .admin
         .get(&format!("/api/public/v1/connections/{connection}"))
@@ -328,7 +230,7 @@ newline', '', 'abc', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2.5, nul
         .body;
     assert_eq!(shown["namespaceDefinition"], "custom_format", "{shown}");
     assert_eq!(shown["prefix"], "pg_", "{shown}");
-    let job = ferry.sync(&connection).await;
+    let job = sync(&ferry, &connection).await;
     assert_eq!(job["rowsSynced"], 3, "{job}");
 
     // Each column compared as a value of its own type: JSON numbers carry numeric exactly,
@@ -364,18 +266,18 @@ newline', '', 'abc', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2.5, nul
         directory.path(),
         "source-postgres",
         "discover",
-        &source.configuration("source"),
+        &source.source_configuration(),
         None,
     );
     let mut stream = discovered["catalog"]["streams"][0].clone();
     // Without a namespace: the source reads its first schema, the destination writes its own.
     stream.as_object_mut().unwrap().remove("namespace");
     catalog["streams"] = json!([{"stream": stream, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]);
-    let mut into_json_copy = destination.configuration("destination");
+    let mut into_json_copy = destination.destination_configuration("public");
     into_json_copy["schema"] = json!("json_copy");
     pipe_connectors(
         directory.path(),
-        &source.configuration("source"),
+        &source.source_configuration(),
         &into_json_copy,
         &catalog,
     );
@@ -412,8 +314,8 @@ newline', '', 'abc', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2.5, nul
 /// table gives the same values.
 #[tokio::test]
 async fn a_full_refresh_of_matching_types_moves_rows_in_copy_binary() {
-    let source = Database::create().await;
-    let destination = Database::create().await;
+    let source = TestDatabase::create().await;
+    let destination = TestDatabase::create().await;
     source
         .execute(
             r#"CREATE TABLE exact (
@@ -435,23 +337,23 @@ async fn a_full_refresh_of_matching_types_moves_rows_in_copy_binary() {
                CREATE TABLE nothing (id bigint PRIMARY KEY, label text);"#,
         )
         .await;
-    let ferry = Ferry::up(FerryOptions::new(StoreKind::Sqlite)).await;
+    let ferry = up(FerryOptions::new(StoreKind::Sqlite)).await;
     for (schema, mode) in [
         ("replaced", "full_refresh_overwrite"),
         ("appended", "full_refresh_append"),
     ] {
-        let connection = ferry
-            .connection_with(
-                &source,
-                &destination,
-                &format!("destination:{schema}"),
-                json!({"configurations": {"streams": [
-                    {"name": "exact", "syncMode": mode},
-                    {"name": "nothing", "syncMode": mode},
-                ]}}),
-            )
-            .await;
-        let job = ferry.sync(&connection).await;
+        let connection = connection_with(
+            &ferry,
+            &source,
+            &destination,
+            schema,
+            json!({"configurations": {"streams": [
+                {"name": "exact", "syncMode": mode},
+                {"name": "nothing", "syncMode": mode},
+            ]}}),
+        )
+        .await;
+        let job = sync(&ferry, &connection).await;
         assert_eq!(job["rowsSynced"], 20000, "{mode}: {job}");
     }
     for table in ["replaced.exact", "appended.exact"] {
@@ -565,7 +467,8 @@ fn pipe_connectors(
 
 #[tokio::test]
 async fn bad_postgres_configurations_are_refused_naming_the_field() {
-    let ferry = Ferry::up(FerryOptions::new(StoreKind::Sqlite)).await;
+    let ferry = up(FerryOptions::new(StoreKind::Sqlite)).await;
+    let workspace = ferry.default_workspace();
     for (configuration, field) in [
         (
             json!({"sourceType": "postgres", "port": 5432, "database": "d", "username": "u"}),
@@ -584,40 +487,27 @@ async fn bad_postgres_configurations_are_refused_naming_the_field() {
             "configuration.ssl_mode.mode",
         ),
     ] {
-        ferry
-            .admin
-            .post(
-                "/api/public/v1/sources",
-                json!({"name": "bad", "workspaceId": ferry.workspace, "configuration": configuration}),
-            )
+        workspace
+            .post_source("bad", configuration)
             .await
             .assert_problem(400)
             .assert_names_field(field);
     }
-    ferry
-        .admin
-        .post(
-            "/api/public/v1/destinations",
-            json!({"name": "bad", "workspaceId": ferry.workspace, "configuration": {"destinationType": "postgres", "host": "h", "database": "d"}}),
+    workspace
+        .post_destination(
+            "bad",
+            json!({"destinationType": "postgres", "host": "h", "database": "d"}),
         )
         .await
         .assert_problem(400)
         .assert_names_field("configuration.username");
 
     // Connection settings Airbyte defines are checked too.
-    let source = ferry
-        .admin
-        .post(
-            "/api/public/v1/sources",
-            json!({"name": "faker", "workspaceId": ferry.workspace, "configuration": {"sourceType": "faker", "count": 1}}),
-        )
+    let source = workspace
+        .post_source("faker", json!({"sourceType": "faker", "count": 1}))
         .await;
-    let destination = ferry
-        .admin
-        .post(
-            "/api/public/v1/destinations",
-            json!({"name": "null", "workspaceId": ferry.workspace, "configuration": {"destinationType": "dev-null"}}),
-        )
+    let destination = workspace
+        .post_destination("null", json!({"destinationType": "dev-null"}))
         .await;
     let base = json!({"sourceId": source.body["sourceId"], "destinationId": destination.body["destinationId"]});
     for (extra, field) in [
@@ -657,24 +547,16 @@ async fn bad_postgres_configurations_are_refused_naming_the_field() {
     assert_eq!(daily.body["namespaceDefinition"], "destination");
 
     // A well-formed configuration that cannot connect fails its check, with the reason.
-    let unreachable = ferry
-        .admin
-        .post(
-            "/api/public/v1/sources",
-            json!({"name": "nowhere", "workspaceId": ferry.workspace, "configuration":
-                   {"sourceType": "postgres", "host": "127.0.0.1", "port": 1, "database": "d", "username": "u"}}),
+    let unreachable = workspace
+        .post_source(
+            "nowhere",
+            json!({"sourceType": "postgres", "host": "127.0.0.1", "port": 1, "database": "d", "username": "u"}),
         )
         .await;
     assert_eq!(unreachable.status, 200, "{}", unreachable.body);
     let check = ferry
         .admin
-        .post(
-            &format!(
-                "/api/public/v1/sources/{}/check",
-                s(&unreachable.body["sourceId"])
-            ),
-            json!({}),
-        )
+        .check_source(&unreachable.body["sourceId"])
         .await;
     assert_eq!(check.status, 200, "{}", check.body);
     assert_eq!(check.body["status"], "failed", "{}", check.body);
@@ -693,8 +575,8 @@ async fn bad_postgres_configurations_are_refused_naming_the_field() {
 /// between two checkpoints.
 #[tokio::test]
 async fn a_data_plane_killed_mid_sync_loses_no_rows_and_dedup_stays_unique() {
-    let source = Database::create().await;
-    let destination = Database::create().await;
+    let source = TestDatabase::create().await;
+    let destination = TestDatabase::create().await;
     source
         .execute(
             "CREATE TABLE accounts (id bigint PRIMARY KEY, balance numeric, note text);
@@ -712,52 +594,30 @@ async fn a_data_plane_killed_mid_sync_loses_no_rows_and_dedup_stays_unique() {
              CREATE TRIGGER slow BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION slow_down();",
         )
         .await;
-    let ferry = Ferry::up(
-        FerryOptions::new(StoreKind::Sqlite)
-            .control_plane_only()
-            .env("FERRY_JOB_LEASE_SECONDS", "3")
-            .env("FERRY_JOB_RETRY_BACKOFF_SECONDS", "0")
-            .env("FERRY_JOB_MAX_ATTEMPTS", "3"),
+    let ferry = up(FerryOptions::new(StoreKind::Sqlite)
+        .control_plane_only()
+        .env("FERRY_JOB_LEASE_SECONDS", "3")
+        .env("FERRY_JOB_RETRY_BACKOFF_SECONDS", "0")
+        .env("FERRY_JOB_MAX_ATTEMPTS", "3"))
+    .await;
+    let region = ferry.default_region().await;
+    let plane = ferry.plane(&region, "killable").await;
+    let run_plane = || plane.start(&[("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1")]);
+    let mut first_plane = run_plane();
+    let connection = connection_with(
+        &ferry,
+        &source,
+        &destination,
+        "elsewhere",
+        json!({"namespaceDefinition": "source", "configurations": {"streams": [
+            {"name": "accounts", "syncMode": "incremental_deduped_history", "cursorField": ["id"]},
+            {"name": "events", "syncMode": "incremental_append", "cursorField": ["id"]},
+        ]}}),
     )
     .await;
-    let region = s(&ferry
-        .admin
-        .get("/api/public/v1/regions?organizationId=00000000-0000-0000-0000-000000000000")
-        .await
-        .body["data"][0]["regionId"]);
-    let plane = ferry
-        .admin
-        .post(
-            "/api/public/v1/dataplanes",
-            json!({"name": "killable", "regionId": region}),
-        )
-        .await;
-    assert_eq!(plane.status, 200, "{}", plane.body);
-    let (client_id, client_secret) = (s(&plane.body["clientId"]), s(&plane.body["clientSecret"]));
-    let run_plane = || {
-        DataplaneProcess::start(
-            BINARY.as_ref(),
-            ferry._ferry.base_url.as_str(),
-            &client_id,
-            &client_secret,
-            &[("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1")],
-        )
-    };
-    let mut first_plane = run_plane();
-    let connection = ferry
-        .connection_with(
-            &source,
-            &destination,
-            "destination:elsewhere",
-            json!({"namespaceDefinition": "source", "configurations": {"streams": [
-                {"name": "accounts", "syncMode": "incremental_deduped_history", "cursorField": ["id"]},
-                {"name": "events", "syncMode": "incremental_append", "cursorField": ["id"]},
-            ]}}),
-        )
-        .await;
-    let job_id = ferry.start_job(&connection, "sync").await;
+    let job_id = ferry.admin.start_job(&json!(connection), "sync").await;
     wait_for("a first checkpoint", Duration::from_secs(60), || async {
-        let job = ferry.job(job_id).await;
+        let job = ferry.admin.job(job_id).await;
         assert!(
             job["status"] == "pending" || job["status"] == "running",
             "{job}"
@@ -767,7 +627,10 @@ async fn a_data_plane_killed_mid_sync_loses_no_rows_and_dedup_stays_unique() {
     .await;
     first_plane.kill();
     let _second_plane = run_plane();
-    let job = ferry.finished(job_id, Duration::from_secs(120)).await;
+    let job = ferry
+        .admin
+        .finished_job(job_id, Duration::from_secs(120))
+        .await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert!(job["attempts"].as_array().unwrap().len() >= 2, "{job}");
     assert_eq!(
@@ -785,8 +648,8 @@ async fn a_data_plane_killed_mid_sync_loses_no_rows_and_dedup_stays_unique() {
 /// ferry connector destination-postgres write`, a plain shell pipe.
 #[tokio::test]
 async fn native_connectors_run_as_protocol_programs_in_a_pipe() {
-    let source = Database::create().await;
-    let destination = Database::create().await;
+    let source = TestDatabase::create().await;
+    let destination = TestDatabase::create().await;
     source
         .execute(
             "CREATE TABLE items (id int PRIMARY KEY, label text);
@@ -798,7 +661,7 @@ async fn native_connectors_run_as_protocol_programs_in_a_pipe() {
         directory.path(),
         "source-postgres",
         "discover",
-        &source.configuration("source"),
+        &source.source_configuration(),
         None,
     );
     assert_eq!(catalog["type"], "CATALOG");
@@ -808,8 +671,8 @@ async fn native_connectors_run_as_protocol_programs_in_a_pipe() {
                                           "destination_sync_mode": "append_dedup", "primary_key": [["id"]]}]});
     let echoed = pipe_connectors(
         directory.path(),
-        &source.configuration("source"),
-        &destination.configuration("destination"),
+        &source.source_configuration(),
+        &destination.destination_configuration("public"),
         &configured,
     );
     assert!(echoed.contains(r#""cursor":"250""#), "{echoed}");

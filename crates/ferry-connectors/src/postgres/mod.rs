@@ -1,74 +1,137 @@
 //! Native PostgreSQL source and destination. They take the configuration keys of Airbyte's
-//! connectors of the same name, and move rows with COPY (text format) on both ends.
+//! connectors of the same name, and move rows with COPY on both ends.
 
+mod config;
+pub use config::{PostgresConnection, PostgresDestinationConfig, PostgresSourceConfig, SslMode};
+
+#[cfg(feature = "runtime")]
 pub mod copy_binary;
+#[cfg(feature = "runtime")]
 pub mod copy_text;
+#[cfg(feature = "runtime")]
 mod destination;
+#[cfg(feature = "runtime")]
 mod schema;
+#[cfg(feature = "runtime")]
 mod source;
 
-pub use destination::PostgresDestination;
-pub use source::PostgresSource;
+#[cfg(feature = "runtime")]
+pub use runtime::*;
 
-use ferry_protocol::configs::PostgresConnection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
-use sqlx::{ConnectOptions, Connection};
+#[cfg(feature = "runtime")]
+mod runtime {
+    pub use super::destination::PostgresDestination;
+    pub use super::source::PostgresSource;
 
-use crate::ConnectorError;
+    use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+    use sqlx::{ConnectOptions, Connection};
 
-/// Connection options for a parsed configuration (TLS is not compiled in: plain text).
-pub(crate) fn connect_options(connection: &PostgresConnection) -> PgConnectOptions {
-    let mut options = PgConnectOptions::new_without_pgpass()
-        .host(&connection.host)
-        .port(connection.port)
-        .database(&connection.database)
-        .username(&connection.username)
-        .ssl_mode(PgSslMode::Disable)
-        .application_name("ferry")
-        .options([("TimeZone", "UTC"), ("DateStyle", "ISO")])
-        .disable_statement_logging();
-    if let Some(password) = &connection.password {
-        options = options.password(password);
+    use super::PostgresConnection;
+    use crate::ConnectorError;
+
+    /// Connection options for a parsed configuration (TLS is not compiled in: plain text).
+    pub(crate) fn connect_options(connection: &PostgresConnection) -> PgConnectOptions {
+        let mut options = PgConnectOptions::new_without_pgpass()
+            .host(&connection.host)
+            .port(connection.port)
+            .database(&connection.database)
+            .username(&connection.username)
+            .ssl_mode(PgSslMode::Disable)
+            .application_name("ferry")
+            .options([("TimeZone", "UTC"), ("DateStyle", "ISO")])
+            .disable_statement_logging();
+        if let Some(password) = &connection.password {
+            options = options.password(password);
+        }
+        options
     }
-    options
-}
 
-pub(crate) async fn connect(options: &PgConnectOptions) -> Result<PgConnection, ConnectorError> {
-    PgConnection::connect_with(options).await.map_err(|error| {
-        ConnectorError::Failed(format!("could not connect to PostgreSQL: {error}"))
-    })
-}
+    pub(crate) async fn connect(
+        options: &PgConnectOptions,
+    ) -> Result<PgConnection, ConnectorError> {
+        PgConnection::connect_with(options)
+            .await
+            .map_err(|error| database_error("could not connect to PostgreSQL", error))
+    }
 
-/// Runs one or more statements. Through `Executor::execute`'s boxed future: sqlx's
-/// `raw_sql(..).execute(..)` future is not `Send` for every lifetime, which `tokio::spawn`
-/// needs.
-pub(crate) async fn run_sql(connection: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
-    sqlx::Executor::execute(connection, sqlx::raw_sql(sql))
-        .await
-        .map(drop)
-}
+    /// Runs one or more statements. Through `Executor::execute`'s boxed future: sqlx's
+    /// `raw_sql(..).execute(..)` future is not `Send` for every lifetime, which
+    /// `tokio::spawn` needs.
+    pub(crate) async fn run_sql(
+        connection: &mut PgConnection,
+        sql: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::Executor::execute(connection, sqlx::raw_sql(sql))
+            .await
+            .map(drop)
+    }
 
-/// `"name"`, with quotes doubled: an identifier that is safe in any SQL text.
-pub(crate) fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+    /// `"name"`, with quotes doubled: an identifier that is safe in any SQL text.
+    pub(crate) fn quote_identifier(name: &str) -> String {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 
-/// `'text'`, with quotes doubled (standard_conforming_strings is on since PostgreSQL 9.1).
-pub(crate) fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
+    /// `'text'`, with quotes doubled (standard_conforming_strings is on since 9.1).
+    pub(crate) fn quote_literal(text: &str) -> String {
+        format!("'{}'", text.replace('\'', "''"))
+    }
 
-pub(crate) fn database_error(context: &str, error: sqlx::Error) -> ConnectorError {
-    ConnectorError::Failed(format!("{context}: {error}"))
-}
+    /// A database error as a connector failure of the kind its SQLSTATE says: the database,
+    /// schema, table, column or credentials being wrong is the user's to fix and is not
+    /// retried; a lost or refused connection is.
+    pub(crate) fn database_error(context: &str, error: sqlx::Error) -> ConnectorError {
+        let message = format!("{context}: {error}");
+        match &error {
+            sqlx::Error::Database(database) => match database.code().as_deref() {
+                Some(code) if is_config_state(code) => ConnectorError::Config(message),
+                Some(code) if is_transient_state(code) => ConnectorError::Transient(message),
+                _ => ConnectorError::Failed(message),
+            },
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => {
+                ConnectorError::Transient(message)
+            }
+            sqlx::Error::Configuration(_) | sqlx::Error::Tls(_) => ConnectorError::Config(message),
+            _ => ConnectorError::Failed(message),
+        }
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// SQLSTATEs of a configuration the user must change: invalid authorization (28),
+    /// invalid catalog (3D: no such database) or schema (3F), and syntax errors or access
+    /// rule violations (42: undefined table or column, insufficient privilege).
+    pub(crate) fn is_config_state(code: &str) -> bool {
+        ["28", "3D", "3F", "42"]
+            .iter()
+            .any(|class| code.starts_with(class))
+    }
 
-    #[test]
-    fn identifiers_and_literals_are_quoted() {
-        assert_eq!(quote_identifier("we\"ird"), "\"we\"\"ird\"");
-        assert_eq!(quote_literal("it's"), "'it''s'");
+    /// SQLSTATEs worth another attempt: connection exceptions (08), transaction rollbacks
+    /// (40: serialization failures, deadlocks), insufficient resources (53), operator
+    /// intervention (57: shutdown, cancel), system errors (58).
+    pub(crate) fn is_transient_state(code: &str) -> bool {
+        ["08", "40", "53", "57", "58"]
+            .iter()
+            .any(|class| code.starts_with(class))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn identifiers_and_literals_are_quoted() {
+            assert_eq!(quote_identifier("we\"ird"), "\"we\"\"ird\"");
+            assert_eq!(quote_literal("it's"), "'it''s'");
+        }
+
+        #[test]
+        fn sqlstates_are_sorted_into_config_and_transient() {
+            for code in ["28P01", "3D000", "42703", "42P01", "42501", "3F000"] {
+                assert!(is_config_state(code) && !is_transient_state(code), "{code}");
+            }
+            for code in ["08006", "40001", "40P01", "53300", "57P01"] {
+                assert!(is_transient_state(code) && !is_config_state(code), "{code}");
+            }
+            assert!(!is_config_state("22P02") && !is_transient_state("22P02"));
+        }
     }
 }

@@ -5,22 +5,24 @@ use axum::Router;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use ferry_api::definitions::{ConnectorRole, find_definition};
+use ferry_api::ConnectorRole;
 use ferry_api::{
     ActorPatchRequest, ActorPutRequest, DestinationCreateRequest, DestinationResponse,
     DestinationsResponse, SourceCreateRequest, SourceResponse, SourcesResponse,
 };
-use ferry_store::{Actor, ActorKind, NewActor, ScopedQuery};
+use ferry_connectors::registry;
+use ferry_store::{Actor, NewActor, ScopedQuery, StoreError};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::pagination::links;
-use super::{valid_name, visible_workspace_ids};
 use crate::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, QueryParams, parse_uuid};
+use crate::extract::{ApiJson, QueryParams, parse_uuid, valid_name};
+use crate::pagination::links;
 use crate::secrets::{keep_masked_secrets, mask};
+use crate::services::access::{self, visible_actor, visible_workspace_ids};
+use crate::services::definitions::CUSTOM_TYPE;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -45,20 +47,10 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The `connector_type` of sources and destinations made from custom definitions.
-pub const CUSTOM_TYPE: &str = "custom";
-
-fn type_field(kind: ActorKind) -> &'static str {
+fn type_field(kind: ConnectorRole) -> &'static str {
     match kind {
-        ActorKind::Source => "sourceType",
-        ActorKind::Destination => "destinationType",
-    }
-}
-
-fn role(kind: ActorKind) -> ConnectorRole {
-    match kind {
-        ActorKind::Source => ConnectorRole::Source,
-        ActorKind::Destination => ConnectorRole::Destination,
+        ConnectorRole::Source => "sourceType",
+        ConnectorRole::Destination => "destinationType",
     }
 }
 
@@ -66,21 +58,29 @@ fn role(kind: ActorKind) -> ConnectorRole {
 /// runs (its shape: required keys, types, ranges), so that a bad one is refused at once,
 /// naming the field, not after a job was queued.
 fn validate_configuration(
-    kind: ActorKind,
+    kind: ConnectorRole,
     connector_type: &str,
     configuration: &Value,
 ) -> ApiResult<()> {
     if connector_type == CUSTOM_TYPE {
         return Ok(());
     }
-    ferry_protocol::configs::validate(kind.as_str(), connector_type, configuration)
-        .map_err(|error| ApiError::field(format!("configuration.{}", error.field), error.message))
+    let Some(registration) = registry::native(kind, connector_type) else {
+        return Ok(());
+    };
+    registration.validate(configuration).map_err(|error| {
+        let field = match error.field.as_str() {
+            "" => "configuration".to_owned(),
+            field => format!("configuration.{field}"),
+        };
+        ApiError::field(field, error.message)
+    })
 }
 
 async fn create(
     state: &AppState,
     caller: &Caller,
-    kind: ActorKind,
+    kind: ConnectorRole,
     request: (String, Uuid, Value, Option<Uuid>),
 ) -> ApiResult<Actor> {
     let (name, workspace_id, configuration, definition_id) = request;
@@ -116,11 +116,8 @@ async fn create(
             format!("give configuration.{type_field} or definitionId"),
         ));
     }
-    let (connector_type, definition_id) = match find_definition(
-        role(kind),
-        connector_type,
-        definition_id,
-    ) {
+    let (connector_type, definition_id) = match registry::find(kind, connector_type, definition_id)
+    {
         Some(definition) => {
             validate_configuration(kind, definition.connector_type, &configuration)?;
             (
@@ -131,7 +128,11 @@ async fn create(
         None => {
             // Not built in: a custom definition of this workspace, named by its id.
             let custom = match definition_id {
-                Some(id) => state.store.definition(kind, id).await.ok(),
+                Some(id) => match state.store.definition(kind, id).await {
+                    Ok(definition) => Some(definition),
+                    Err(StoreError::NotFound { .. }) => None,
+                    Err(error) => return Err(error.into()),
+                },
                 None => None,
             }
             .filter(|definition| definition.workspace_id == workspace_id);
@@ -199,23 +200,10 @@ fn destination_response(state: &AppState, actor: Actor) -> ApiResult<Destination
     })
 }
 
-/// The actor, if the caller may see its workspace.
-pub async fn visible_actor(
-    state: &AppState,
-    caller: &Caller,
-    kind: ActorKind,
-    id: Uuid,
-) -> ApiResult<Actor> {
-    let actor = state.store.actor(kind, id).await?;
-    let workspace = state.store.workspace(actor.workspace_id).await?;
-    caller.require_workspace_access(&workspace, Access::Read)?;
-    Ok(actor)
-}
-
 async fn list(
     state: &AppState,
     caller: &Caller,
-    kind: ActorKind,
+    kind: ConnectorRole,
     query: &QueryParams,
 ) -> ApiResult<(Vec<Actor>, crate::extract::Page)> {
     let page = query.page()?;
@@ -245,7 +233,7 @@ pub async fn create_source(
     let actor = create(
         &state,
         &caller,
-        ActorKind::Source,
+        ConnectorRole::Source,
         (
             request.name,
             request.workspace_id,
@@ -265,7 +253,7 @@ pub async fn list_sources(
     headers: HeaderMap,
     query: QueryParams,
 ) -> ApiResult<Json<SourcesResponse>> {
-    let (actors, page) = list(&state, &caller, ActorKind::Source, &query).await?;
+    let (actors, page) = list(&state, &caller, ConnectorRole::Source, &query).await?;
     let page_links = links(
         &state,
         &headers,
@@ -292,7 +280,7 @@ pub async fn read_source(
     Path(source_id): Path<String>,
 ) -> ApiResult<Json<SourceResponse>> {
     let id = parse_uuid("sourceId", &source_id)?;
-    let actor = visible_actor(&state, &caller, ActorKind::Source, id).await?;
+    let actor = visible_actor(&state, &caller, ConnectorRole::Source, id).await?;
     Ok(Json(source_response(&state, actor)?))
 }
 
@@ -306,7 +294,7 @@ pub async fn create_destination(
     let actor = create(
         &state,
         &caller,
-        ActorKind::Destination,
+        ConnectorRole::Destination,
         (
             request.name,
             request.workspace_id,
@@ -327,7 +315,7 @@ pub async fn list_destinations(
     headers: HeaderMap,
     query: QueryParams,
 ) -> ApiResult<Json<DestinationsResponse>> {
-    let (actors, page) = list(&state, &caller, ActorKind::Destination, &query).await?;
+    let (actors, page) = list(&state, &caller, ConnectorRole::Destination, &query).await?;
     let page_links = links(
         &state,
         &headers,
@@ -354,7 +342,7 @@ pub async fn read_destination(
     Path(destination_id): Path<String>,
 ) -> ApiResult<Json<DestinationResponse>> {
     let id = parse_uuid("destinationId", &destination_id)?;
-    let actor = visible_actor(&state, &caller, ActorKind::Destination, id).await?;
+    let actor = visible_actor(&state, &caller, ConnectorRole::Destination, id).await?;
     Ok(Json(destination_response(&state, actor)?))
 }
 
@@ -362,13 +350,12 @@ pub async fn read_destination(
 async fn update(
     state: &AppState,
     caller: &Caller,
-    kind: ActorKind,
+    kind: ConnectorRole,
     id: Uuid,
     request: ActorPatchRequest,
 ) -> ApiResult<Actor> {
     let actor = visible_actor(state, caller, kind, id).await?;
-    let workspace = state.store.workspace(actor.workspace_id).await?;
-    caller.require_workspace_access(&workspace, Access::Edit)?;
+    access::require_workspace(state, caller, actor.workspace_id, Access::Edit).await?;
     if request
         .workspace_id
         .is_some_and(|workspace_id| workspace_id != actor.workspace_id)
@@ -414,12 +401,11 @@ async fn update(
 async fn delete(
     state: &AppState,
     caller: &Caller,
-    kind: ActorKind,
+    kind: ConnectorRole,
     id: Uuid,
 ) -> ApiResult<StatusCode> {
     let actor = visible_actor(state, caller, kind, id).await?;
-    let workspace = state.store.workspace(actor.workspace_id).await?;
-    caller.require_workspace_access(&workspace, Access::Edit)?;
+    access::require_workspace(state, caller, actor.workspace_id, Access::Edit).await?;
     state.store.delete_actor(kind, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -431,7 +417,7 @@ pub async fn patch_source(
     ApiJson(request): ApiJson<ActorPatchRequest>,
 ) -> ApiResult<Json<SourceResponse>> {
     let id = parse_uuid("sourceId", &source_id)?;
-    let actor = update(&state, &caller, ActorKind::Source, id, request).await?;
+    let actor = update(&state, &caller, ConnectorRole::Source, id, request).await?;
     Ok(Json(source_response(&state, actor)?))
 }
 
@@ -442,7 +428,7 @@ pub async fn put_source(
     ApiJson(request): ApiJson<ActorPutRequest>,
 ) -> ApiResult<Json<SourceResponse>> {
     let id = parse_uuid("sourceId", &source_id)?;
-    let actor = update(&state, &caller, ActorKind::Source, id, request.into()).await?;
+    let actor = update(&state, &caller, ConnectorRole::Source, id, request.into()).await?;
     Ok(Json(source_response(&state, actor)?))
 }
 
@@ -452,7 +438,7 @@ pub async fn delete_source(
     Path(source_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_uuid("sourceId", &source_id)?;
-    delete(&state, &caller, ActorKind::Source, id).await
+    delete(&state, &caller, ConnectorRole::Source, id).await
 }
 
 pub async fn patch_destination(
@@ -462,7 +448,7 @@ pub async fn patch_destination(
     ApiJson(request): ApiJson<ActorPatchRequest>,
 ) -> ApiResult<Json<DestinationResponse>> {
     let id = parse_uuid("destinationId", &destination_id)?;
-    let actor = update(&state, &caller, ActorKind::Destination, id, request).await?;
+    let actor = update(&state, &caller, ConnectorRole::Destination, id, request).await?;
     Ok(Json(destination_response(&state, actor)?))
 }
 
@@ -473,7 +459,14 @@ pub async fn put_destination(
     ApiJson(request): ApiJson<ActorPutRequest>,
 ) -> ApiResult<Json<DestinationResponse>> {
     let id = parse_uuid("destinationId", &destination_id)?;
-    let actor = update(&state, &caller, ActorKind::Destination, id, request.into()).await?;
+    let actor = update(
+        &state,
+        &caller,
+        ConnectorRole::Destination,
+        id,
+        request.into(),
+    )
+    .await?;
     Ok(Json(destination_response(&state, actor)?))
 }
 
@@ -483,5 +476,5 @@ pub async fn delete_destination(
     Path(destination_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_uuid("destinationId", &destination_id)?;
-    delete(&state, &caller, ActorKind::Destination, id).await
+    delete(&state, &caller, ConnectorRole::Destination, id).await
 }

@@ -9,40 +9,16 @@ use ferry_api::{
 use ferry_store::{Application, NewApplication, PrincipalKind, StoreError};
 use uuid::Uuid;
 
-use super::valid_name;
 use crate::AppState;
-use crate::auth::{Caller, hash_secret, new_credentials, verify_secret};
+use crate::auth::{Caller, credentials_of, hash_secret, new_credentials, verify_secret};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, JsonOrForm, parse_uuid};
+use crate::extract::{ApiJson, JsonOrForm, parse_uuid, valid_name};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/applications/token", axum::routing::post(token))
         .route("/applications", get(list).post(create))
         .route("/applications/{applicationId}", get(read).delete(remove))
-}
-
-/// The client id and secret of a token request, or a 400 naming what is missing.
-pub fn credentials_of(request: &TokenRequest) -> ApiResult<(String, String)> {
-    if let Some(grant) = &request.grant_type
-        && grant != "client_credentials"
-    {
-        return Err(ApiError::field(
-            "grant_type",
-            format!("must be client_credentials, got '{grant}'"),
-        ));
-    }
-    let client_id = request
-        .client_id
-        .clone()
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| ApiError::field("client_id", "is required"))?;
-    let client_secret = request
-        .client_secret
-        .clone()
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| ApiError::field("client_secret", "is required"))?;
-    Ok((client_id, client_secret))
 }
 
 fn invalid_credentials() -> ApiError {

@@ -7,18 +7,20 @@ use ferry_api::{
     ConnectionCreateRequest, ConnectionPatchRequest, ConnectionResponse, ConnectionSchedule,
     ConnectionsResponse, StreamConfigurations,
 };
-use ferry_protocol::catalog::DestinationNaming;
-use ferry_store::{ActorKind, Connection, ConnectionChanges, NewConnection, ScopedQuery};
+use ferry_api::{ConnectorRole, DestinationNaming};
+use ferry_store::{Connection, ConnectionChanges, NewConnection, ScopedQuery};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::actors::visible_actor;
-use super::pagination::links;
-use super::{valid_name, visible_workspace_ids};
 use crate::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, QueryParams, parse_uuid};
+use crate::extract::{ApiJson, QueryParams, parse_uuid, valid_name};
+use crate::pagination::links;
+use crate::services::access::{
+    editable_connection, visible_actor, visible_connection, visible_workspace_ids,
+};
+use crate::services::connector_tasks;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,29 +41,12 @@ fn connection_response(connection: Connection) -> ConnectionResponse {
         destination_id: connection.destination_id,
         workspace_id: connection.workspace_id,
         status: connection.status,
-        schedule: serde_json::from_str(&connection.schedule).unwrap_or(ConnectionSchedule {
-            schedule_type: "manual".to_owned(),
-            cron_expression: None,
-            basic_timing: None,
-        }),
-        configurations: serde_json::from_str(&connection.configurations)
-            .unwrap_or_else(|_| json!({"streams": []})),
-        naming: serde_json::from_str(&connection.naming).unwrap_or_default(),
+        schedule: connection.schedule,
+        configurations: connection.configurations,
+        naming: connection.naming,
         created_at: connection.created_at / 1000,
         tags: Vec::new(),
     }
-}
-
-/// The connection, if the caller may see its workspace.
-pub async fn visible_connection(
-    state: &AppState,
-    caller: &Caller,
-    id: Uuid,
-) -> ApiResult<Connection> {
-    let connection = state.store.connection(id).await?;
-    let workspace = state.store.workspace(connection.workspace_id).await?;
-    caller.require_workspace_access(&workspace, Access::Read)?;
-    Ok(connection)
 }
 
 #[utoipa::path(post, path = "/connections", tag = "connections", request_body = ConnectionCreateRequest,
@@ -71,7 +56,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<ConnectionCreateRequest>,
 ) -> ApiResult<Json<ConnectionResponse>> {
-    let source = visible_actor(&state, &caller, ActorKind::Source, request.source_id)
+    let source = visible_actor(&state, &caller, ConnectorRole::Source, request.source_id)
         .await
         .map_err(|_| {
             ApiError::field(
@@ -82,7 +67,7 @@ pub async fn create(
     let destination = visible_actor(
         &state,
         &caller,
-        ActorKind::Destination,
+        ConnectorRole::Destination,
         request.destination_id,
     )
     .await
@@ -138,12 +123,9 @@ pub async fn create(
             destination_id: destination.id,
             name,
             status,
-            schedule: serde_json::to_string(&schedule)
-                .map_err(|error| ApiError::Internal(error.to_string()))?,
-            configurations: serde_json::to_string(&configurations)
-                .map_err(|error| ApiError::Internal(error.to_string()))?,
-            naming: serde_json::to_string(&naming)
-                .map_err(|error| ApiError::Internal(error.to_string()))?,
+            schedule,
+            configurations,
+            naming,
         })
         .await?;
     state.store.set_next_run(connection.id, next_run_at).await?;
@@ -205,7 +187,7 @@ pub async fn read(
             .map(|row| {
                 json!({
                     "stream": row.stream,
-                    "state": serde_json::from_str::<Value>(&row.state).unwrap_or(Value::Null),
+                    "state": row.state,
                 })
             })
             .collect(),
@@ -276,20 +258,19 @@ async fn check_against_source(
     if configurations.streams.is_empty() {
         return Ok(());
     }
-    let discovered = super::streams::discover(state, source).await?;
+    let discovered = connector_tasks::discover(state, source).await?;
+    let discovered: ferry_protocol::catalog::AirbyteCatalog = serde_json::from_value(discovered)
+        .map_err(|error| {
+            ApiError::unprocessable_field(
+                "sourceId",
+                format!("discover returned an unreadable catalog: {error}"),
+            )
+        })?;
     let wanted = serde_json::to_value(configurations)
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     ferry_protocol::catalog::configure(&discovered, &wanted)
         .map(drop)
         .map_err(|reason| ApiError::field("configurations.streams", reason))
-}
-
-async fn editable_connection(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Connection> {
-    let id = parse_uuid("connectionId", id)?;
-    let connection = visible_connection(state, caller, id).await?;
-    let workspace = state.store.workspace(connection.workspace_id).await?;
-    caller.require_workspace_access(&workspace, Access::Edit)?;
-    Ok(connection)
 }
 
 #[utoipa::path(patch, path = "/connections/{connectionId}", tag = "connections",
@@ -301,7 +282,8 @@ pub async fn update(
     Path(connection_id): Path<String>,
     ApiJson(request): ApiJson<ConnectionPatchRequest>,
 ) -> ApiResult<Json<ConnectionResponse>> {
-    let connection = editable_connection(&state, &caller, &connection_id).await?;
+    let id = parse_uuid("connectionId", &connection_id)?;
+    let connection = editable_connection(&state, &caller, id).await?;
     let name = request
         .name
         .as_deref()
@@ -320,41 +302,26 @@ pub async fn update(
         validate_streams(configurations)?;
         let source = state
             .store
-            .actor(ActorKind::Source, connection.source_id)
+            .actor(ConnectorRole::Source, connection.source_id)
             .await?;
         check_against_source(&state, &source, configurations).await?;
     }
     let naming = if request.naming == Default::default() {
         None
     } else {
-        let current = serde_json::from_str(&connection.naming).unwrap_or_default();
-        let naming = naming_of(
+        Some(naming_of(
             request.naming.namespace_definition.as_deref(),
             request.naming.namespace_format.as_deref(),
             request.naming.prefix.as_deref(),
-            current,
-        )?;
-        Some(
-            serde_json::to_string(&naming)
-                .map_err(|error| ApiError::Internal(error.to_string()))?,
-        )
+            connection.naming.clone(),
+        )?)
     };
     let changes = ConnectionChanges {
         naming,
         name,
         status: request.status.clone(),
-        schedule: request
-            .schedule
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|error| ApiError::Internal(error.to_string()))?,
-        configurations: request
-            .configurations
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|error| ApiError::Internal(error.to_string()))?,
+        schedule: request.schedule.clone(),
+        configurations: request.configurations.clone(),
     };
     let connection = state
         .store
@@ -373,7 +340,8 @@ pub async fn remove(
     caller: Caller,
     Path(connection_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let connection = editable_connection(&state, &caller, &connection_id).await?;
+    let id = parse_uuid("connectionId", &connection_id)?;
+    let connection = editable_connection(&state, &caller, id).await?;
     state.store.delete_connection(connection.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

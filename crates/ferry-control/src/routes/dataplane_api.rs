@@ -11,9 +11,8 @@ use ferry_api::{
 };
 use ferry_store::{PrincipalKind, now_millis};
 
-use super::applications::credentials_of;
 use crate::AppState;
-use crate::auth::{DataplaneCaller, verify_secret};
+use crate::auth::{DataplaneCaller, credentials_of, verify_secret};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, JsonOrForm};
 

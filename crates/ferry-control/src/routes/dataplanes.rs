@@ -3,19 +3,17 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use ferry_api::{
-    DataplaneCreateRequest, DataplaneCreateResponse, DataplaneHealth, DataplanePatchRequest,
-    DataplaneResponse, DataplanesResponse,
+    DataplaneCreateRequest, DataplaneCreateResponse, DataplanePatchRequest, DataplaneResponse,
+    DataplanesResponse,
 };
 use ferry_store::{Dataplane, DataplaneChanges, NewDataplane, StoreError, now_millis};
-use std::time::Duration;
-
 use uuid::Uuid;
 
-use super::valid_name;
 use crate::AppState;
 use crate::auth::{Caller, hash_secret, new_credentials};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, QueryParams, parse_uuid};
+use crate::extract::{ApiJson, QueryParams, parse_uuid, valid_name};
+use crate::services::dataplane_health;
 use crate::time_format::rfc3339;
 
 const DATAPLANES: &str = "data planes";
@@ -33,37 +31,15 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// Health from the heartbeat's age: healthy up to `degraded_after`, degraded up to
-/// `unhealthy_after`, unhealthy past it.
-pub fn health(
-    last_heartbeat_at: Option<i64>,
-    now: i64,
-    degraded_after: Duration,
-    unhealthy_after: Duration,
-) -> DataplaneHealth {
-    let millis = |duration: Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-    match last_heartbeat_at {
-        None => DataplaneHealth::Unknown,
-        Some(at) if now - at <= millis(degraded_after) => DataplaneHealth::Healthy,
-        Some(at) if now - at <= millis(unhealthy_after) => DataplaneHealth::Degraded,
-        Some(_) => DataplaneHealth::Unhealthy,
-    }
-}
-
 fn dataplane_response(state: &AppState, dataplane: Dataplane) -> DataplaneResponse {
     DataplaneResponse {
+        status: dataplane_health::status(&state.config, &dataplane),
         dataplane_id: dataplane.id,
         name: dataplane.name,
         region_id: dataplane.region_id,
         enabled: dataplane.enabled,
         created_at: rfc3339(dataplane.created_at),
         updated_at: rfc3339(dataplane.updated_at),
-        status: health(
-            dataplane.last_heartbeat_at,
-            now_millis(),
-            state.config.dataplane_degraded_after,
-            state.config.dataplane_unhealthy_after,
-        ),
         last_heartbeat_at: dataplane.last_heartbeat_at.map(rfc3339),
         version: dataplane.version,
     }
@@ -213,27 +189,4 @@ pub async fn rotate_secret(
         client_id: dataplane.client_id,
         client_secret,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn health_follows_heartbeat_age() {
-        let now = 10_000_000;
-        let at = |age: Option<i64>| {
-            health(
-                age.map(|age| now - age),
-                now,
-                Duration::from_secs(60),
-                Duration::from_secs(300),
-            )
-        };
-        assert_eq!(at(None), DataplaneHealth::Unknown);
-        assert_eq!(at(Some(60_000)), DataplaneHealth::Healthy);
-        assert_eq!(at(Some(60_001)), DataplaneHealth::Degraded);
-        assert_eq!(at(Some(300_000)), DataplaneHealth::Degraded);
-        assert_eq!(at(Some(300_001)), DataplaneHealth::Unhealthy);
-    }
 }

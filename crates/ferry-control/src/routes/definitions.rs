@@ -6,15 +6,15 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use ferry_api::{DefinitionCreateRequest, DefinitionResponse, DefinitionsResponse};
-use ferry_store::{ActorKind, CustomDefinition};
+use ferry_api::{ConnectorRole, DefinitionCreateRequest, DefinitionResponse, DefinitionsResponse};
+use ferry_store::CustomDefinition;
 use uuid::Uuid;
 
-use super::valid_name;
 use crate::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, parse_uuid};
+use crate::extract::{ApiJson, parse_uuid, valid_name};
+use crate::services::access;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,23 +28,19 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn kind_of(segment: &str) -> ApiResult<ActorKind> {
+fn kind_of(segment: &str) -> ApiResult<ConnectorRole> {
     match segment {
-        "sources" => Ok(ActorKind::Source),
-        "destinations" => Ok(ActorKind::Destination),
+        "sources" => Ok(ConnectorRole::Source),
+        "destinations" => Ok(ConnectorRole::Destination),
         other => Err(ApiError::NotFound(format!(
             "no definitions of kind '{other}' (sources or destinations)"
         ))),
     }
 }
 
-pub fn command_of(definition: &CustomDefinition) -> Vec<String> {
-    serde_json::from_str(&definition.command).unwrap_or_default()
-}
-
 fn definition_response(definition: CustomDefinition) -> DefinitionResponse {
     DefinitionResponse {
-        command: command_of(&definition),
+        command: definition.command,
         id: definition.id,
         name: definition.name,
         docker_repository: definition.docker_repository,
@@ -60,9 +56,9 @@ async fn workspace_for(
     access: Access,
 ) -> ApiResult<Uuid> {
     let workspace_id = parse_uuid("workspaceId", workspace_id)?;
-    let workspace = state.store.live_workspace(workspace_id).await?;
-    caller.require_workspace_access(&workspace, access)?;
-    Ok(workspace.id)
+    Ok(access::workspace(state, caller, workspace_id, access)
+        .await?
+        .id)
 }
 
 pub async fn create(
@@ -101,8 +97,7 @@ pub async fn create(
             docker_repository: request.docker_repository.unwrap_or_default(),
             docker_image_tag: request.docker_image_tag.unwrap_or_default(),
             documentation_url: request.documentation_url,
-            command: serde_json::to_string(&command)
-                .map_err(|error| ApiError::Internal(error.to_string()))?,
+            command,
             created_at: 0,
         })
         .await?;
@@ -129,7 +124,7 @@ pub async fn list(
 async fn owned_definition(
     state: &AppState,
     workspace_id: Uuid,
-    kind: ActorKind,
+    kind: ConnectorRole,
     definition_id: &str,
 ) -> ApiResult<CustomDefinition> {
     let definition_id = parse_uuid("definitionId", definition_id)?;

@@ -5,19 +5,20 @@ use axum::Router;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
-use ferry_api::{AttemptResponse, JobCreateRequest, JobResponse, JobsResponse, StreamStats};
-use ferry_store::{Connection, Job, JobQuery, NewJob, Region, Workspace, now_millis};
+use ferry_api::{
+    AttemptResponse, JobCreateRequest, JobResponse, JobStatus, JobType, JobsResponse, StreamStats,
+};
+use ferry_store::{Job, JobQuery, now_millis};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::connections::visible_connection;
-use super::pagination::links;
-use super::visible_workspace_ids;
 use crate::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, QueryParams};
+use crate::pagination::links;
+use crate::services::{access, jobs};
 use crate::time_format::rfc3339;
 
 pub fn router() -> Router<AppState> {
@@ -30,8 +31,8 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-const TERMINAL: [&str; 3] = ["succeeded", "failed", "cancelled"];
-const STATUSES: [&str; 7] = [
+/// The `status` filter's values: Ferry's statuses and Airbyte's `queued` (Ferry's `pending`).
+const STATUS_FILTERS: [&str; 7] = [
     "pending",
     "queued",
     "running",
@@ -40,7 +41,18 @@ const STATUSES: [&str; 7] = [
     "succeeded",
     "cancelled",
 ];
-const JOB_TYPES: [&str; 4] = ["sync", "reset", "refresh", "clear"];
+
+fn status_filter(text: &str) -> ApiResult<JobStatus> {
+    if text == "queued" {
+        return Ok(JobStatus::Pending);
+    }
+    text.parse().map_err(|_| {
+        ApiError::field(
+            "status",
+            format!("must be one of {}", STATUS_FILTERS.join(", ")),
+        )
+    })
+}
 
 /// `PT8M30S`, as Airbyte reports a job's duration.
 pub fn iso8601_duration(millis: i64) -> String {
@@ -79,9 +91,11 @@ pub async fn job_response(state: &AppState, job: Job) -> ApiResult<JobResponse> 
             started_at: rfc3339(attempt.created_at),
             ended_at: attempt.ended_at.map(rfc3339),
             failure_reason: attempt.failure_reason,
+            failure_origin: attempt.failure_origin,
+            failure_type: attempt.failure_type,
             rows_synced: attempt.rows_synced,
             bytes_synced: attempt.bytes_synced,
-            stream_stats: serde_json::from_str(&attempt.stream_stats).unwrap_or_default(),
+            stream_stats: attempt.stream_stats,
         });
     }
     // The job's per-stream figures: each attempt's, added up (a retry resumes, so together
@@ -102,9 +116,9 @@ pub async fn job_response(state: &AppState, job: Job) -> ApiResult<JobResponse> 
             None => stream_stats.push(stats.clone()),
         }
     }
-    let terminal = TERMINAL.contains(&job.status.as_str());
-    let duration = match (job.status.as_str(), job.ended_at) {
-        ("pending", _) => None,
+    let terminal = job.status.is_terminal();
+    let duration = match (job.status, job.ended_at) {
+        (JobStatus::Pending, _) => None,
         (_, Some(ended)) => Some(iso8601_duration(ended - job.created_at)),
         _ => Some(iso8601_duration(now_millis() - job.created_at)),
     };
@@ -126,6 +140,8 @@ pub async fn job_response(state: &AppState, job: Job) -> ApiResult<JobResponse> 
             .sum(),
         region_id: job.region_id,
         failure_reason: job.failure_reason,
+        failure_origin: job.failure_origin,
+        failure_type: job.failure_type,
         stream_stats,
         attempts: attempt_responses,
     })
@@ -138,22 +154,26 @@ pub async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<JobCreateRequest>,
 ) -> ApiResult<Json<JobResponse>> {
-    match request.job_type.as_str() {
-        "sync" | "reset" | "clear" => {}
-        "refresh" => {
+    let job_type = match request.job_type.parse() {
+        Ok(JobType::Refresh) => {
             return Err(ApiError::unprocessable_field(
                 "jobType",
                 "Refreshes are not supported in the public API",
             ));
         }
-        other => {
+        Ok(job_type) => job_type,
+        Err(_) => {
             return Err(ApiError::field(
                 "jobType",
-                format!("must be one of {}, got '{other}'", JOB_TYPES.join(", ")),
+                format!(
+                    "must be one of {}, got '{}'",
+                    JobType::NAMES.join(", "),
+                    request.job_type
+                ),
             ));
         }
-    }
-    let connection = visible_connection(&state, &caller, request.connection_id)
+    };
+    let connection = access::visible_connection(&state, &caller, request.connection_id)
         .await
         .map_err(|error| match error {
             ApiError::Store(ferry_store::StoreError::NotFound { .. }) | ApiError::NotFound(_) => {
@@ -165,69 +185,14 @@ pub async fn create(
             other => other,
         })?;
     let workspace = state.store.live_workspace(connection.workspace_id).await?;
-    let needed = if request.job_type == "clear" {
+    let needed = if job_type == JobType::Clear {
         Access::Edit
     } else {
         Access::Run
     };
     caller.require_workspace_access(&workspace, needed)?;
-    let job = start_job(&state, &connection, &request.job_type).await?;
+    let job = jobs::start_job(&state, &connection, job_type).await?;
     Ok(Json(job_response(&state, job).await?))
-}
-
-/// The workspace's region, if a data plane can run `what` there now: 409 when the region is
-/// disabled or has no enabled data plane.
-pub async fn runnable_region(
-    state: &AppState,
-    workspace: &Workspace,
-    what: &str,
-) -> ApiResult<Region> {
-    let region = state.store.region(workspace.region_id).await?;
-    if region.tombstone || !region.enabled {
-        return Err(ApiError::Conflict(format!(
-            "region '{}' of workspace '{}' is disabled: no job can run there",
-            region.name, workspace.name
-        )));
-    }
-    if !state.store.region_has_enabled_dataplane(region.id).await? {
-        return Err(ApiError::Conflict(format!(
-            "region '{}' has no enabled data plane to run {what}",
-            region.name
-        )));
-    }
-    Ok(region)
-}
-
-/// Puts a job for the connection in its region's lane — or refuses at once what could not
-/// run: an inactive connection, a disabled region or one without an enabled data plane, a
-/// connection that already has a job under way. Used by `POST /jobs` and the scheduler.
-pub async fn start_job(
-    state: &AppState,
-    connection: &Connection,
-    job_type: &str,
-) -> ApiResult<Job> {
-    let workspace = state.store.live_workspace(connection.workspace_id).await?;
-    if connection.status != "active" {
-        return Err(ApiError::Conflict(format!(
-            "connection {} is {}, not active",
-            connection.id, connection.status
-        )));
-    }
-    // The job's region is fixed now, from the workspace; refuse at once what could not run.
-    // One job under way per connection is the store's rule (a unique index): 409 otherwise.
-    let region = runnable_region(state, &workspace, "the job").await?;
-    let job = state
-        .store
-        .create_job(&NewJob {
-            connection_id: connection.id,
-            workspace_id: workspace.id,
-            region_id: region.id,
-            job_type: job_type.to_owned(),
-            max_attempts: state.config.max_attempts,
-        })
-        .await?;
-    state.job_created.notify_waiters();
-    Ok(job)
 }
 
 fn parse_time(query: &QueryParams, name: &str) -> ApiResult<Option<i64>> {
@@ -258,29 +223,27 @@ pub async fn list(
 ) -> ApiResult<Json<JobsResponse>> {
     let page = query.page()?;
     let workspace_ids =
-        visible_workspace_ids(&state, &caller, &query.uuids("workspaceIds")?).await?;
+        access::visible_workspace_ids(&state, &caller, &query.uuids("workspaceIds")?).await?;
     let connection_id = query.uuid("connectionId")?;
     if let Some(connection_id) = connection_id {
-        visible_connection(&state, &caller, connection_id).await?;
+        access::visible_connection(&state, &caller, connection_id).await?;
     }
-    let job_type = query.string("jobType");
-    if let Some(job_type) = &job_type
-        && !JOB_TYPES.contains(&job_type.as_str())
-    {
-        return Err(ApiError::field(
-            "jobType",
-            format!("must be one of {}", JOB_TYPES.join(", ")),
-        ));
-    }
-    let status = query.string("status");
-    if let Some(status) = &status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(ApiError::field(
-            "status",
-            format!("must be one of {}", STATUSES.join(", ")),
-        ));
-    }
+    let job_type = query
+        .string("jobType")
+        .map(|job_type| {
+            job_type.parse::<JobType>().map_err(|_| {
+                ApiError::field(
+                    "jobType",
+                    format!("must be one of {}", JobType::NAMES.join(", ")),
+                )
+            })
+        })
+        .transpose()?;
+    let status = query
+        .string("status")
+        .as_deref()
+        .map(status_filter)
+        .transpose()?;
     let order = query
         .string("orderBy")
         .unwrap_or_else(|| "createdAt|ASC".to_owned());
@@ -302,14 +265,7 @@ pub async fn list(
             workspace_ids,
             connection_id,
             job_type,
-            // Airbyte's `queued` is Ferry's `pending`.
-            status: status.map(|status| {
-                if status == "queued" {
-                    "pending".to_owned()
-                } else {
-                    status
-                }
-            }),
+            status,
             created_at_start: parse_time(&query, "createdAtStart")?,
             created_at_end: parse_time(&query, "createdAtEnd")?,
             updated_at_start: parse_time(&query, "updatedAtStart")?,
@@ -339,14 +295,10 @@ pub async fn list(
     }))
 }
 
-async fn visible_job(state: &AppState, caller: &Caller, job_id: &str) -> ApiResult<Job> {
-    let id: i64 = job_id
+fn parse_job_id(job_id: &str) -> ApiResult<i64> {
+    job_id
         .parse()
-        .map_err(|_| ApiError::field("jobId", format!("must be an integer, got '{job_id}'")))?;
-    let job = state.store.job(id).await?;
-    let workspace = state.store.workspace(job.workspace_id).await?;
-    caller.require_workspace_access(&workspace, Access::Read)?;
-    Ok(job)
+        .map_err(|_| ApiError::field("jobId", format!("must be an integer, got '{job_id}'")))
 }
 
 #[utoipa::path(get, path = "/jobs/{jobId}", tag = "jobs",
@@ -356,7 +308,7 @@ pub async fn read(
     caller: Caller,
     Path(job_id): Path<String>,
 ) -> ApiResult<Json<JobResponse>> {
-    let job = visible_job(&state, &caller, &job_id).await?;
+    let job = access::visible_job(&state, &caller, parse_job_id(&job_id)?).await?;
     Ok(Json(job_response(&state, job).await?))
 }
 
@@ -368,16 +320,9 @@ pub async fn cancel(
     caller: Caller,
     Path(job_id): Path<String>,
 ) -> ApiResult<Json<JobResponse>> {
-    let job = visible_job(&state, &caller, &job_id).await?;
-    let workspace = state.store.workspace(job.workspace_id).await?;
-    caller.require_workspace_access(&workspace, Access::Run)?;
-    if job.status == "succeeded" || job.status == "failed" {
-        return Err(ApiError::Conflict(format!(
-            "job {} already {}",
-            job.id, job.status
-        )));
-    }
-    let job = state.store.cancel_job(job.id).await?;
+    let job = access::visible_job(&state, &caller, parse_job_id(&job_id)?).await?;
+    access::require_workspace(&state, &caller, job.workspace_id, Access::Run).await?;
+    let job = jobs::cancel_job(&state, &job).await?;
     Ok(Json(job_response(&state, job).await?))
 }
 
@@ -388,7 +333,7 @@ pub async fn attempt_log(
     Path((job_id, attempt_number)): Path<(String, String)>,
 ) -> ApiResult<(axum::http::HeaderMap, String)> {
     use object_store::ObjectStoreExt;
-    let job = visible_job(&state, &caller, &job_id).await?;
+    let job = access::visible_job(&state, &caller, parse_job_id(&job_id)?).await?;
     let attempt_number: i64 = attempt_number.parse().map_err(|_| {
         ApiError::field(
             "attemptNumber",

@@ -1,5 +1,8 @@
 //! Routes grouped by caller: the public API (users, through applications), the data-plane
 //! API (data planes, with their own tokens), and the unauthenticated few (health, tokens).
+//!
+//! A handler parses its request, calls `crate::services`, and answers. Route files never
+//! import each other (`scripts/test.sh` checks): only this file wires them together.
 
 pub(crate) mod actors;
 pub(crate) mod applications;
@@ -10,7 +13,6 @@ pub(crate) mod dataplanes;
 mod definitions;
 pub(crate) mod jobs;
 pub(crate) mod organizations;
-mod pagination;
 pub(crate) mod permissions;
 pub(crate) mod regions;
 pub(crate) mod streams;
@@ -82,58 +84,4 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed("method not allowed on this route".to_owned())
-}
-
-/// A name a user gave: trimmed, not empty, not absurdly long.
-pub(crate) fn valid_name(field: &str, name: &str) -> Result<String, ApiError> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() {
-        return Err(ApiError::field(field, "must not be empty"));
-    }
-    if trimmed.chars().count() > 256 {
-        return Err(ApiError::field(field, "must be at most 256 characters"));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
-/// The workspaces a list may show: those asked for (each must be visible), or all the caller
-/// can see (`None`: no restriction, for instance admins).
-pub(crate) async fn visible_workspace_ids(
-    state: &AppState,
-    caller: &crate::auth::Caller,
-    requested: &[uuid::Uuid],
-) -> Result<Option<Vec<uuid::Uuid>>, ApiError> {
-    if !requested.is_empty() {
-        for workspace_id in requested {
-            let workspace = state.store.workspace(*workspace_id).await?;
-            caller.require_workspace_access(&workspace, crate::auth::Access::Read)?;
-        }
-        return Ok(Some(requested.to_vec()));
-    }
-    let visibility = caller.workspace_visibility();
-    if visibility == ferry_store::Visibility::All {
-        return Ok(None);
-    }
-    let workspaces = state
-        .store
-        .workspaces(&ferry_store::WorkspaceQuery {
-            ids: None,
-            include_deleted: true,
-            visibility,
-            limit: i64::from(i32::MAX),
-            offset: 0,
-        })
-        .await?;
-    Ok(Some(
-        workspaces
-            .into_iter()
-            .map(|workspace| workspace.id)
-            .collect(),
-    ))
 }

@@ -10,11 +10,10 @@ use ferry_api::{
 use ferry_store::{NewPermission, Permission, User};
 use uuid::Uuid;
 
-use super::valid_name;
 use crate::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, QueryParams, parse_uuid};
+use crate::extract::{ApiJson, QueryParams, parse_uuid, valid_name};
 
 pub fn router() -> Router<AppState> {
     Router::new()

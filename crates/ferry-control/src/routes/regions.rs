@@ -6,11 +6,10 @@ use ferry_api::{RegionCreateRequest, RegionPatchRequest, RegionResponse, Regions
 use ferry_store::{NewRegion, Region, RegionChanges};
 use uuid::Uuid;
 
-use super::valid_name;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, QueryParams, parse_uuid};
+use crate::extract::{ApiJson, QueryParams, parse_uuid, valid_name};
 use crate::time_format::rfc3339;
 
 const REGIONS: &str = "regions";

@@ -10,12 +10,12 @@ use ferry_api::{
 use ferry_store::{NewWorkspace, Region, Store, Workspace, WorkspaceChanges, WorkspaceQuery};
 use uuid::Uuid;
 
-use super::pagination::links;
-use super::valid_name;
 use crate::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, QueryParams, parse_uuid};
+use crate::extract::{ApiJson, QueryParams, parse_uuid, valid_name};
+use crate::pagination::links;
+use crate::services::access;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,12 +28,11 @@ pub fn router() -> Router<AppState> {
 
 async fn workspace_response(store: &Store, workspace: Workspace) -> ApiResult<WorkspaceResponse> {
     let region = store.region(workspace.region_id).await?;
-    let notifications = serde_json::from_str(&workspace.notifications).unwrap_or_default();
     Ok(WorkspaceResponse {
         workspace_id: workspace.id,
         name: workspace.name,
         data_residency: region.name.to_lowercase(),
-        notifications,
+        notifications: workspace.notifications,
         region_id: region.id,
         organization_id: workspace.organization_id,
     })
@@ -215,18 +214,14 @@ pub async fn create(
             organization_id,
             name,
             region_id,
-            notifications: serde_json::to_string(&notifications)
-                .map_err(|error| ApiError::Internal(error.to_string()))?,
+            notifications,
         })
         .await?;
     Ok(Json(workspace_response(&state.store, workspace).await?))
 }
 
 async fn visible_workspace(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Workspace> {
-    let workspace_id = parse_uuid("workspaceId", id)?;
-    let workspace = state.store.live_workspace(workspace_id).await?;
-    caller.require_workspace_access(&workspace, Access::Read)?;
-    Ok(workspace)
+    access::workspace(state, caller, parse_uuid("workspaceId", id)?, Access::Read).await
 }
 
 #[utoipa::path(get, path = "/workspaces/{workspaceId}", tag = "workspaces",
@@ -263,11 +258,6 @@ pub async fn update(
         request.data_residency.as_deref(),
     )
     .await?;
-    let notifications = request
-        .notifications
-        .map(|notifications| serde_json::to_string(&notifications))
-        .transpose()
-        .map_err(|error| ApiError::Internal(error.to_string()))?;
     let workspace = state
         .store
         .update_workspace(
@@ -275,7 +265,7 @@ pub async fn update(
             &WorkspaceChanges {
                 name,
                 region_id: region.map(|region| region.id),
-                notifications,
+                notifications: request.notifications,
             },
         )
         .await?;

@@ -1,14 +1,17 @@
 use std::time::Duration;
 
-use ferry_protocol::configs::FakerConfig;
-use ferry_protocol::{AirbyteMessage, RecordMessage, StateMessage, StreamDescriptor};
+use ferry_protocol::catalog::ConfiguredCatalog;
+use ferry_protocol::{AirbyteMessage, StreamDescriptor};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
-use crate::{ConnectorError, ResumeState, emit};
+use super::FakerConfig;
+use crate::connector::{BoxFuture, ResumeState, Source};
+use crate::emitter::Emitter;
+use crate::{ConnectorError, config};
 
 /// Airbyte's sample-data source: deterministic `users`, `products` and `purchases` records
 /// for a seed, in slices, with STATEs shaped as Airbyte's faker writes them (`seed`,
@@ -55,13 +58,17 @@ fn pick<'a>(words: &[&'a str], bits: u64) -> &'a str {
 
 impl FakerSource {
     pub fn new(configuration: &Value) -> Result<Self, ConnectorError> {
-        let config = FakerConfig::parse(configuration)?;
+        let config: FakerConfig = config::parse(configuration)?;
         Ok(Self {
             count: config.count,
-            seed: config.seed,
+            seed: config.effective_seed(),
             records_per_slice: config.records_per_slice,
             slice_delay: Duration::from_millis(config.slice_delay_ms),
         })
+    }
+
+    pub fn build(configuration: &Value) -> Result<Box<dyn Source>, ConnectorError> {
+        Ok(Box::new(Self::new(configuration)?))
     }
 
     /// The streams it offers (only `users` so far), shaped as Airbyte's faker describes them.
@@ -120,7 +127,7 @@ impl FakerSource {
     /// A user's JSON, written straight as text: every string in it is plain ASCII without
     /// quotes or backslashes, so nothing needs escaping. (Through serde, building the record
     /// was most of the faker's time: serialization, growing buffers, number formatting.)
-    fn user(&self, id: u64, updated_at: &str, text: &mut String) -> Box<RawValue> {
+    pub(super) fn user(&self, id: u64, updated_at: &str, text: &mut String) -> Box<RawValue> {
         let bits = mix(self.seed, id);
         let mut number = itoa::Buffer::new();
         text.clear();
@@ -210,7 +217,7 @@ impl FakerSource {
 
     /// Reads the `selected` streams: all of `products` first (once: its state marks it done),
     /// then `users` and `purchases` in slices, each slice closed by a STATE per stream.
-    pub async fn read(
+    pub async fn read_streams(
         self,
         selected: &[&str],
         state: &[ResumeState],
@@ -227,19 +234,16 @@ impl FakerSource {
             .ok()
             .and_then(|now| now.format(&Rfc3339).ok())
             .unwrap_or_default();
-        let emitter = Emitter {
-            output: &output,
-            emitted_at: OffsetDateTime::now_utc().unix_timestamp() * 1000,
-        };
+        let emitter = Emitter::new(output);
         if selected.contains(&"products") && resumed("products").is_none() {
             for id in 1..=PRODUCTS {
                 emitter
-                    .record("products", self.product(id, &updated_at))
+                    .record("products", None, self.product(id, &updated_at))
                     .await?;
             }
             emitter
                 .state(
-                    "products",
+                    StreamDescriptor::new("products"),
                     json!({"seed": self.seed, "updated_at": updated_at}),
                 )
                 .await?;
@@ -269,12 +273,12 @@ impl FakerSource {
             for id in offset + 1..=end {
                 if id > users_offset {
                     emitter
-                        .record("users", self.user(id, &updated_at, &mut text))
+                        .record("users", None, self.user(id, &updated_at, &mut text))
                         .await?;
                 }
                 if id > purchases_offset {
                     for purchase in self.purchases(id, &updated_at) {
-                        emitter.record("purchases", purchase).await?;
+                        emitter.record("purchases", None, purchase).await?;
                     }
                 }
             }
@@ -282,10 +286,14 @@ impl FakerSource {
             let slice_state =
                 json!({"seed": self.seed, "updated_at": updated_at, "loop_offset": offset});
             if users && offset > users_offset {
-                emitter.state("users", slice_state.clone()).await?;
+                emitter
+                    .state(StreamDescriptor::new("users"), slice_state.clone())
+                    .await?;
             }
             if purchases && offset > purchases_offset {
-                emitter.state("purchases", slice_state).await?;
+                emitter
+                    .state(StreamDescriptor::new("purchases"), slice_state)
+                    .await?;
             }
             if !self.slice_delay.is_zero() && offset < self.count {
                 tokio::time::sleep(self.slice_delay).await;
@@ -311,166 +319,28 @@ fn raw<T: serde::Serialize>(record: &T) -> Box<RawValue> {
     serde_json::value::to_raw_value(record).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
-/// Sends records and states of named streams down the pipe.
-struct Emitter<'a> {
-    output: &'a mpsc::Sender<AirbyteMessage>,
-    /// The read's start: every record of a read is stamped with it, as one extraction.
-    emitted_at: i64,
-}
-
-impl Emitter<'_> {
-    async fn record(&self, stream: &str, data: Box<RawValue>) -> Result<(), ConnectorError> {
-        let record = RecordMessage {
-            stream: stream.to_owned(),
-            namespace: None,
-            data,
-            emitted_at: self.emitted_at,
-            meta: None,
-            file: None,
-        };
-        emit(self.output, AirbyteMessage::Record { record }).await
+impl Source for FakerSource {
+    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
     }
 
-    async fn state(&self, stream: &str, value: Value) -> Result<(), ConnectorError> {
-        let state = StateMessage::for_stream(StreamDescriptor::new(stream), value);
-        emit(self.output, AirbyteMessage::State { state }).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    async fn read_all(configuration: Value, state: Vec<ResumeState>) -> Vec<AirbyteMessage> {
-        let (sender, mut receiver) = mpsc::channel(16);
-        let source = FakerSource::new(&configuration).unwrap();
-        let reader = tokio::spawn(async move { source.read(&["users"], &state, sender).await });
-        let mut messages = Vec::new();
-        while let Some(message) = receiver.recv().await {
-            messages.push(message);
-        }
-        reader.await.unwrap().unwrap();
-        messages
+    fn discover(&self) -> BoxFuture<'_, Result<Value, ConnectorError>> {
+        Box::pin(async { Ok(Self::catalog()) })
     }
 
-    fn ids(messages: &[AirbyteMessage]) -> Vec<u64> {
-        messages
-            .iter()
-            .filter_map(|message| match message {
-                AirbyteMessage::Record { record } => {
-                    serde_json::from_str::<Value>(record.data.get()).unwrap()["id"].as_u64()
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn slices_end_with_state_and_resume_exactly() {
-        let configuration = json!({"count": 25, "seed": 42, "records_per_slice": 10});
-        let all = read_all(configuration.clone(), Vec::new()).await;
-        assert_eq!(ids(&all), (1..=25).collect::<Vec<_>>());
-        let states: Vec<u64> = all
-            .iter()
-            .filter_map(|message| match message {
-                AirbyteMessage::State { state } => state
-                    .stream
-                    .as_ref()
-                    .unwrap()
-                    .stream_state
-                    .as_ref()
-                    .unwrap()["loop_offset"]
-                    .as_u64(),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(states, [10, 20, 25]);
-        let resumed = read_all(
-            configuration,
-            vec![ResumeState {
-                stream: StreamDescriptor::new("users"),
-                state: json!({"loop_offset": 20}),
-            }],
-        )
-        .await;
-        assert_eq!(ids(&resumed), (21..=25).collect::<Vec<_>>());
-    }
-
-    #[tokio::test]
-    async fn all_three_streams_resume_exactly() {
-        let configuration = json!({"count": 30, "seed": 5, "records_per_slice": 10});
-        let source = FakerSource::new(&configuration).unwrap();
-        let (users, products, purchases) = source.record_counts();
-        let (sender, mut receiver) = mpsc::channel(1024);
-        source
-            .read(&["users", "products", "purchases"], &[], sender)
-            .await
-            .unwrap();
-        let mut per_stream = std::collections::HashMap::<String, u64>::new();
-        while let Ok(message) = receiver.try_recv() {
-            if let AirbyteMessage::Record { record } = message {
-                *per_stream.entry(record.stream).or_default() += 1;
-            }
-        }
-        assert_eq!(per_stream["users"], users);
-        assert_eq!(per_stream["products"], products);
-        assert_eq!(per_stream.get("purchases").copied().unwrap_or(0), purchases);
-        assert!(purchases > 0);
-
-        // Resumed after the second slice, with products done: only what is left.
-        let resume = |name: &str, state: Value| ResumeState {
-            stream: StreamDescriptor::new(name),
-            state,
-        };
-        let state = vec![
-            resume("products", json!({"seed": 5})),
-            resume("users", json!({"loop_offset": 20})),
-            resume("purchases", json!({"loop_offset": 20})),
-        ];
-        let source = FakerSource::new(&configuration).unwrap();
-        let (sender, mut receiver) = mpsc::channel(1024);
-        source
-            .read(&["users", "products", "purchases"], &state, sender)
-            .await
-            .unwrap();
-        let mut streams = Vec::new();
-        while let Ok(message) = receiver.try_recv() {
-            if let AirbyteMessage::Record { record } = message {
-                streams.push(record.stream);
-            }
-        }
-        assert_eq!(
-            streams.iter().filter(|stream| *stream == "users").count(),
-            10
-        );
-        assert!(!streams.iter().any(|stream| stream == "products"));
-    }
-
-    #[test]
-    fn same_seed_same_records() {
-        let a = FakerSource::new(&json!({"seed": 7})).unwrap();
-        let b = FakerSource::new(&json!({"seed": 7})).unwrap();
-        let c = FakerSource::new(&json!({"seed": 8})).unwrap();
-        let mut text = String::new();
-        let user = a.user(3, "t", &mut text);
-        assert_eq!(user.get(), b.user(3, "t", &mut text).get());
-        assert_ne!(user.get(), c.user(3, "t", &mut text).get());
-        // Valid JSON with every field the catalog names.
-        let user: Value = serde_json::from_str(user.get()).unwrap();
-        for field in FakerSource::catalog()["streams"][0]["json_schema"]["properties"]
-            .as_object()
-            .unwrap()
-            .keys()
-        {
-            assert!(!user[field].is_null(), "{field} missing in {user}");
-        }
-        assert_eq!(user["id"], 3);
-    }
-
-    #[test]
-    fn bad_configuration_names_the_field() {
-        let error = FakerSource::new(&json!({"count": "many"})).err().unwrap();
-        assert!(error.to_string().contains("count"), "{error}");
+    fn read<'a>(
+        self: Box<Self>,
+        catalog: &'a ConfiguredCatalog,
+        state: &'a [ResumeState],
+        output: mpsc::Sender<AirbyteMessage>,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            let selected: Vec<&str> = catalog
+                .streams
+                .iter()
+                .map(|configured| configured.stream.name.as_str())
+                .collect();
+            self.read_streams(&selected, state, output).await
+        })
     }
 }

@@ -1,20 +1,16 @@
-//! Airbyte's file connectors on local paths: `source-file` (CSV, JSON Lines, JSON) and the
-//! local destinations `local-json` (JSON Lines) and `csv`, which write Airbyte's raw shape
-//! (`_airbyte_ab_id`, `_airbyte_emitted_at`, `_airbyte_data`) to `_airbyte_raw_<stream>.*`.
-
 use std::path::{Path, PathBuf};
 
-use ferry_protocol::catalog::DestinationNaming;
-use ferry_protocol::configs::{FileFormat, FileSourceConfig, LocalFileConfig};
-use ferry_protocol::{AirbyteMessage, RecordMessage};
+use ferry_protocol::AirbyteMessage;
+use ferry_protocol::catalog::ConfiguredCatalog;
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::{
-    ConnectorError, Incoming, StateAck, Tally, completed_stream, emit, now_millis, waits_for_swap,
-};
+use super::{FileFormat, FileSourceConfig};
+use crate::connector::{BoxFuture, ResumeState, Source};
+use crate::emitter::Emitter;
+use crate::{ConnectorError, config};
 
 /// Rows a CSV's column types are inferred from.
 const SAMPLE_ROWS: usize = 1000;
@@ -31,17 +27,17 @@ fn io_error(context: &Path, error: std::io::Error) -> ConnectorError {
 }
 
 impl FileSource {
-    pub fn new(configuration: &Value) -> Result<Self, ConnectorError> {
-        let config = FileSourceConfig::parse(configuration)?;
-        Ok(Self {
-            dataset_name: config.dataset_name,
+    pub fn build(configuration: &Value) -> Result<Box<dyn Source>, ConnectorError> {
+        let config: FileSourceConfig = config::parse(configuration)?;
+        Ok(Box::new(Self {
+            dataset_name: config.dataset_name.clone(),
             format: config.format,
-            path: config.path,
-            delimiter: config.delimiter,
-        })
+            path: config.path(),
+            delimiter: config.delimiter()?,
+        }))
     }
 
-    pub async fn check(&self) -> Result<(), ConnectorError> {
+    async fn check_file(&self) -> Result<(), ConnectorError> {
         tokio::fs::metadata(&self.path)
             .await
             .map(drop)
@@ -51,7 +47,7 @@ impl FileSource {
     }
 
     /// One stream named `dataset_name`, its columns typed from the first rows.
-    pub async fn discover(&self) -> Result<Value, ConnectorError> {
+    async fn discover_file(&self) -> Result<Value, ConnectorError> {
         let source = self.clone_settings();
         let properties = tokio::task::spawn_blocking(move || source.sample_schema())
             .await
@@ -168,10 +164,11 @@ impl FileSource {
     }
 
     /// The whole file as records of stream `dataset_name`, streamed.
-    pub async fn read(self, output: mpsc::Sender<AirbyteMessage>) -> Result<(), ConnectorError> {
-        let emitted_at = now_millis();
+    async fn read_file(self, output: mpsc::Sender<AirbyteMessage>) -> Result<(), ConnectorError> {
+        let emitter = Emitter::new(output.clone());
+        let emitted_at = emitter.emitted_at();
         let record = move |name: &str, data: Box<RawValue>| AirbyteMessage::Record {
-            record: RecordMessage {
+            record: ferry_protocol::RecordMessage {
                 stream: name.to_owned(),
                 namespace: None,
                 data,
@@ -202,7 +199,7 @@ impl FileSource {
                             self.path.display()
                         ))
                     })?;
-                    emit(&output, record(&self.dataset_name, data)).await?;
+                    emitter.send(record(&self.dataset_name, data)).await?;
                 }
                 Ok(())
             }
@@ -210,12 +207,12 @@ impl FileSource {
                 for object in self.all_objects()? {
                     let data = serde_json::value::to_raw_value(&object)
                         .map_err(|error| ConnectorError::Failed(error.to_string()))?;
-                    emit(&output, record(&self.dataset_name, data)).await?;
+                    emitter.send(record(&self.dataset_name, data)).await?;
                 }
                 Ok(())
             }
             FileFormat::Csv => {
-                let kinds = self.discover().await?;
+                let kinds = self.discover_file().await?;
                 let columns: Vec<(String, String)> =
                     kinds["streams"][0]["json_schema"]["properties"]
                         .as_object()
@@ -281,7 +278,7 @@ impl FileSource {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CellKind {
+pub(super) enum CellKind {
     Unknown,
     Integer,
     Number,
@@ -304,7 +301,7 @@ impl CellKind {
         }
     }
 
-    fn widen(self, cell: &str) -> Self {
+    pub(super) fn widen(self, cell: &str) -> Self {
         match (self, Self::of(cell)) {
             (kind, Self::Unknown) | (Self::Unknown, kind) => kind,
             (a, b) if a == b => a,
@@ -314,7 +311,7 @@ impl CellKind {
     }
 
     /// Airbyte's source-file calls every numeric column `number`.
-    fn json_type(self) -> &'static str {
+    pub(super) fn json_type(self) -> &'static str {
         match self {
             Self::Integer | Self::Number => "number",
             Self::Boolean => "boolean",
@@ -323,7 +320,7 @@ impl CellKind {
     }
 }
 
-fn typed_cell(cell: &str, kind: &str) -> Value {
+pub(super) fn typed_cell(cell: &str, kind: &str) -> Value {
     if cell.is_empty() {
         return Value::Null;
     }
@@ -344,245 +341,27 @@ fn typed_cell(cell: &str, kind: &str) -> Value {
     }
 }
 
-/// `local-json` (JSON Lines) or `csv`, under `destination_path`.
-pub struct LocalFileDestination {
-    directory: PathBuf,
-    csv: bool,
-}
-
-struct OpenFile {
-    stream: String,
-    /// Where rows go now; for an overwrite, a temporary file renamed over `path` once the
-    /// stream completed.
-    writing: PathBuf,
-    path: PathBuf,
-    overwrite: bool,
-    complete: bool,
-    writer: BufWriter<tokio::fs::File>,
-}
-
-impl OpenFile {
-    async fn make_durable(&mut self) -> Result<(), ConnectorError> {
-        self.writer
-            .flush()
-            .await
-            .map_err(|error| io_error(&self.writing, error))?;
-        self.writer
-            .get_ref()
-            .sync_data()
-            .await
-            .map_err(|error| io_error(&self.writing, error))
+impl Source for FileSource {
+    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.check_file())
     }
-}
 
-impl LocalFileDestination {
-    pub fn new(configuration: &Value, csv: bool) -> Result<Self, ConnectorError> {
-        Ok(Self {
-            directory: LocalFileConfig::parse(configuration)?.destination_path,
-            csv,
+    fn discover(&self) -> BoxFuture<'_, Result<Value, ConnectorError>> {
+        Box::pin(self.discover_file())
+    }
+
+    /// One stream, always read whole (full refresh).
+    fn read<'a>(
+        self: Box<Self>,
+        catalog: &'a ConfiguredCatalog,
+        _state: &'a [ResumeState],
+        output: mpsc::Sender<AirbyteMessage>,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            if catalog.streams.is_empty() {
+                return Ok(());
+            }
+            self.read_file(output).await
         })
-    }
-
-    pub async fn check(&self) -> Result<(), ConnectorError> {
-        tokio::fs::create_dir_all(&self.directory)
-            .await
-            .map_err(|error| {
-                ConnectorError::invalid(
-                    "destination_path",
-                    format!("{}: {error}", self.directory.display()),
-                )
-            })
-    }
-
-    fn file_name(&self, stream: &str) -> String {
-        let safe: String = stream
-            .chars()
-            .map(|character| {
-                if character.is_alphanumeric() || character == '_' || character == '-' {
-                    character
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!(
-            "_airbyte_raw_{safe}.{}",
-            if self.csv { "csv" } else { "jsonl" }
-        )
-    }
-
-    /// Writes each stream to the file its destination name (`naming`) gives; namespaces do
-    /// not apply to files.
-    pub async fn write(
-        self,
-        catalog: &Value,
-        naming: &DestinationNaming,
-        input: mpsc::Receiver<AirbyteMessage>,
-        acks: mpsc::Sender<StateAck>,
-    ) -> Result<(), ConnectorError> {
-        self.check().await?;
-        let mut files = Vec::new();
-        for configured in catalog["streams"].as_array().into_iter().flatten() {
-            let stream = configured["stream"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let overwrite = match configured["destination_sync_mode"].as_str() {
-                Some("overwrite") => true,
-                Some("append") | None => false,
-                Some(other) => {
-                    return Err(ConnectorError::Failed(format!(
-                        "stream '{stream}': destination sync mode '{other}' is not supported by local files (overwrite, append)"
-                    )));
-                }
-            };
-            let file_name = self.file_name(&naming.name(&stream));
-            let path = self.directory.join(&file_name);
-            let writing = if overwrite {
-                self.directory.join(format!("{file_name}.ferry_tmp"))
-            } else {
-                path.clone()
-            };
-            let file = tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(!overwrite)
-                .write(true)
-                .truncate(overwrite)
-                .open(&writing)
-                .await
-                .map_err(|error| io_error(&writing, error))?;
-            let empty = file
-                .metadata()
-                .await
-                .map(|meta| meta.len() == 0)
-                .unwrap_or(true);
-            let mut writer = BufWriter::with_capacity(1 << 16, file);
-            if self.csv && empty {
-                writer
-                    .write_all(b"_airbyte_ab_id,_airbyte_emitted_at,_airbyte_data\n")
-                    .await
-                    .map_err(|error| io_error(&writing, error))?;
-            }
-            files.push(OpenFile {
-                stream,
-                writing,
-                path,
-                overwrite,
-                complete: false,
-                writer,
-            });
-        }
-        let mut tally = Tally::default();
-        let mut held = Vec::new();
-        let mut line = Vec::with_capacity(1 << 12);
-        let mut input = Incoming::new(input);
-        while let Some(message) = input.recv().await {
-            match message {
-                AirbyteMessage::Record { record } => {
-                    let Some(file) = files.iter_mut().find(|file| file.stream == record.stream)
-                    else {
-                        return Err(ConnectorError::Failed(format!(
-                            "a record of stream '{}' which the catalog does not configure",
-                            record.stream
-                        )));
-                    };
-                    line.clear();
-                    let id = uuid::Uuid::new_v4();
-                    if self.csv {
-                        line.extend_from_slice(format!("{id},{},\"", record.emitted_at).as_bytes());
-                        line.extend_from_slice(record.data.get().replace('"', "\"\"").as_bytes());
-                        line.extend_from_slice(b"\"\n");
-                    } else {
-                        serde_json::to_writer(
-                            &mut line,
-                            &json!({"_airbyte_ab_id": id, "_airbyte_emitted_at": record.emitted_at, "_airbyte_data": record.data}),
-                        )
-                        .map_err(|error| ConnectorError::Failed(error.to_string()))?;
-                        line.push(b'\n');
-                    }
-                    file.writer
-                        .write_all(&line)
-                        .await
-                        .map_err(|error| io_error(&file.writing, error))?;
-                    tally.add(
-                        &record.stream,
-                        record.namespace.as_deref(),
-                        1,
-                        record.data.get().len() as u64,
-                    );
-                }
-                AirbyteMessage::State { state } => {
-                    // Durable before acknowledged: flushed and synced to disk.
-                    for file in &mut files {
-                        file.make_durable().await?;
-                    }
-                    let ack = tally.ack(Some(state));
-                    let overwritten = files
-                        .iter()
-                        .filter(|file| file.overwrite)
-                        .map(|file| file.stream.as_str());
-                    if waits_for_swap(&ack, overwritten) {
-                        held.push(ack);
-                    } else {
-                        acks.send(ack)
-                            .await
-                            .map_err(|_| ConnectorError::PipeClosed)?;
-                    }
-                }
-                AirbyteMessage::Trace { trace } => {
-                    if let Some(name) = completed_stream(&trace) {
-                        for file in files.iter_mut().filter(|file| file.stream == name) {
-                            file.complete = true;
-                        }
-                    }
-                }
-                AirbyteMessage::CopyRows { .. } => {
-                    return Err(ConnectorError::Failed(
-                        "COPY rows reached a file destination".to_owned(),
-                    ));
-                }
-                _ => {}
-            }
-        }
-        for file in &mut files {
-            file.make_durable().await?;
-            if file.overwrite && file.complete {
-                tokio::fs::rename(&file.writing, &file.path)
-                    .await
-                    .map_err(|error| io_error(&file.path, error))?;
-            }
-        }
-        if !tally.is_empty() {
-            held.push(tally.ack(None));
-        }
-        for ack in held {
-            acks.send(ack)
-                .await
-                .map_err(|_| ConnectorError::PipeClosed)?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn csv_columns_are_typed_from_their_cells() {
-        let kind = |cells: &[&str]| {
-            cells
-                .iter()
-                .fold(CellKind::Unknown, |kind, cell| kind.widen(cell))
-                .json_type()
-        };
-        assert_eq!(kind(&["1", "2", ""]), "number");
-        assert_eq!(kind(&["1", "2.5"]), "number");
-        assert_eq!(kind(&["true", "False"]), "boolean");
-        assert_eq!(kind(&["1", "x"]), "string");
-        assert_eq!(typed_cell("34", "number"), json!(34));
-        assert_eq!(typed_cell("9.5", "number"), json!(9.5));
-        assert_eq!(typed_cell("", "string"), Value::Null);
     }
 }

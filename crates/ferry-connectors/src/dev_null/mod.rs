@@ -1,0 +1,9 @@
+//! Airbyte's E2E-testing destination, silent mode: keeps nothing.
+
+mod config;
+#[cfg(feature = "runtime")]
+mod destination;
+
+pub use config::DevNullConfig;
+#[cfg(feature = "runtime")]
+pub use destination::DevNullWriter;

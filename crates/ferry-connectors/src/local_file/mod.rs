@@ -1,0 +1,10 @@
+//! Airbyte's local destinations `local-json` (JSON Lines) and `csv`: Airbyte's raw shape
+//! (`_airbyte_ab_id`, `_airbyte_emitted_at`, `_airbyte_data`) in `_airbyte_raw_<stream>.*`.
+
+mod config;
+#[cfg(feature = "runtime")]
+mod destination;
+
+pub use config::LocalFileConfig;
+#[cfg(feature = "runtime")]
+pub use destination::{FileFormat, LocalFileDestination};

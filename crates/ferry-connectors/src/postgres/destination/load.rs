@@ -1,0 +1,176 @@
+//! Loading rows: COPY runs of rows already in COPY form, and the buffered rows made from
+//! records, each with a fresh `_airbyte_raw_id`.
+
+use ferry_protocol::CopyFormat;
+use sqlx::postgres::PgConnection;
+
+use super::super::{copy_binary, database_error, quote_identifier};
+use super::table::{Mode, StreamTable};
+use crate::ConnectorError;
+use crate::driver::CopyRun;
+
+impl StreamTable {
+    /// The COPY column list of rows made from records: the Airbyte columns, the stream's, and
+    /// `_airbyte_meta` last (it records what went wrong with the others).
+    pub(super) fn copy_statement(&self) -> String {
+        let mut columns = String::from(
+            "\"_airbyte_raw_id\", \"_airbyte_extracted_at\", \"_airbyte_generation_id\"",
+        );
+        for column in &self.columns {
+            columns.push_str(", ");
+            columns.push_str(&quote_identifier(&column.name));
+        }
+        columns.push_str(", \"_airbyte_meta\"");
+        format!("COPY {} ({columns}) FROM STDIN", self.load_table())
+    }
+
+    /// Takes rows that are already COPY text or binary of the stream's columns: the whole
+    /// run into one COPY statement, so that PostgreSQL parses one batch while the next is on
+    /// its way. Each row gains its
+    /// `_airbyte_raw_id` here (the other Airbyte columns take their defaults):
+    /// `gen_random_uuid()` as a default would cost the database 3 µs a row, more than the rest.
+    pub(super) async fn copy_rows(
+        &mut self,
+        run: &mut CopyRun<'_>,
+        ids: &mut RawIds,
+        connection: &mut PgConnection,
+    ) -> Result<(), ConnectorError> {
+        let columns = run.columns().clone();
+        let format = run.format().clone();
+        let binary = match &format {
+            CopyFormat::Binary { types } => {
+                self.check_binary_rows(&columns, types)?;
+                true
+            }
+            CopyFormat::Text => false,
+        };
+        let names: Vec<String> = columns.iter().map(|name| quote_identifier(name)).collect();
+        let statement = format!(
+            "COPY {} (\"_airbyte_raw_id\", {}) FROM STDIN{}",
+            self.load_table(),
+            names.join(", "),
+            if binary { " (FORMAT binary)" } else { "" }
+        );
+        let context = format!("loading {}", self.final_table());
+        let malformed = || ConnectorError::Failed(format!("{context}: malformed COPY binary rows"));
+        let mut copy = connection
+            .copy_in_raw(&statement)
+            .await
+            .map_err(|error| database_error(&context, error))?;
+        let mut id = Vec::with_capacity(36);
+        self.buffer.clear();
+        if binary {
+            self.buffer.extend_from_slice(copy_binary::HEADER);
+        }
+        while let Some(batch) = run.next_batch().await {
+            if binary {
+                if push_binary_rows(&mut self.buffer, &batch.data, ids, &mut id).is_err() {
+                    let _ = copy.abort("ferry: malformed rows").await;
+                    return Err(malformed());
+                }
+            } else {
+                for row in batch.data.split_inclusive(|byte| *byte == b'\n') {
+                    ids.write(&mut self.buffer);
+                    self.buffer.push(b'\t');
+                    self.buffer.extend_from_slice(row);
+                }
+            }
+            if let Err(error) = copy.send(self.buffer.as_slice()).await {
+                let _ = copy.abort("ferry: send failed").await;
+                return Err(database_error(&context, error));
+            }
+            self.buffer.clear();
+        }
+        if binary && let Err(error) = copy.send(copy_binary::TRAILER).await {
+            let _ = copy.abort("ferry: send failed").await;
+            return Err(database_error(&context, error));
+        }
+        copy.finish()
+            .await
+            .map_err(|error| database_error(&context, error))?;
+        self.staged |= self.mode == Mode::AppendDedup;
+        Ok(())
+    }
+
+    pub(super) async fn flush(
+        &mut self,
+        connection: &mut PgConnection,
+    ) -> Result<(), ConnectorError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let context = format!("loading {}", self.final_table());
+        let mut copy = connection
+            .copy_in_raw(&self.copy_statement())
+            .await
+            .map_err(|error| database_error(&context, error))?;
+        let sent = copy.send(self.buffer.as_slice()).await.map(drop);
+        if let Err(error) = sent {
+            let _ = copy.abort("ferry: send failed").await;
+            return Err(database_error(&context, error));
+        }
+        copy.finish()
+            .await
+            .map_err(|error| database_error(&context, error))?;
+        self.buffer.clear();
+        self.staged |= self.mode == Mode::AppendDedup;
+        Ok(())
+    }
+}
+
+/// Appends each whole COPY binary tuple of `data` with a new `_airbyte_raw_id` first.
+fn push_binary_rows(
+    out: &mut Vec<u8>,
+    mut data: &[u8],
+    ids: &mut RawIds,
+    id: &mut Vec<u8>,
+) -> Result<(), copy_binary::Malformed> {
+    while !data.is_empty() {
+        let copy_binary::Next::Tuple(length) = copy_binary::next(data)? else {
+            return Err(copy_binary::Malformed);
+        };
+        id.clear();
+        ids.write(id);
+        copy_binary::push_with_first_field(out, &data[..length], id)?;
+        data = &data[length..];
+    }
+    Ok(())
+}
+
+/// `_airbyte_raw_id`s: random (v4) UUIDs from a generator seeded once, since one system call
+/// per record would cost more than the rest of the row.
+pub(super) struct RawIds {
+    state: u64,
+    text: [u8; 36],
+}
+
+impl RawIds {
+    pub(super) fn new() -> Self {
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        Self {
+            state: u64::from_le_bytes(seed) ^ clock,
+            text: [0; 36],
+        }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub(super) fn write(&mut self, out: &mut Vec<u8>) {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        out.extend_from_slice(id.hyphenated().encode_lower(&mut self.text).as_bytes());
+    }
+}

@@ -1,0 +1,218 @@
+//! Airbyte's `destination-postgres` with Destinations V2 typing: one typed table per stream
+//! (namespace → schema) with `_airbyte_raw_id`, `_airbyte_extracted_at`, `_airbyte_meta` and
+//! `_airbyte_generation_id`, loaded with COPY. By concern: `table.rs` (which table, which
+//! columns), `ddl.rs` (making tables, the overwrite's swap), `load.rs` (COPY),
+//! `record_row.rs` (a record as a COPY row), `merge.rs` (deduplication as SQL).
+
+mod ddl;
+mod load;
+mod merge;
+mod record_row;
+mod table;
+#[cfg(test)]
+mod tests;
+
+use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
+use ferry_protocol::{AirbyteMessage, RecordMessage};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use tokio::sync::mpsc;
+
+use super::{PostgresDestinationConfig, connect, connect_options, database_error, run_sql};
+use crate::connector::{BoxFuture, Destination};
+use crate::driver::{CopyRun, StreamWriter, drive};
+use crate::{ConnectorError, StateAck, config};
+use load::RawIds;
+use record_row::ExtractedAt;
+use table::{Mode, StreamTable};
+
+/// A stream's buffered COPY rows are sent to PostgreSQL once they reach this size.
+const FLUSH_BYTES: usize = 4 * 1024 * 1024;
+
+pub struct PostgresDestination {
+    options: PgConnectOptions,
+    schema: String,
+}
+
+impl PostgresDestination {
+    pub fn build(configuration: &Value) -> Result<Box<dyn Destination>, ConnectorError> {
+        let config: PostgresDestinationConfig = config::parse(configuration)?;
+        Ok(Box::new(Self {
+            options: connect_options(&config.connection),
+            schema: config.schema,
+        }))
+    }
+
+    /// Connects and checks that tables can be made in the default schema.
+    async fn check_schema(&self) -> Result<(), ConnectorError> {
+        let mut connection = connect(&self.options).await?;
+        let allowed: Option<bool> = sqlx::query_scalar(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)
+                 THEN has_schema_privilege($1, 'CREATE')
+                 ELSE has_database_privilege(current_database(), 'CREATE') END",
+        )
+        .bind(&self.schema)
+        .fetch_one(&mut connection)
+        .await
+        .map_err(|error| database_error("check", error))?;
+        match allowed {
+            Some(true) => Ok(()),
+            _ => Err(ConnectorError::invalid(
+                "schema",
+                format!("user may not create tables in schema '{}'", self.schema),
+            )),
+        }
+    }
+
+    /// Connects and makes every stream's tables.
+    async fn open(
+        &self,
+        catalog: &ConfiguredCatalog,
+        naming: &DestinationNaming,
+    ) -> Result<PostgresWriter, ConnectorError> {
+        let mut connection = connect(&self.options).await?;
+        let mut streams = Vec::new();
+        for (index, configured) in catalog.streams.iter().enumerate() {
+            let mut stream = StreamTable::new(configured, naming, &self.schema, index)?;
+            stream.prepare(&mut connection).await?;
+            streams.push(stream);
+        }
+        Ok(PostgresWriter {
+            connection,
+            streams,
+            ids: RawIds::new(),
+            extracted_at: ExtractedAt::default(),
+            in_transaction: false,
+        })
+    }
+}
+
+impl Destination for PostgresDestination {
+    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.check_schema())
+    }
+
+    fn accepts_copy_rows(&self) -> bool {
+        true
+    }
+
+    fn write<'a>(
+        self: Box<Self>,
+        catalog: &'a ConfiguredCatalog,
+        naming: &'a DestinationNaming,
+        input: mpsc::Receiver<AirbyteMessage>,
+        acks: mpsc::Sender<StateAck>,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            let writer = self.open(catalog, naming).await?;
+            drive(writer, catalog, input, acks).await
+        })
+    }
+}
+
+/// One connection and one transaction for everything between two STATEs: a STATE commits
+/// it, so a state is acknowledged only once every row before it is in.
+struct PostgresWriter {
+    connection: PgConnection,
+    streams: Vec<StreamTable>,
+    ids: RawIds,
+    extracted_at: ExtractedAt,
+    in_transaction: bool,
+}
+
+impl PostgresWriter {
+    async fn begin(&mut self) -> Result<(), ConnectorError> {
+        if !self.in_transaction {
+            execute(&mut self.connection, "BEGIN").await?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// Flushes every stream's buffer and merges the deduplicated ones, in the transaction.
+    async fn flush_and_merge(&mut self) -> Result<(), ConnectorError> {
+        self.begin().await?;
+        for stream in &mut self.streams {
+            stream.flush(&mut self.connection).await?;
+            stream.merge(&mut self.connection).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn execute(connection: &mut PgConnection, sql: &str) -> Result<(), ConnectorError> {
+    run_sql(connection, sql)
+        .await
+        .map_err(|error| database_error("destination", error))
+}
+
+impl StreamWriter for PostgresWriter {
+    async fn write_record(
+        &mut self,
+        index: usize,
+        record: &RecordMessage,
+    ) -> Result<(), ConnectorError> {
+        let Self {
+            streams,
+            ids,
+            extracted_at,
+            ..
+        } = self;
+        let stream = streams
+            .get_mut(index)
+            .ok_or_else(|| ConnectorError::Failed(format!("no table for stream {index}")))?;
+        stream.push(record, ids, extracted_at)?;
+        if stream.buffer.len() >= FLUSH_BYTES {
+            self.begin().await?;
+            let Self {
+                streams,
+                connection,
+                ..
+            } = self;
+            if let Some(stream) = streams.get_mut(index) {
+                stream.flush(connection).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_copy_rows(
+        &mut self,
+        index: usize,
+        run: &mut CopyRun<'_>,
+    ) -> Result<(), ConnectorError> {
+        self.begin().await?;
+        let Self {
+            streams,
+            connection,
+            ids,
+            ..
+        } = self;
+        let stream = streams
+            .get_mut(index)
+            .ok_or_else(|| ConnectorError::Failed(format!("no table for stream {index}")))?;
+        stream.flush(connection).await?;
+        stream.copy_rows(run, ids, connection).await
+    }
+
+    async fn make_durable(&mut self) -> Result<(), ConnectorError> {
+        self.flush_and_merge().await?;
+        execute(&mut self.connection, "COMMIT").await?;
+        self.in_transaction = false;
+        Ok(())
+    }
+
+    /// The rest committed, and each overwrite stream that completed swapped in, in the same
+    /// transaction.
+    async fn finish(&mut self, complete: &[bool]) -> Result<(), ConnectorError> {
+        self.flush_and_merge().await?;
+        for (index, stream) in self.streams.iter().enumerate() {
+            if stream.mode == Mode::Overwrite && complete.get(index).copied().unwrap_or(false) {
+                stream.swap(&mut self.connection).await?;
+            }
+        }
+        execute(&mut self.connection, "COMMIT").await?;
+        self.in_transaction = false;
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! The table model: which table a configured stream lands in, with which columns, and
+//! where its rows are loaded first.
+
+use ferry_protocol::catalog::{ConfiguredStream, DestinationNaming, DestinationSyncMode};
+
+use super::super::quote_identifier;
+use super::super::schema::ColumnType;
+use super::FLUSH_BYTES;
+use crate::ConnectorError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Overwrite,
+    Append,
+    AppendDedup,
+}
+
+pub(super) struct Column {
+    pub(super) name: String,
+    pub(super) kind: ColumnType,
+}
+
+/// A configured stream and the table it lands in.
+pub(super) struct StreamTable {
+    /// The stream as the source names it.
+    pub(super) source_name: String,
+    pub(super) schema: String,
+    pub(super) name: String,
+    pub(super) mode: Mode,
+    pub(super) columns: Vec<Column>,
+    pub(super) primary_key: Vec<String>,
+    pub(super) cursor: Option<String>,
+    pub(super) generation_id: i64,
+    pub(super) sync_id: i64,
+    /// Temporary table (session) receiving a deduplicated stream's rows before the merge.
+    pub(super) stage: String,
+    pub(super) buffer: Vec<u8>,
+    /// Rows staged since the last merge.
+    pub(super) staged: bool,
+    /// A deduplicated table with a unique index on its primary key merges with one upsert;
+    /// one whose rows already repeat a key (appended before) falls back to delete + insert.
+    pub(super) unique_key: bool,
+}
+
+/// PostgreSQL truncates identifiers to 63 bytes; cut at a character boundary first.
+pub(super) fn identifier(text: &str) -> String {
+    let mut end = text.len().min(63);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+pub(super) const AIRBYTE_COLUMNS: &str = "\"_airbyte_raw_id\" varchar(36) NOT NULL, \
+     \"_airbyte_extracted_at\" timestamptz NOT NULL, \
+     \"_airbyte_meta\" jsonb NOT NULL, \"_airbyte_generation_id\" bigint";
+
+/// Rows that come as COPY rows carry only the stream's columns and a raw id; these defaults
+/// fill the other Airbyte columns in PostgreSQL itself.
+pub(super) fn airbyte_defaults(table: &str, sync_id: i64, generation_id: i64) -> String {
+    format!(
+        "ALTER TABLE {table} ALTER COLUMN \"_airbyte_extracted_at\" SET DEFAULT now(), \
+         ALTER COLUMN \"_airbyte_meta\" SET DEFAULT '{{\"changes\": [], \"sync_id\": {sync_id}}}'::jsonb, \
+         ALTER COLUMN \"_airbyte_generation_id\" SET DEFAULT {generation_id};"
+    )
+}
+
+impl StreamTable {
+    pub(super) fn new(
+        configured: &ConfiguredStream,
+        naming: &DestinationNaming,
+        default_schema: &str,
+        index: usize,
+    ) -> Result<Self, ConnectorError> {
+        let stream = &configured.stream;
+        let source_name = stream.name.clone();
+        let mode = match configured.destination_sync_mode {
+            DestinationSyncMode::Overwrite => Mode::Overwrite,
+            DestinationSyncMode::Append => Mode::Append,
+            DestinationSyncMode::AppendDedup => Mode::AppendDedup,
+            other => {
+                return Err(ConnectorError::Config(format!(
+                    "stream '{source_name}': destination sync mode '{}' is not supported by destination-postgres (overwrite, append, append_dedup)",
+                    other.as_str()
+                )));
+            }
+        };
+        let columns: Vec<Column> = stream
+            .properties()
+            .filter(|(name, _)| !name.starts_with("_airbyte_"))
+            .map(|(name, schema)| Column {
+                name: name.clone(),
+                kind: ColumnType::of(schema),
+            })
+            .collect();
+        let primary_key: Vec<String> = configured
+            .primary_key_columns()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if mode == Mode::AppendDedup && primary_key.is_empty() {
+            return Err(ConnectorError::Config(format!(
+                "stream '{source_name}' is deduplicated but has no primary key"
+            )));
+        }
+        Ok(Self {
+            schema: identifier(
+                &naming
+                    .namespace(stream.namespace.as_deref())
+                    .unwrap_or_else(|| default_schema.to_owned()),
+            ),
+            name: identifier(&naming.name(&source_name)),
+            source_name,
+            mode,
+            columns,
+            primary_key,
+            cursor: configured.cursor().map(str::to_owned),
+            generation_id: configured.generation_id.unwrap_or(0),
+            sync_id: configured.sync_id.unwrap_or(0),
+            stage: format!("ferry_stage_{index}"),
+            buffer: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
+            staged: false,
+            unique_key: false,
+        })
+    }
+
+    pub(super) fn qualified(&self, table: &str) -> String {
+        format!(
+            "{}.{}",
+            quote_identifier(&self.schema),
+            quote_identifier(table)
+        )
+    }
+
+    pub(super) fn final_table(&self) -> String {
+        self.qualified(&self.name)
+    }
+
+    pub(super) fn temporary_name(&self) -> String {
+        identifier(&format!("{}_ferry_tmp", self.name))
+    }
+
+    /// The table rows are copied into.
+    pub(super) fn load_table(&self) -> String {
+        match self.mode {
+            Mode::Append => self.final_table(),
+            Mode::AppendDedup => quote_identifier(&self.stage),
+            Mode::Overwrite => self.qualified(&self.temporary_name()),
+        }
+    }
+
+    pub(super) fn column_definitions(&self) -> String {
+        let mut definitions = AIRBYTE_COLUMNS.to_owned();
+        for column in &self.columns {
+            definitions.push_str(&format!(
+                ", {} {}",
+                quote_identifier(&column.name),
+                column.kind.sql()
+            ));
+        }
+        definitions
+    }
+
+    /// Binary rows are only for a table made afresh for this sync, whose columns are of the
+    /// types the rows are in.
+    pub(super) fn check_binary_rows(
+        &self,
+        columns: &[String],
+        types: &[String],
+    ) -> Result<(), ConnectorError> {
+        let stream = &self.source_name;
+        if self.mode != Mode::Overwrite {
+            return Err(ConnectorError::Failed(format!(
+                "stream '{stream}': COPY binary rows for a table that is not made afresh"
+            )));
+        }
+        if columns.len() != types.len() {
+            return Err(ConnectorError::Failed(format!(
+                "stream '{stream}': COPY binary rows name {} columns and {} types",
+                columns.len(),
+                types.len()
+            )));
+        }
+        for (name, kind) in columns.iter().zip(types) {
+            let ours = self.columns.iter().find(|column| &column.name == name);
+            if ours.is_none_or(|column| column.kind.sql() != kind) {
+                return Err(ConnectorError::Failed(format!(
+                    "stream '{stream}': COPY binary rows hold column '{name}' as {kind}, \
+                     which its table does not"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,329 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry_protocol::{AirbyteMessage, CopyFormat, RecordMessage};
+use futures_util::TryStreamExt;
+use serde_json::value::RawValue;
+use sqlx::postgres::PgConnection;
+
+use super::super::{copy_binary, copy_text, database_error};
+use super::read_plan::ReadPlan;
+use crate::ConnectorError;
+use crate::emitter::{Emitter, now_millis};
+
+/// COPY rows go to the destination in batches of about this many bytes.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// A checkpoint is due after this many rows (at the next change of cursor value) or this long.
+const CHECKPOINT_ROWS: u64 = 100_000;
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+
+impl ReadPlan<'_> {
+    pub(super) async fn run(
+        &self,
+        connection: &mut PgConnection,
+        output: &Emitter,
+        copy_rows: bool,
+    ) -> Result<(), ConnectorError> {
+        let query = self.query(copy_rows);
+        let key = self.descriptor.key();
+        let mut rows = connection
+            .copy_out_raw(&query)
+            .await
+            .map_err(|error| database_error(&format!("reading {key}"), error))?;
+        let mut reader = RowReader {
+            plan: self,
+            output,
+            pending: Vec::new(),
+            last_cursor: self.resume_from.clone(),
+            since_checkpoint: 0,
+            checkpoint_at: Instant::now() + CHECKPOINT_INTERVAL,
+            emitted_at: 0,
+            binary: (copy_rows && self.binary_types.is_some()).then(BinaryFraming::default),
+            copy: copy_rows.then(|| CopyBatch {
+                format: match &self.binary_types {
+                    Some(types) => CopyFormat::Binary {
+                        types: types.clone(),
+                    },
+                    None => CopyFormat::Text,
+                },
+                columns: self
+                    .columns
+                    .iter()
+                    .map(|column| column.name.clone())
+                    .collect(),
+                cursor_index: self.cursor.and_then(|cursor| {
+                    self.columns
+                        .iter()
+                        .position(|column| column.name == cursor.name)
+                }),
+                data: Vec::with_capacity(BATCH_BYTES + 4096),
+                rows: 0,
+                seeking: false,
+            }),
+        };
+        while let Some(chunk) = rows
+            .try_next()
+            .await
+            .map_err(|error| database_error(&format!("reading {key}"), error))?
+        {
+            reader.emitted_at = now_millis();
+            reader.take(&chunk).await?;
+        }
+        drop(rows);
+        reader.send_batch().await?;
+        if !reader.pending.is_empty() || reader.binary.is_some_and(|framing| !framing.ended) {
+            return Err(ConnectorError::Failed(format!(
+                "reading {key}: the last row was cut short"
+            )));
+        }
+        let end = match (&self.cursor, reader.last_cursor.as_deref()) {
+            (Some(_), Some(cursor)) => Some(self.state(cursor)),
+            (Some(_), None) => None,
+            (None, _) => Some(self.state("")),
+        };
+        if let Some(state) = end {
+            output.send(state).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Turns COPY output (chunks that split rows anywhere) into records and checkpoints.
+struct RowReader<'p, 'a> {
+    plan: &'p ReadPlan<'a>,
+    output: &'p Emitter,
+    pending: Vec<u8>,
+    last_cursor: Option<String>,
+    since_checkpoint: u64,
+    checkpoint_at: Instant,
+    emitted_at: i64,
+    /// Set when rows go as COPY rows.
+    copy: Option<CopyBatch>,
+    /// Set when they come (and go) as COPY binary.
+    binary: Option<BinaryFraming>,
+}
+
+/// Where COPY binary output has got to.
+#[derive(Default, Clone, Copy)]
+struct BinaryFraming {
+    header_read: bool,
+    ended: bool,
+}
+
+struct CopyBatch {
+    format: CopyFormat,
+    columns: Arc<[String]>,
+    /// Where the cursor is among the columns, for incremental streams.
+    cursor_index: Option<usize>,
+    data: Vec<u8>,
+    rows: u64,
+    /// A checkpoint is due: looking for the first change of cursor value.
+    seeking: bool,
+}
+
+/// Field `index` of a COPY text row, unescaped.
+fn copy_field(row: &[u8], index: usize) -> Option<String> {
+    let field = copy_text::fields(row).nth(index)?;
+    copy_text::unescape(field).map(|text| String::from_utf8_lossy(&text).into_owned())
+}
+
+impl RowReader<'_, '_> {
+    async fn take(&mut self, chunk: &[u8]) -> Result<(), ConnectorError> {
+        if self.binary.is_some() {
+            return self.take_binary(chunk).await;
+        }
+        let mut rest = chunk;
+        if !self.pending.is_empty() {
+            let Some(end) = memchr::memchr(b'\n', rest) else {
+                self.pending.extend_from_slice(rest);
+                return Ok(());
+            };
+            let mut line = std::mem::take(&mut self.pending);
+            line.extend_from_slice(&rest[..end]);
+            self.row(&line).await?;
+            rest = &rest[end + 1..];
+        }
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            self.row(&rest[..end]).await?;
+            rest = &rest[end + 1..];
+        }
+        self.pending.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// COPY binary output: whole tuples into the batch as they are. PostgreSQL sends a tuple
+    /// a chunk; one cut across chunks is put together.
+    async fn take_binary(&mut self, chunk: &[u8]) -> Result<(), ConnectorError> {
+        let plan = self.plan;
+        let malformed = || {
+            ConnectorError::Failed(format!(
+                "reading {}: PostgreSQL sent malformed COPY binary data",
+                plan.descriptor.key()
+            ))
+        };
+        let joined;
+        let mut data = chunk;
+        if !self.pending.is_empty() {
+            self.pending.extend_from_slice(chunk);
+            joined = std::mem::take(&mut self.pending);
+            data = &joined;
+        }
+        let mut framing = self.binary.unwrap_or_default();
+        if !framing.header_read {
+            match copy_binary::header_len(data).map_err(|_| malformed())? {
+                Some(length) => {
+                    data = &data[length..];
+                    framing.header_read = true;
+                }
+                None => {
+                    self.pending.extend_from_slice(data);
+                    return Ok(());
+                }
+            }
+        }
+        while !framing.ended {
+            match copy_binary::next(data).map_err(|_| malformed())? {
+                copy_binary::Next::Tuple(length) => {
+                    let Some(batch) = &mut self.copy else {
+                        return Ok(());
+                    };
+                    batch.data.extend_from_slice(&data[..length]);
+                    batch.rows += 1;
+                    data = &data[length..];
+                    if batch.data.len() >= BATCH_BYTES {
+                        self.send_batch().await?;
+                    }
+                }
+                copy_binary::Next::End => {
+                    framing.ended = true;
+                    data = &[];
+                }
+                copy_binary::Next::Incomplete => break,
+            }
+        }
+        self.binary = Some(framing);
+        self.pending.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// A row as COPY text: into the batch, with checkpoints found between cursor values.
+    async fn copy_row(&mut self, line: &[u8]) -> Result<(), ConnectorError> {
+        let Some(batch) = &mut self.copy else {
+            return Ok(());
+        };
+        if let Some(index) = batch.cursor_index
+            && batch.seeking
+        {
+            let cursor = copy_field(line, index);
+            if cursor != self.last_cursor {
+                self.send_batch().await?;
+                if let Some(previous) = &self.last_cursor {
+                    self.output.send(self.plan.state(previous)).await?;
+                }
+                self.since_checkpoint = 0;
+                self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
+                if let Some(batch) = &mut self.copy {
+                    batch.seeking = false;
+                }
+            }
+            self.last_cursor = cursor;
+        }
+        let Some(batch) = &mut self.copy else {
+            return Ok(());
+        };
+        batch.data.extend_from_slice(line);
+        batch.data.push(b'\n');
+        batch.rows += 1;
+        self.since_checkpoint += 1;
+        if let Some(index) = batch.cursor_index
+            && !batch.seeking
+            && (self.since_checkpoint >= CHECKPOINT_ROWS
+                || (self.since_checkpoint.is_multiple_of(4096)
+                    && Instant::now() >= self.checkpoint_at))
+        {
+            batch.seeking = true;
+            self.last_cursor = copy_field(line, index);
+        }
+        if batch.data.len() >= BATCH_BYTES {
+            self.send_batch().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the batch of COPY rows, noting the cursor of its last row (the state to end on).
+    async fn send_batch(&mut self) -> Result<(), ConnectorError> {
+        let Some(batch) = &mut self.copy else {
+            return Ok(());
+        };
+        if batch.rows == 0 {
+            return Ok(());
+        }
+        if let Some(index) = batch.cursor_index {
+            let body = &batch.data[..batch.data.len() - 1];
+            let start = memchr::memrchr(b'\n', body).map_or(0, |end| end + 1);
+            self.last_cursor = copy_field(&body[start..], index);
+        }
+        let rows = ferry_protocol::CopyRows {
+            stream: self.plan.descriptor.clone(),
+            columns: batch.columns.clone(),
+            format: batch.format.clone(),
+            count: batch.rows,
+            data: std::mem::replace(&mut batch.data, Vec::with_capacity(BATCH_BYTES + 4096)),
+        };
+        batch.rows = 0;
+        self.output.send(AirbyteMessage::CopyRows { rows }).await
+    }
+
+    async fn row(&mut self, line: &[u8]) -> Result<(), ConnectorError> {
+        if self.copy.is_some() {
+            return self.copy_row(line).await;
+        }
+        let malformed = || ConnectorError::Failed("PostgreSQL sent a malformed row".to_owned());
+        let data = if self.plan.cursor.is_some() {
+            let tab = memchr::memchr(b'\t', line).ok_or_else(malformed)?;
+            let cursor = copy_text::unescape(&line[..tab]).ok_or_else(malformed)?;
+            let cursor = String::from_utf8_lossy(&cursor);
+            if self.last_cursor.as_deref() != Some(cursor.as_ref()) {
+                self.checkpoint_if_due().await?;
+                self.last_cursor = Some(cursor.into_owned());
+            }
+            &line[tab + 1..]
+        } else {
+            line
+        };
+        let json = copy_text::unescape(data)
+            .ok_or_else(malformed)?
+            .into_owned();
+        let json = String::from_utf8(json).map_err(|_| malformed())?;
+        let data = RawValue::from_string(json).map_err(|_| malformed())?;
+        self.since_checkpoint += 1;
+        let record = RecordMessage {
+            stream: self.plan.descriptor.name.clone(),
+            namespace: self.plan.descriptor.namespace.clone(),
+            data,
+            emitted_at: self.emitted_at,
+            meta: None,
+            file: None,
+        };
+        self.output.send(AirbyteMessage::Record { record }).await
+    }
+
+    /// Called between two cursor values, where a checkpoint loses nothing on resume.
+    async fn checkpoint_if_due(&mut self) -> Result<(), ConnectorError> {
+        let Some(cursor) = &self.last_cursor else {
+            return Ok(());
+        };
+        if self.since_checkpoint == 0 {
+            return Ok(());
+        }
+        let due = self.since_checkpoint >= CHECKPOINT_ROWS || Instant::now() >= self.checkpoint_at;
+        if !due {
+            return Ok(());
+        }
+        self.output.send(self.plan.state(cursor)).await?;
+        self.since_checkpoint = 0;
+        self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! Job admission and the data planes' side of the queue. A job is admitted only where it can
+//! run (an active connection, an enabled region with an enabled data plane, no other job of
+//! the connection under way); `POST /jobs` and the scheduler both start jobs here.
+
+use std::time::Duration;
+
+use ferry_api::{AttemptStatus, ClaimResponse, ClaimedJob, FinishReport, JobStatus, JobType};
+use ferry_store::{AttemptOutcome, Connection, Failure, Job, NewJob, Region, Workspace};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::DataplaneCaller;
+use crate::error::{ApiError, ApiResult};
+use crate::services::{access, connector_tasks};
+
+/// Longest a claim may wait for a job.
+const MAX_CLAIM_WAIT: Duration = Duration::from_secs(30);
+/// How often a waiting claim looks again even without a wake-up: jobs created by another
+/// control-plane replica do not wake this one, nor does a retry's backoff running out.
+const CLAIM_POLL: Duration = Duration::from_secs(1);
+
+/// The workspace's region, if a data plane can run `what` there now: 409 when the region is
+/// disabled or has no enabled data plane.
+pub async fn runnable_region(
+    state: &AppState,
+    workspace: &Workspace,
+    what: &str,
+) -> ApiResult<Region> {
+    let region = state.store.region(workspace.region_id).await?;
+    if region.tombstone || !region.enabled {
+        return Err(ApiError::Conflict(format!(
+            "region '{}' of workspace '{}' is disabled: no job can run there",
+            region.name, workspace.name
+        )));
+    }
+    if !state.store.region_has_enabled_dataplane(region.id).await? {
+        return Err(ApiError::Conflict(format!(
+            "region '{}' has no enabled data plane to run {what}",
+            region.name
+        )));
+    }
+    Ok(region)
+}
+
+/// Puts a job for the connection in its region's lane — or refuses at once what could not
+/// run: an inactive connection, a disabled region or one without an enabled data plane, a
+/// connection that already has a job under way. Used by `POST /jobs` and the scheduler.
+pub async fn start_job(
+    state: &AppState,
+    connection: &Connection,
+    job_type: JobType,
+) -> ApiResult<Job> {
+    let workspace = state.store.live_workspace(connection.workspace_id).await?;
+    if connection.status != "active" {
+        return Err(ApiError::Conflict(format!(
+            "connection {} is {}, not active",
+            connection.id, connection.status
+        )));
+    }
+    // The job's region is fixed now, from the workspace; refuse at once what could not run.
+    // One job under way per connection is the store's rule (a unique index): 409 otherwise.
+    let region = runnable_region(state, &workspace, "the job").await?;
+    let job = state
+        .store
+        .create_job(&NewJob {
+            connection_id: connection.id,
+            workspace_id: workspace.id,
+            region_id: region.id,
+            job_type,
+            max_attempts: state.config.max_attempts,
+        })
+        .await?;
+    state.job_created.notify_waiters();
+    Ok(job)
+}
+
+/// Cancels the job: 409 once it succeeded or failed.
+pub async fn cancel_job(state: &AppState, job: &Job) -> ApiResult<Job> {
+    if matches!(job.status, JobStatus::Succeeded | JobStatus::Failed) {
+        return Err(ApiError::Conflict(format!(
+            "job {} already {}",
+            job.id, job.status
+        )));
+    }
+    Ok(state.store.cancel_job(job.id).await?)
+}
+
+/// Whether the caller and its region may run jobs now.
+async fn may_claim(state: &AppState, caller: &DataplaneCaller) -> ApiResult<bool> {
+    let dataplane = state.store.live_dataplane(caller.dataplane.id).await?;
+    let region = state.store.region(dataplane.region_id).await?;
+    Ok(dataplane.enabled && region.enabled && !region.tombstone)
+}
+
+/// Work for the calling data plane, waiting up to `wait` (at most 30 s) for some: a
+/// connector task first (an API call waits for each), else the oldest claimable job of its
+/// region — or only `job_id`, when it names one (it must be in the caller's region).
+pub async fn claim(
+    state: &AppState,
+    caller: &DataplaneCaller,
+    wait: Duration,
+    job_id: Option<i64>,
+) -> ApiResult<ClaimResponse> {
+    if let Some(job_id) = job_id {
+        access::region_job(state, caller, job_id).await?;
+    }
+    let deadline = Instant::now() + wait.min(MAX_CLAIM_WAIT);
+    let lease_millis = i64::try_from(state.config.job_lease.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        // Registered before looking, so a job created meanwhile is not missed.
+        let woken = state.job_created.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        // A read first: a claim with nothing to take writes nothing.
+        let allowed = (job_id.is_some()
+            || state
+                .store
+                .region_has_claimable_work(caller.dataplane.region_id)
+                .await?)
+            && may_claim(state, caller).await?;
+        // Tasks first: an API call is waiting for each. Not when a specific job is asked for.
+        if allowed
+            && job_id.is_none()
+            && let Some(task) = state
+                .store
+                .claim_task(caller.dataplane.region_id, caller.dataplane.id)
+                .await?
+        {
+            return Ok(ClaimResponse {
+                job: None,
+                task: Some(connector_tasks::claimed(state, task).await?),
+            });
+        }
+        if allowed
+            && let Some((job, attempt)) = state
+                .store
+                .claim_job(
+                    caller.dataplane.region_id,
+                    caller.dataplane.id,
+                    lease_millis,
+                    job_id,
+                )
+                .await?
+        {
+            tracing::info!(
+                job_id = job.id,
+                attempt_id = %attempt.id,
+                attempt_number = attempt.attempt_number,
+                dataplane_id = %caller.dataplane.id,
+                region_id = %job.region_id,
+                "job claimed"
+            );
+            return Ok(ClaimResponse {
+                job: Some(ClaimedJob {
+                    job_id: job.id,
+                    attempt_id: attempt.id,
+                    attempt_number: attempt.attempt_number,
+                    job_type: job.job_type,
+                    connection_id: job.connection_id,
+                    lease_expires_at: job.lease_expires_at.unwrap_or_default(),
+                }),
+                task: None,
+            });
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(ClaimResponse {
+                job: None,
+                task: None,
+            });
+        }
+        let _ = tokio::time::timeout((deadline - now).min(CLAIM_POLL), woken).await;
+    }
+}
+
+/// Ends the attempt as its data plane reports (the caller holds it: see
+/// `access::held_attempt`), and wakes the claims when the job went back to its lane.
+pub async fn finish_attempt(
+    state: &AppState,
+    job_id: i64,
+    attempt_id: Uuid,
+    report: FinishReport,
+) -> ApiResult<Job> {
+    let outcome = match report.status {
+        AttemptStatus::Succeeded => AttemptOutcome::Succeeded,
+        AttemptStatus::Failed => AttemptOutcome::Failed,
+        AttemptStatus::Cancelled => AttemptOutcome::Cancelled,
+        AttemptStatus::Running => {
+            return Err(ApiError::field(
+                "status",
+                "must be succeeded, failed or cancelled, got 'running'",
+            ));
+        }
+    };
+    let failure = Failure {
+        reason: report.failure_reason,
+        origin: report.failure_origin,
+        failure_type: report.failure_type,
+    };
+    let job = state
+        .store
+        .finish_attempt(
+            job_id,
+            attempt_id,
+            outcome,
+            &failure,
+            (report.rows_synced, report.bytes_synced),
+            state.config.retry_policy(),
+        )
+        .await?;
+    tracing::info!(
+        job_id = job.id,
+        %attempt_id,
+        status = %job.status,
+        failure_type = failure.failure_type.map(ferry_api::FailureType::as_str),
+        "attempt finished"
+    );
+    if job.status == JobStatus::Incomplete {
+        state.job_created.notify_waiters();
+    }
+    Ok(job)
+}
