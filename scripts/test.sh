@@ -80,6 +80,14 @@ check_route_imports() {
 }
 check_route_imports
 
+echo "== the control plane builds without the connectors' runtime"
+# ferry-control links ferry-connectors for configurations, SPECs and the registry only.
+cargo check -p ferry-control --locked --quiet
+if cargo tree -p ferry-control -e features -i ferry-connectors 2>/dev/null | grep -q '"runtime"'; then
+    echo "test.sh: ferry-control enables ferry-connectors' runtime feature" >&2
+    exit 1
+fi
+
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast

@@ -7,12 +7,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use ferry_protocol::catalog::{ConfiguredCatalog, DestinationSyncMode};
+use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming, DestinationSyncMode};
 use ferry_protocol::{AirbyteMessage, CopyFormat, CopyRows, RecordMessage, StateMessage};
 use ferry_protocol::{StreamDescriptor, TraceMessage};
 use tokio::sync::mpsc;
 
 use crate::ConnectorError;
+use crate::connector::{BoxFuture, Destination};
 
 /// A STATE the destination has made durable, with what it committed since the previous one;
 /// at the end of a write, `None` for the records committed after the last STATE (a source
@@ -135,6 +136,49 @@ pub(crate) trait StreamWriter: Send {
         &mut self,
         complete: &[bool],
     ) -> impl Future<Output = Result<(), ConnectorError>> + Send;
+}
+
+/// A native destination: how it checks its settings and opens a [`StreamWriter`] for a
+/// write; [`drive`] does the rest, so that every native destination is a [`Destination`].
+pub(crate) trait WriterFactory: Send + 'static {
+    type Writer: StreamWriter;
+
+    fn check_settings(&self) -> impl Future<Output = Result<(), ConnectorError>> + Send;
+
+    /// Whether it takes rows as PostgreSQL COPY rows ([`AirbyteMessage::CopyRows`]).
+    fn accepts_copy_rows(&self) -> bool {
+        false
+    }
+
+    /// Makes what the write needs (tables, files) and the writer that fills it.
+    fn open(
+        self,
+        catalog: &ConfiguredCatalog,
+        naming: &DestinationNaming,
+    ) -> impl Future<Output = Result<Self::Writer, ConnectorError>> + Send;
+}
+
+impl<T: WriterFactory> Destination for T {
+    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.check_settings())
+    }
+
+    fn accepts_copy_rows(&self) -> bool {
+        WriterFactory::accepts_copy_rows(self)
+    }
+
+    fn write<'a>(
+        self: Box<Self>,
+        catalog: &'a ConfiguredCatalog,
+        naming: &'a DestinationNaming,
+        input: mpsc::Receiver<AirbyteMessage>,
+        acks: mpsc::Sender<StateAck>,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            let writer = self.open(catalog, naming).await?;
+            drive(writer, catalog, input, acks).await
+        })
+    }
 }
 
 /// Consecutive COPY batches of one stream and one shape, as they come down the pipe; the

@@ -1,12 +1,11 @@
+use ferry_protocol::RecordMessage;
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
-use ferry_protocol::{AirbyteMessage, RecordMessage};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use super::DevNullConfig;
-use crate::connector::{BoxFuture, Destination};
-use crate::driver::{StreamWriter, drive};
-use crate::{ConnectorError, StateAck, config};
+use crate::connector::Destination;
+use crate::driver::{StreamWriter, WriterFactory};
+use crate::{ConnectorError, config};
 
 /// Accepts everything and keeps nothing (Airbyte's E2E-testing destination, silent mode):
 /// a record is "durable" as soon as it is read, so every STATE is acknowledged at once.
@@ -19,19 +18,19 @@ impl DevNullWriter {
     }
 }
 
-impl Destination for DevNullWriter {
-    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
-        Box::pin(async { Ok(()) })
+impl WriterFactory for DevNullWriter {
+    type Writer = Self;
+
+    async fn check_settings(&self) -> Result<(), ConnectorError> {
+        Ok(())
     }
 
-    fn write<'a>(
-        self: Box<Self>,
-        catalog: &'a ConfiguredCatalog,
-        _naming: &'a DestinationNaming,
-        input: mpsc::Receiver<AirbyteMessage>,
-        acks: mpsc::Sender<StateAck>,
-    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
-        Box::pin(drive(*self, catalog, input, acks))
+    async fn open(
+        self,
+        _catalog: &ConfiguredCatalog,
+        _naming: &DestinationNaming,
+    ) -> Result<Self, ConnectorError> {
+        Ok(self)
     }
 }
 

@@ -1,15 +1,14 @@
 use std::path::{Path, PathBuf};
 
+use ferry_protocol::RecordMessage;
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming, DestinationSyncMode};
-use ferry_protocol::{AirbyteMessage, RecordMessage};
 use serde_json::{Value, json};
 use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::sync::mpsc;
 
 use super::LocalFileConfig;
-use crate::connector::{BoxFuture, Destination};
-use crate::driver::{StreamWriter, drive};
-use crate::{ConnectorError, StateAck, config};
+use crate::connector::Destination;
+use crate::driver::{StreamWriter, WriterFactory};
+use crate::{ConnectorError, config};
 
 /// How the records of a stream are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +77,14 @@ impl LocalFileDestination {
         };
         format!("_airbyte_raw_{safe}.{extension}")
     }
+}
+
+impl WriterFactory for LocalFileDestination {
+    type Writer = FileWriter;
+
+    async fn check_settings(&self) -> Result<(), ConnectorError> {
+        self.make_directory().await
+    }
 
     /// Opens each stream's file where its destination name (`naming`) puts it; namespaces
     /// do not apply to files.
@@ -142,25 +149,6 @@ impl LocalFileDestination {
     }
 }
 
-impl Destination for LocalFileDestination {
-    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
-        Box::pin(self.make_directory())
-    }
-
-    fn write<'a>(
-        self: Box<Self>,
-        catalog: &'a ConfiguredCatalog,
-        naming: &'a DestinationNaming,
-        input: mpsc::Receiver<AirbyteMessage>,
-        acks: mpsc::Sender<StateAck>,
-    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
-        Box::pin(async move {
-            let writer = self.open(catalog, naming).await?;
-            drive(writer, catalog, input, acks).await
-        })
-    }
-}
-
 struct OpenFile {
     /// Where rows go now; for an overwrite, a temporary file renamed over `path` once the
     /// stream completed.
@@ -185,7 +173,7 @@ impl OpenFile {
 }
 
 /// The open files of a write, one per configured stream.
-struct FileWriter {
+pub struct FileWriter {
     format: FileFormat,
     files: Vec<OpenFile>,
     line: Vec<u8>,

@@ -12,16 +12,15 @@ mod table;
 #[cfg(test)]
 mod tests;
 
+use ferry_protocol::RecordMessage;
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
-use ferry_protocol::{AirbyteMessage, RecordMessage};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use tokio::sync::mpsc;
 
 use super::{PostgresDestinationConfig, connect, connect_options, database_error, run_sql};
-use crate::connector::{BoxFuture, Destination};
-use crate::driver::{CopyRun, StreamWriter, drive};
-use crate::{ConnectorError, StateAck, config};
+use crate::connector::Destination;
+use crate::driver::{CopyRun, StreamWriter, WriterFactory};
+use crate::{ConnectorError, config};
 use load::RawIds;
 use record_row::ExtractedAt;
 use table::{Mode, StreamTable};
@@ -42,9 +41,17 @@ impl PostgresDestination {
             schema: config.schema,
         }))
     }
+}
+
+impl WriterFactory for PostgresDestination {
+    type Writer = PostgresWriter;
+
+    fn accepts_copy_rows(&self) -> bool {
+        true
+    }
 
     /// Connects and checks that tables can be made in the default schema.
-    async fn check_schema(&self) -> Result<(), ConnectorError> {
+    async fn check_settings(&self) -> Result<(), ConnectorError> {
         let mut connection = connect(&self.options).await?;
         let allowed: Option<bool> = sqlx::query_scalar(
             "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)
@@ -66,7 +73,7 @@ impl PostgresDestination {
 
     /// Connects and makes every stream's tables.
     async fn open(
-        &self,
+        self,
         catalog: &ConfiguredCatalog,
         naming: &DestinationNaming,
     ) -> Result<PostgresWriter, ConnectorError> {
@@ -87,32 +94,9 @@ impl PostgresDestination {
     }
 }
 
-impl Destination for PostgresDestination {
-    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
-        Box::pin(self.check_schema())
-    }
-
-    fn accepts_copy_rows(&self) -> bool {
-        true
-    }
-
-    fn write<'a>(
-        self: Box<Self>,
-        catalog: &'a ConfiguredCatalog,
-        naming: &'a DestinationNaming,
-        input: mpsc::Receiver<AirbyteMessage>,
-        acks: mpsc::Sender<StateAck>,
-    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
-        Box::pin(async move {
-            let writer = self.open(catalog, naming).await?;
-            drive(writer, catalog, input, acks).await
-        })
-    }
-}
-
 /// One connection and one transaction for everything between two STATEs: a STATE commits
 /// it, so a state is acknowledged only once every row before it is in.
-struct PostgresWriter {
+pub struct PostgresWriter {
     connection: PgConnection,
     streams: Vec<StreamTable>,
     ids: RawIds,
