@@ -20,7 +20,25 @@ pub struct ResumeState {
     pub state: Value,
 }
 
-pub trait Source: Send {
+/// Everything a source resumes from: its streams' states, or the one GLOBAL state of a
+/// source that keeps one (every Airbyte CDC source), or a LEGACY state's `data`, each as the
+/// source emitted it.
+#[derive(Debug, Clone, Default)]
+pub struct SourceState {
+    pub streams: Vec<ResumeState>,
+    /// The GLOBAL state message, whole (`{"type": "GLOBAL", "global": {...}}`).
+    pub global: Option<Value>,
+    /// A LEGACY state's `data`.
+    pub legacy: Option<Value>,
+}
+
+impl SourceState {
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty() && self.global.is_none() && self.legacy.is_none()
+    }
+}
+
+pub trait Source: Send + Sync {
     /// Checks that the source can be read with this configuration.
     fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>>;
 
@@ -38,18 +56,38 @@ pub trait Source: Send {
     fn read<'a>(
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
-        state: &'a [ResumeState],
+        state: &'a SourceState,
         output: mpsc::Sender<AirbyteMessage>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>>;
 }
 
-pub trait Destination: Send {
+pub trait Destination: Send + Sync {
     /// Checks that the destination can be written with this configuration.
     fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>>;
 
     /// Whether it takes rows as PostgreSQL COPY rows ([`AirbyteMessage::CopyRows`]).
     fn accepts_copy_rows(&self) -> bool {
         false
+    }
+
+    /// Keeps its own record of the states it made durable, keyed by `connection`, in the
+    /// same transaction (or the same fsync order) as the rows they cover; see
+    /// [`Destination::committed_states`]. Destinations that cannot ignore it.
+    fn record_checkpoints_as(&mut self, connection: &str) {
+        let _ = connection;
+    }
+
+    /// The states this destination recorded as durable for the connection it records
+    /// checkpoints as, one per stream of `catalog` it holds one for: each at least as new as
+    /// what the control plane committed (a state is acknowledged only after it was
+    /// recorded), so an attempt resumed from them writes no row twice, even when the data
+    /// plane died between the destination's commit and the control plane's.
+    fn committed_states<'a>(
+        &'a self,
+        catalog: &'a ConfiguredCatalog,
+    ) -> BoxFuture<'a, Result<Vec<ResumeState>, ConnectorError>> {
+        let _ = catalog;
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     /// Writes the streams of `catalog` (named as the source names them) where `naming`

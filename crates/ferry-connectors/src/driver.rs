@@ -13,7 +13,7 @@ use ferry_protocol::{StreamDescriptor, TraceMessage};
 use tokio::sync::mpsc;
 
 use crate::ConnectorError;
-use crate::connector::{BoxFuture, Destination};
+use crate::connector::{BoxFuture, Destination, ResumeState};
 
 /// A STATE the destination has made durable, with what it committed since the previous one;
 /// at the end of a write, `None` for the records committed after the last STATE (a source
@@ -127,8 +127,12 @@ pub(crate) trait StreamWriter: Send {
         }
     }
 
-    /// Makes everything written so far durable.
-    fn make_durable(&mut self) -> impl Future<Output = Result<(), ConnectorError>> + Send;
+    /// Makes everything written so far durable, with `state` (the STATE that follows it)
+    /// recorded beside it by a destination that keeps its own checkpoints.
+    fn make_durable(
+        &mut self,
+        state: &StateMessage,
+    ) -> impl Future<Output = Result<(), ConnectorError>> + Send;
 
     /// The input ended: makes everything durable and replaces each overwritten stream that
     /// completed (`complete[stream]`) with what was written.
@@ -140,7 +144,7 @@ pub(crate) trait StreamWriter: Send {
 
 /// A native destination: how it checks its settings and opens a [`StreamWriter`] for a
 /// write; [`drive`] does the rest, so that every native destination is a [`Destination`].
-pub(crate) trait WriterFactory: Send + 'static {
+pub(crate) trait WriterFactory: Send + Sync + 'static {
     type Writer: StreamWriter;
 
     fn check_settings(&self) -> impl Future<Output = Result<(), ConnectorError>> + Send;
@@ -148,6 +152,20 @@ pub(crate) trait WriterFactory: Send + 'static {
     /// Whether it takes rows as PostgreSQL COPY rows ([`AirbyteMessage::CopyRows`]).
     fn accepts_copy_rows(&self) -> bool {
         false
+    }
+
+    /// See [`Destination::record_checkpoints_as`].
+    fn record_checkpoints_as(&mut self, connection: &str) {
+        let _ = connection;
+    }
+
+    /// See [`Destination::committed_states`].
+    fn committed_states(
+        &self,
+        catalog: &ConfiguredCatalog,
+    ) -> impl Future<Output = Result<Vec<ResumeState>, ConnectorError>> + Send {
+        let _ = catalog;
+        async { Ok(Vec::new()) }
     }
 
     /// Makes what the write needs (tables, files) and the writer that fills it.
@@ -165,6 +183,17 @@ impl<T: WriterFactory> Destination for T {
 
     fn accepts_copy_rows(&self) -> bool {
         WriterFactory::accepts_copy_rows(self)
+    }
+
+    fn record_checkpoints_as(&mut self, connection: &str) {
+        WriterFactory::record_checkpoints_as(self, connection);
+    }
+
+    fn committed_states<'a>(
+        &'a self,
+        catalog: &'a ConfiguredCatalog,
+    ) -> BoxFuture<'a, Result<Vec<ResumeState>, ConnectorError>> {
+        Box::pin(WriterFactory::committed_states(self, catalog))
     }
 
     fn write<'a>(
@@ -304,7 +333,7 @@ pub(crate) async fn drive<W: StreamWriter>(
                 next = run.after.take();
             }
             AirbyteMessage::State { state } => {
-                writer.make_durable().await?;
+                writer.make_durable(&state).await?;
                 let ack = acknowledgement(catalog, &mut counts, Some(state));
                 if waits_for_swap(catalog, &ack) {
                     held.push(ack);

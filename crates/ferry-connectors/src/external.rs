@@ -6,7 +6,7 @@ use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::connector::{BoxFuture, Destination, ResumeState, Source};
+use crate::connector::{BoxFuture, Destination, Source, SourceState};
 use crate::{ConnectorError, ExternalConnector, StateAck};
 
 pub struct ExternalSource {
@@ -39,27 +39,15 @@ impl Source for ExternalSource {
         Box::pin(self.connector.discover(&self.configuration))
     }
 
-    /// The committed states go to the connector as the protocol's list of STREAM states.
+    /// The committed state goes to the connector as the protocol passes it.
     fn read<'a>(
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
-        state: &'a [ResumeState],
+        state: &'a SourceState,
         output: mpsc::Sender<AirbyteMessage>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         Box::pin(async move {
-            let state = (!state.is_empty()).then(|| {
-                Value::Array(
-                    state
-                        .iter()
-                        .map(|resume| {
-                            json!({"type": "STREAM", "stream": {
-                                "stream_descriptor": resume.stream,
-                                "stream_state": resume.state,
-                            }})
-                        })
-                        .collect(),
-                )
-            });
+            let state = state_file(state);
             self.connector
                 .read(&self.configuration, catalog, state.as_ref(), output)
                 .await
@@ -85,4 +73,29 @@ impl Destination for ExternalDestination {
                 .await
         })
     }
+}
+
+/// The `--state` file's content, as Airbyte's platform writes it: the GLOBAL state message
+/// in a list, or a LEGACY state's `data` alone, or the list of STREAM states.
+fn state_file(state: &SourceState) -> Option<Value> {
+    if let Some(global) = &state.global {
+        return Some(Value::Array(vec![global.clone()]));
+    }
+    if let Some(legacy) = &state.legacy {
+        return Some(legacy.clone());
+    }
+    (!state.streams.is_empty()).then(|| {
+        Value::Array(
+            state
+                .streams
+                .iter()
+                .map(|resume| {
+                    json!({"type": "STREAM", "stream": {
+                        "stream_descriptor": resume.stream,
+                        "stream_state": resume.state,
+                    }})
+                })
+                .collect(),
+        )
+    })
 }

@@ -33,7 +33,7 @@ pub use error::ConnectorError;
 pub use registry::{CONNECTORS, Registration};
 
 #[cfg(feature = "runtime")]
-pub use connector::{Destination, ResumeState, Source, destination_for, source_for};
+pub use connector::{Destination, ResumeState, Source, SourceState, destination_for, source_for};
 #[cfg(feature = "runtime")]
 pub use driver::{StateAck, StreamCount, Tally};
 #[cfg(feature = "runtime")]

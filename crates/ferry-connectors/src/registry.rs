@@ -2,7 +2,8 @@
 //! check it (definition id, SPEC, validation) and, in the runtime build, how the data plane
 //! makes it. Adding a connector is one folder and one row here.
 
-use ferry_protocol::ConnectorRole;
+use ferry_protocol::catalog::DestinationNaming;
+use ferry_protocol::{ConnectorRole, StreamDescriptor};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::{Uuid, uuid};
@@ -24,9 +25,21 @@ pub struct Registration {
     /// Parses a configuration (shape only: nothing is contacted) and gives it back as the
     /// struct reads it, defaults filled in.
     pub parse: fn(&Value) -> Result<Value, ConfigError>,
+    /// A destination's naming rules, where it has them: where a stream lands.
+    pub table_name: Option<TableName>,
     #[cfg(feature = "runtime")]
     pub build: crate::connector::Build,
 }
+
+/// Where a destination with this `configuration` puts the source's `stream` (its name and
+/// namespace in the source) under the connection's `naming`: the name of its table (or
+/// file), as the destination makes it. Two streams given the same name would be written
+/// into one table, so the control plane refuses a connection where they are.
+pub type TableName = fn(
+    configuration: &Value,
+    naming: &DestinationNaming,
+    stream: &StreamDescriptor,
+) -> Result<String, ConfigError>;
 
 impl Registration {
     pub fn validate(&self, configuration: &Value) -> Result<(), ConfigError> {
@@ -51,6 +64,7 @@ pub const CONNECTORS: &[Registration] = &[
         display_name: "Sample Data (Faker)",
         spec: config::specification::<faker::FakerConfig>,
         parse: parsed::<faker::FakerConfig>,
+        table_name: None,
         #[cfg(feature = "runtime")]
         build: Build::Source(faker::FakerSource::build),
     },
@@ -61,6 +75,7 @@ pub const CONNECTORS: &[Registration] = &[
         display_name: "Postgres",
         spec: config::specification::<postgres::PostgresSourceConfig>,
         parse: parsed::<postgres::PostgresSourceConfig>,
+        table_name: None,
         #[cfg(feature = "runtime")]
         build: Build::Source(postgres::PostgresSource::build),
     },
@@ -71,6 +86,7 @@ pub const CONNECTORS: &[Registration] = &[
         display_name: "Postgres",
         spec: config::specification::<postgres::PostgresDestinationConfig>,
         parse: parsed::<postgres::PostgresDestinationConfig>,
+        table_name: Some(postgres::naming::qualified_table_name),
         #[cfg(feature = "runtime")]
         build: Build::Destination(postgres::PostgresDestination::build),
     },
@@ -81,6 +97,7 @@ pub const CONNECTORS: &[Registration] = &[
         display_name: "File (CSV, JSON, Excel, Feather, Parquet)",
         spec: config::specification::<file::FileSourceConfig>,
         parse: parsed::<file::FileSourceConfig>,
+        table_name: None,
         #[cfg(feature = "runtime")]
         build: Build::Source(file::FileSource::build),
     },
@@ -91,6 +108,7 @@ pub const CONNECTORS: &[Registration] = &[
         display_name: "Local JSON",
         spec: config::specification::<local_file::LocalFileConfig>,
         parse: parsed::<local_file::LocalFileConfig>,
+        table_name: Some(local_file::json_lines_file_name),
         #[cfg(feature = "runtime")]
         build: Build::Destination(local_file::LocalFileDestination::build_json_lines),
     },
@@ -101,6 +119,7 @@ pub const CONNECTORS: &[Registration] = &[
         display_name: "Local CSV",
         spec: config::specification::<local_file::LocalFileConfig>,
         parse: parsed::<local_file::LocalFileConfig>,
+        table_name: Some(local_file::csv_file_name),
         #[cfg(feature = "runtime")]
         build: Build::Destination(local_file::LocalFileDestination::build_csv),
     },
@@ -111,6 +130,7 @@ pub const CONNECTORS: &[Registration] = &[
         display_name: "End-to-End Testing (/dev/null)",
         spec: config::specification::<dev_null::DevNullConfig>,
         parse: parsed::<dev_null::DevNullConfig>,
+        table_name: None,
         #[cfg(feature = "runtime")]
         build: Build::Destination(dev_null::DevNullWriter::build),
     },
@@ -344,6 +364,123 @@ mod tests {
             "username"
         );
         assert_eq!(field_at_fault(Destination, "dev-null", json!([])), "");
+    }
+
+    #[test]
+    fn airbyte_replication_and_tunnel_methods_are_read_and_unsupported_ones_refused() {
+        use ConnectorRole::{Destination, Source};
+        let with = |extra: Value| {
+            let mut configuration = json!({"host": "h", "database": "d", "username": "u"});
+            for (key, value) in extra.as_object().unwrap() {
+                configuration[key] = value.clone();
+            }
+            configuration
+        };
+        let postgres = |role| native(role, "postgres").unwrap();
+        for accepted in [
+            json!({"replication_method": {"method": "Standard"}}),
+            json!({"tunnel_method": {"tunnel_method": "NO_TUNNEL"}}),
+            json!({"replication_method": {"method": "Standard"}, "tunnel_method": {"tunnel_method": "NO_TUNNEL"}}),
+        ] {
+            postgres(Source)
+                .validate(&with(accepted.clone()))
+                .unwrap_or_else(|error| panic!("{accepted}: {error}"));
+        }
+        let parsed = (postgres(Source).parse)(&with(json!({}))).unwrap();
+        assert_eq!(parsed["replication_method"], json!({"method": "Standard"}));
+        for (refused, field, says) in [
+            (
+                json!({"replication_method": {"method": "CDC", "replication_slot": "s", "publication": "p", "plugin": "pgoutput"}}),
+                "replication_method.method",
+                "CDC is not supported by Ferry's native source-postgres; use Standard (cursor-based) replication",
+            ),
+            (
+                json!({"replication_method": {"method": "Xmin"}}),
+                "replication_method.method",
+                "Xmin is not supported",
+            ),
+            (
+                json!({"replication_method": {"method": "Sometimes"}}),
+                "replication_method.method",
+                "unknown variant",
+            ),
+            (
+                json!({"tunnel_method": {"tunnel_method": "SSH_KEY_AUTH", "tunnel_host": "bastion", "tunnel_port": 22, "tunnel_user": "me", "ssh_key": "-----BEGIN"}}),
+                "tunnel_method.tunnel_method",
+                "SSH_KEY_AUTH: SSH tunnels are not supported",
+            ),
+            (
+                json!({"tunnel_method": {"tunnel_method": "SSH_PASSWORD_AUTH", "tunnel_host": "bastion", "tunnel_port": 22, "tunnel_user": "me", "tunnel_user_password": "pw"}}),
+                "tunnel_method.tunnel_method",
+                "SSH_PASSWORD_AUTH: SSH tunnels are not supported",
+            ),
+        ] {
+            let error = postgres(Source)
+                .validate(&with(refused.clone()))
+                .unwrap_err();
+            assert_eq!(error.field, field, "{refused}: {error}");
+            assert!(error.message.contains(says), "{refused}: {error}");
+        }
+        // Destinations take Airbyte's tunnel too, and have no replication method.
+        let error = postgres(Destination)
+            .validate(&with(
+                json!({"tunnel_method": {"tunnel_method": "SSH_KEY_AUTH"}}),
+            ))
+            .unwrap_err();
+        assert_eq!(error.field, "tunnel_method.tunnel_method");
+        // The SPEC offers Airbyte's choices, secrets marked.
+        let spec = (postgres(Source).spec)();
+        let tunnel = serde_json::to_string(&spec["properties"]["tunnel_method"]).unwrap();
+        for choice in ["NO_TUNNEL", "SSH_KEY_AUTH", "SSH_PASSWORD_AUTH"] {
+            assert!(tunnel.contains(choice), "{tunnel}");
+        }
+        assert!(tunnel.contains("\"airbyte_secret\":true"), "{tunnel}");
+        let replication = serde_json::to_string(&spec["properties"]["replication_method"]).unwrap();
+        for choice in ["Standard", "Xmin", "CDC"] {
+            assert!(replication.contains(choice), "{replication}");
+        }
+        let destination = (postgres(Destination).spec)();
+        assert!(
+            destination["properties"]
+                .get("replication_method")
+                .is_none()
+        );
+        assert!(destination["properties"].get("tunnel_method").is_some());
+    }
+
+    #[test]
+    fn destinations_with_naming_rules_say_where_streams_land() {
+        let stream = StreamDescriptor {
+            name: "orders".to_owned(),
+            namespace: Some("public".to_owned()),
+        };
+        let named = |connector_type: &str, configuration: Value| {
+            let hook = native(ConnectorRole::Destination, connector_type)
+                .unwrap()
+                .table_name
+                .unwrap();
+            hook(&configuration, &DestinationNaming::default(), &stream).unwrap()
+        };
+        assert_eq!(
+            named(
+                "postgres",
+                json!({"host": "h", "database": "d", "username": "u", "schema": "raw"})
+            ),
+            "\"raw\".\"orders\""
+        );
+        assert_eq!(
+            named("local-json", json!({"destination_path": "/out"})),
+            "/out/_airbyte_raw_orders.jsonl"
+        );
+        assert_eq!(
+            named("csv", json!({"destination_path": "/out"})),
+            "/out/_airbyte_raw_orders.csv"
+        );
+        for registration in CONNECTORS {
+            if registration.role == ConnectorRole::Source {
+                assert!(registration.table_name.is_none());
+            }
+        }
     }
 
     #[cfg(feature = "runtime")]

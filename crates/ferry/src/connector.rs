@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ferry_connectors::registry::{self, Registration};
-use ferry_connectors::{ConnectorError, ResumeState, StateAck, connector};
+use ferry_connectors::{ConnectorError, ResumeState, SourceState, StateAck, connector};
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
 use ferry_protocol::{AirbyteMessage, ConnectorRole, ErrorTrace, RecordLine, TraceMessage};
 use serde_json::{Map, Value, json};
@@ -149,23 +149,36 @@ fn error_trace(error: &ConnectorError) -> AirbyteMessage {
     }
 }
 
-/// The committed state as Airbyte passes it: an array of STATE messages (or one).
-fn resume_states(state: &Value) -> Vec<ResumeState> {
+/// The committed state as Airbyte passes it: an array of STATE messages (or one). Native
+/// sources keep per-stream states; a GLOBAL one gives them its streams' states.
+fn resume_states(state: &Value) -> SourceState {
     let messages = match state {
         Value::Array(messages) => messages.clone(),
         other => vec![other.clone()],
     };
-    messages
-        .iter()
-        .filter_map(|message| {
-            let stream: ferry_protocol::StreamState =
-                serde_json::from_value(message.get("stream")?.clone()).ok()?;
-            Some(ResumeState {
-                stream: stream.stream_descriptor,
-                state: stream.stream_state?,
+    let stream_states = messages.iter().flat_map(|message| {
+        let streams: Vec<Value> = match message.get("stream") {
+            Some(stream) => vec![stream.clone()],
+            None => message
+                .pointer("/global/stream_states")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        streams
+    });
+    SourceState {
+        streams: stream_states
+            .filter_map(|stream| {
+                let stream: ferry_protocol::StreamState = serde_json::from_value(stream).ok()?;
+                Some(ResumeState {
+                    stream: stream.stream_descriptor,
+                    state: stream.stream_state?,
+                })
             })
-        })
-        .collect()
+            .collect(),
+        ..SourceState::default()
+    }
 }
 
 /// Every native connector's program name, from the registry.
@@ -258,7 +271,7 @@ async fn operate(
             let catalog = configured_catalog(json(&catalog)?)?;
             let resume = match state {
                 Some(path) => resume_states(&json(&path)?),
-                None => Vec::new(),
+                None => SourceState::default(),
             };
             let (sender, mut messages) = mpsc::channel(4096);
             // As Airbyte's CDK sources do: each stream marked complete once read in whole.

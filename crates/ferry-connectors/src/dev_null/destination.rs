@@ -1,5 +1,5 @@
-use ferry_protocol::RecordMessage;
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
+use ferry_protocol::{RecordMessage, StateMessage};
 use serde_json::Value;
 
 use super::DevNullConfig;
@@ -39,7 +39,7 @@ impl StreamWriter for DevNullWriter {
         Ok(())
     }
 
-    async fn make_durable(&mut self) -> Result<(), ConnectorError> {
+    async fn make_durable(&mut self, _: &StateMessage) -> Result<(), ConnectorError> {
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use super::FakerConfig;
-use crate::connector::{BoxFuture, ResumeState, Source};
+use crate::connector::{BoxFuture, ResumeState, Source, SourceState};
 use crate::emitter::Emitter;
 use crate::{ConnectorError, config};
 
@@ -331,7 +331,7 @@ impl Source for FakerSource {
     fn read<'a>(
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
-        state: &'a [ResumeState],
+        state: &'a SourceState,
         output: mpsc::Sender<AirbyteMessage>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         Box::pin(async move {
@@ -340,7 +340,7 @@ impl Source for FakerSource {
                 .iter()
                 .map(|configured| configured.stream.name.as_str())
                 .collect();
-            self.read_streams(&selected, state, output).await
+            self.read_streams(&selected, &state.streams, output).await
         })
     }
 }

@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::{FileFormat, FileSourceConfig};
-use crate::connector::{BoxFuture, ResumeState, Source};
+use crate::connector::{BoxFuture, Source, SourceState};
 use crate::emitter::Emitter;
 use crate::{ConnectorError, config};
 
@@ -354,7 +354,7 @@ impl Source for FileSource {
     fn read<'a>(
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
-        _state: &'a [ResumeState],
+        _state: &'a SourceState,
         output: mpsc::Sender<AirbyteMessage>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         Box::pin(async move {

@@ -1,12 +1,13 @@
 use std::path::{Path, PathBuf};
 
-use ferry_protocol::RecordMessage;
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming, DestinationSyncMode};
+use ferry_protocol::{RecordMessage, StateMessage};
 use serde_json::{Value, json};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::LocalFileConfig;
-use crate::connector::Destination;
+use super::checkpoints::{self, Checkpoint, Checkpoints};
+use crate::connector::{Destination, ResumeState};
 use crate::driver::{StreamWriter, WriterFactory};
 use crate::{ConnectorError, config};
 
@@ -23,6 +24,8 @@ pub enum FileFormat {
 pub struct LocalFileDestination {
     directory: PathBuf,
     format: FileFormat,
+    /// The connection checkpoints are recorded for.
+    connection: Option<String>,
 }
 
 fn io_error(context: &Path, error: std::io::Error) -> ConnectorError {
@@ -38,6 +41,7 @@ impl LocalFileDestination {
         Ok(Box::new(Self {
             directory: config.destination_path,
             format,
+            connection: None,
         }))
     }
 
@@ -61,21 +65,11 @@ impl LocalFileDestination {
     }
 
     fn file_name(&self, stream: &str) -> String {
-        let safe: String = stream
-            .chars()
-            .map(|character| {
-                if character.is_alphanumeric() || character == '_' || character == '-' {
-                    character
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         let extension = match self.format {
             FileFormat::Csv => "csv",
             FileFormat::JsonLines => "jsonl",
         };
-        format!("_airbyte_raw_{safe}.{extension}")
+        super::file_name(stream, extension)
     }
 }
 
@@ -86,6 +80,22 @@ impl WriterFactory for LocalFileDestination {
         self.make_directory().await
     }
 
+    fn record_checkpoints_as(&mut self, connection: &str) {
+        self.connection = Some(connection.to_owned());
+    }
+
+    async fn committed_states(
+        &self,
+        catalog: &ConfiguredCatalog,
+    ) -> Result<Vec<ResumeState>, ConnectorError> {
+        match &self.connection {
+            Some(connection) => Ok(Checkpoints::load(&self.directory, connection)
+                .await?
+                .states(catalog)),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Opens each stream's file where its destination name (`naming`) puts it; namespaces
     /// do not apply to files.
     async fn open(
@@ -94,6 +104,10 @@ impl WriterFactory for LocalFileDestination {
         naming: &DestinationNaming,
     ) -> Result<FileWriter, ConnectorError> {
         self.make_directory().await?;
+        let checkpoints = match &self.connection {
+            Some(connection) => Some(Checkpoints::load(&self.directory, connection).await?),
+            None => None,
+        };
         let mut files = Vec::new();
         for configured in &catalog.streams {
             let stream = &configured.stream.name;
@@ -122,29 +136,52 @@ impl WriterFactory for LocalFileDestination {
                 .open(&writing)
                 .await
                 .map_err(|error| io_error(&writing, error))?;
-            let empty = file
+            let key = configured.stream.descriptor().key();
+            let recorded = checkpoints.as_ref().is_some_and(|_| {
+                checkpoints::is_recorded(configured.sync_mode, configured.destination_sync_mode)
+            });
+            let mut length = file
                 .metadata()
                 .await
-                .map(|meta| meta.len() == 0)
-                .unwrap_or(true);
-            let mut writer = BufWriter::with_capacity(1 << 16, file);
-            if self.format == FileFormat::Csv && empty {
-                writer
-                    .write_all(b"_airbyte_ab_id,_airbyte_emitted_at,_airbyte_data\n")
+                .map_err(|error| io_error(&writing, error))?
+                .len();
+            // Bytes past the last recorded checkpoint were never covered by a state: the
+            // resumed read brings them again.
+            let checkpoint = checkpoints.as_ref().and_then(|all| all.streams.get(&key));
+            if let Some(checkpoint) = checkpoint.filter(|checkpoint| {
+                recorded && checkpoint.file == file_name && checkpoint.length < length
+            }) {
+                file.set_len(checkpoint.length)
                     .await
                     .map_err(|error| io_error(&writing, error))?;
+                length = checkpoint.length;
+            }
+            let empty = length == 0;
+            let mut writer = BufWriter::with_capacity(1 << 16, file);
+            const CSV_HEADER: &[u8] = b"_airbyte_ab_id,_airbyte_emitted_at,_airbyte_data\n";
+            if self.format == FileFormat::Csv && empty {
+                writer
+                    .write_all(CSV_HEADER)
+                    .await
+                    .map_err(|error| io_error(&writing, error))?;
+                length = CSV_HEADER.len() as u64;
             }
             files.push(OpenFile {
                 writing,
                 path,
                 overwrite,
                 writer,
+                name: file_name,
+                key,
+                recorded,
+                length,
             });
         }
         Ok(FileWriter {
             format: self.format,
             files,
             line: Vec::with_capacity(1 << 12),
+            checkpoints,
         })
     }
 }
@@ -156,6 +193,12 @@ struct OpenFile {
     path: PathBuf,
     overwrite: bool,
     writer: BufWriter<tokio::fs::File>,
+    /// The file's name, the stream's key, whether its checkpoints are recorded, and the
+    /// bytes it holds (written or not yet flushed).
+    name: String,
+    key: String,
+    recorded: bool,
+    length: u64,
 }
 
 impl OpenFile {
@@ -177,6 +220,7 @@ pub struct FileWriter {
     format: FileFormat,
     files: Vec<OpenFile>,
     line: Vec<u8>,
+    checkpoints: Option<Checkpoints>,
 }
 
 impl StreamWriter for FileWriter {
@@ -209,18 +253,38 @@ impl StreamWriter for FileWriter {
                 line.push(b'\n');
             }
         }
+        file.length += line.len() as u64;
         file.writer
             .write_all(line)
             .await
             .map_err(|error| io_error(&file.writing, error))
     }
 
-    /// Durable before acknowledged: flushed and synced to disk.
-    async fn make_durable(&mut self) -> Result<(), ConnectorError> {
+    /// Durable before acknowledged: flushed and synced to disk, then the state recorded.
+    async fn make_durable(&mut self, state: &StateMessage) -> Result<(), ConnectorError> {
         for file in &mut self.files {
             file.make_durable().await?;
         }
-        Ok(())
+        let (Some(checkpoints), Some(stream)) = (&mut self.checkpoints, &state.stream) else {
+            return Ok(());
+        };
+        let key = stream.stream_descriptor.key();
+        let Some(file) = self
+            .files
+            .iter()
+            .find(|file| file.recorded && file.key == key)
+        else {
+            return Ok(());
+        };
+        checkpoints.streams.insert(
+            key,
+            Checkpoint {
+                state: stream.as_ref().clone(),
+                file: file.name.clone(),
+                length: file.length,
+            },
+        );
+        checkpoints.save().await
     }
 
     async fn finish(&mut self, complete: &[bool]) -> Result<(), ConnectorError> {
@@ -230,6 +294,12 @@ impl StreamWriter for FileWriter {
                 tokio::fs::rename(&file.writing, &file.path)
                     .await
                     .map_err(|error| io_error(&file.path, error))?;
+                // The file starts over: no state of the old one applies to it.
+                if let Some(checkpoints) = &mut self.checkpoints
+                    && checkpoints.streams.remove(&file.key).is_some()
+                {
+                    checkpoints.save().await?;
+                }
             }
         }
         Ok(())

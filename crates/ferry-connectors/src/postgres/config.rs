@@ -35,6 +35,113 @@ pub struct PostgresConnection {
     #[serde(default)]
     #[schemars(title = "SSL Modes", extend("order" = 7))]
     pub ssl_mode: Option<SslMode>,
+    /// Whether to reach the database through an SSH tunnel, as Airbyte's `tunnel_method`
+    /// object (`{"tunnel_method": "NO_TUNNEL"}`). Ferry connects directly: only `NO_TUNNEL`
+    /// is accepted (for a bastion, run the tunnel outside Ferry and point host and port at
+    /// it).
+    #[serde(default)]
+    #[schemars(title = "SSH Tunnel Method", extend("order" = 8))]
+    pub tunnel_method: Option<TunnelMethod>,
+}
+
+/// Airbyte's `tunnel_method` choices; the key of each is its `tunnel_method`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "tunnel_method")]
+pub enum TunnelMethod {
+    /// No SSH tunnel: the connector connects to host and port directly.
+    #[serde(rename = "NO_TUNNEL")]
+    #[schemars(title = "No Tunnel")]
+    NoTunnel,
+    /// An SSH tunnel authenticated with a private key (not supported by Ferry).
+    #[serde(rename = "SSH_KEY_AUTH")]
+    #[schemars(title = "SSH Key Authentication")]
+    SshKeyAuth {
+        /// Hostname of the jump server that allows inbound SSH tunnels.
+        #[serde(default)]
+        #[schemars(title = "SSH Tunnel Jump Server Host")]
+        tunnel_host: Option<String>,
+        /// Port of the jump server that accepts inbound SSH connections.
+        #[serde(default)]
+        #[schemars(title = "SSH Connection Port", range(min = 0, max = 65536))]
+        tunnel_port: Option<u32>,
+        /// OS-level username for logging into the jump server host.
+        #[serde(default)]
+        #[schemars(title = "SSH Login Username")]
+        tunnel_user: Option<String>,
+        /// OS-level user account SSH key credentials in RSA PEM format.
+        #[serde(default)]
+        #[schemars(
+            title = "SSH Private Key",
+            extend("airbyte_secret" = true, "multiline" = true)
+        )]
+        ssh_key: Option<String>,
+    },
+    /// An SSH tunnel authenticated with a password (not supported by Ferry).
+    #[serde(rename = "SSH_PASSWORD_AUTH")]
+    #[schemars(title = "Password Authentication")]
+    SshPasswordAuth {
+        /// Hostname of the jump server that allows inbound SSH tunnels.
+        #[serde(default)]
+        #[schemars(title = "SSH Tunnel Jump Server Host")]
+        tunnel_host: Option<String>,
+        /// Port of the jump server that accepts inbound SSH connections.
+        #[serde(default)]
+        #[schemars(title = "SSH Connection Port", range(min = 0, max = 65536))]
+        tunnel_port: Option<u32>,
+        /// OS-level username for logging into the jump server host.
+        #[serde(default)]
+        #[schemars(title = "SSH Login Username")]
+        tunnel_user: Option<String>,
+        /// OS-level password for logging into the jump server host.
+        #[serde(default)]
+        #[schemars(title = "Password", extend("airbyte_secret" = true))]
+        tunnel_user_password: Option<String>,
+    },
+}
+
+/// How `source-postgres` finds what changed, as Airbyte's `replication_method` object
+/// (`{"method": "Standard"}`); the key of each is its `method`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "method")]
+pub enum ReplicationMethod {
+    /// An incremental stream reads the rows whose cursor field is past the last value
+    /// synced (Airbyte's "Scan Changes with User Defined Cursor"). The one Ferry supports.
+    #[default]
+    #[schemars(title = "Scan Changes with User Defined Cursor")]
+    Standard,
+    /// Changes found through the `xmin` system column (not supported by Ferry).
+    #[schemars(title = "Detect Changes with Xmin System Column")]
+    Xmin,
+    /// Changes read from the write-ahead log by logical replication (not supported by
+    /// Ferry).
+    #[serde(rename = "CDC")]
+    #[schemars(title = "Read Changes using Write-Ahead Log (CDC)")]
+    Cdc {
+        /// The logical replication slot to read from.
+        #[serde(default)]
+        #[schemars(title = "Replication Slot")]
+        replication_slot: Option<String>,
+        /// The publication naming the tables to replicate.
+        #[serde(default)]
+        #[schemars(title = "Publication")]
+        publication: Option<String>,
+    },
+}
+
+impl ReplicationMethod {
+    fn check(&self) -> Result<(), ConfigError> {
+        let name = match self {
+            Self::Standard => return Ok(()),
+            Self::Xmin => "Xmin",
+            Self::Cdc { .. } => "CDC",
+        };
+        Err(ConfigError::new(
+            "replication_method.method",
+            format!(
+                "{name} is not supported by Ferry's native source-postgres; use Standard (cursor-based) replication"
+            ),
+        ))
+    }
 }
 
 fn default_port() -> u16 {
@@ -115,6 +222,19 @@ impl PostgresConnection {
             .ssl_mode
             .as_ref()
             .map_or(SslModeName::Disable, |ssl| ssl.mode);
+        let tunnel = match self.tunnel_method {
+            None | Some(TunnelMethod::NoTunnel) => None,
+            Some(TunnelMethod::SshKeyAuth { .. }) => Some("SSH_KEY_AUTH"),
+            Some(TunnelMethod::SshPasswordAuth { .. }) => Some("SSH_PASSWORD_AUTH"),
+        };
+        if let Some(tunnel) = tunnel {
+            return Err(ConfigError::new(
+                "tunnel_method.tunnel_method",
+                format!(
+                    "{tunnel}: SSH tunnels are not supported by Ferry's native PostgreSQL connectors; use NO_TUNNEL (run the tunnel outside Ferry and point host and port at it)"
+                ),
+            ));
+        }
         if matches!(
             mode,
             SslModeName::Require | SslModeName::VerifyCa | SslModeName::VerifyFull
@@ -143,6 +263,11 @@ pub struct PostgresSourceConfig {
     #[serde(default = "default_schemas")]
     #[schemars(title = "Schemas", length(min = 1), extend("order" = 3))]
     pub schemas: Vec<String>,
+    /// How incremental streams find what changed. Ferry reads with a cursor (Standard);
+    /// Xmin and CDC are refused.
+    #[serde(default)]
+    #[schemars(title = "Update Method", extend("order" = 9))]
+    pub replication_method: ReplicationMethod,
 }
 
 fn default_schemas() -> Vec<String> {
@@ -158,6 +283,7 @@ impl ConnectorConfig for PostgresSourceConfig {
 
     fn check(&self) -> Result<(), ConfigError> {
         self.connection.check()?;
+        self.replication_method.check()?;
         if self.schemas.is_empty() || self.schemas.iter().any(|schema| schema.is_empty()) {
             return Err(ConfigError::new(
                 "schemas",

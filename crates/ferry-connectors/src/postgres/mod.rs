@@ -2,7 +2,11 @@
 //! connectors of the same name, and move rows with COPY on both ends.
 
 mod config;
-pub use config::{PostgresConnection, PostgresDestinationConfig, PostgresSourceConfig, SslMode};
+pub mod naming;
+pub use config::{
+    PostgresConnection, PostgresDestinationConfig, PostgresSourceConfig, ReplicationMethod,
+    SslMode, TunnelMethod,
+};
 
 #[cfg(feature = "runtime")]
 pub mod copy_binary;

@@ -20,7 +20,7 @@ use crate::pagination::links;
 use crate::services::access::{
     editable_connection, visible_actor, visible_connection, visible_workspace_ids,
 };
-use crate::services::connector_tasks;
+use crate::services::connection_checks;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -113,7 +113,7 @@ pub async fn create(
     let next_run_at = next_run_of(&schedule)?;
     let configurations = request.configurations.clone().unwrap_or_default();
     validate_streams(&configurations)?;
-    check_against_source(&state, &source, &configurations).await?;
+    connection_checks::check(&state, &source, &destination, &configurations, &naming).await?;
     let connection = state
         .store
         .create_connection(&NewConnection {
@@ -248,31 +248,6 @@ fn validate_streams(configurations: &StreamConfigurations) -> ApiResult<()> {
     Ok(())
 }
 
-/// Named streams must exist in the source, with modes it supports and the cursor and key
-/// they need: checked now against a discover in the source's region, not minutes into a job.
-async fn check_against_source(
-    state: &AppState,
-    source: &ferry_store::Actor,
-    configurations: &StreamConfigurations,
-) -> ApiResult<()> {
-    if configurations.streams.is_empty() {
-        return Ok(());
-    }
-    let discovered = connector_tasks::discover(state, source).await?;
-    let discovered: ferry_protocol::catalog::AirbyteCatalog = serde_json::from_value(discovered)
-        .map_err(|error| {
-            ApiError::unprocessable_field(
-                "sourceId",
-                format!("discover returned an unreadable catalog: {error}"),
-            )
-        })?;
-    let wanted = serde_json::to_value(configurations)
-        .map_err(|error| ApiError::Internal(error.to_string()))?;
-    ferry_protocol::catalog::configure(&discovered, &wanted)
-        .map(drop)
-        .map_err(|reason| ApiError::field("configurations.streams", reason))
-}
-
 #[utoipa::path(patch, path = "/connections/{connectionId}", tag = "connections",
     request_body = ConnectionPatchRequest, params(("connectionId" = Uuid, Path)),
     responses((status = 200, body = ConnectionResponse)))]
@@ -298,14 +273,6 @@ pub async fn update(
         ));
     }
     let next_run_at = request.schedule.as_ref().map(next_run_of).transpose()?;
-    if let Some(configurations) = &request.configurations {
-        validate_streams(configurations)?;
-        let source = state
-            .store
-            .actor(ConnectorRole::Source, connection.source_id)
-            .await?;
-        check_against_source(&state, &source, configurations).await?;
-    }
     let naming = if request.naming == Default::default() {
         None
     } else {
@@ -316,6 +283,31 @@ pub async fn update(
             connection.naming.clone(),
         )?)
     };
+    if let Some(configurations) = &request.configurations {
+        validate_streams(configurations)?;
+    }
+    // New streams, or the same streams placed anew: checked as a creation would be.
+    if request.configurations.is_some() || naming.is_some() {
+        let source = state
+            .store
+            .actor(ConnectorRole::Source, connection.source_id)
+            .await?;
+        let destination = state
+            .store
+            .actor(ConnectorRole::Destination, connection.destination_id)
+            .await?;
+        connection_checks::check(
+            &state,
+            &source,
+            &destination,
+            request
+                .configurations
+                .as_ref()
+                .unwrap_or(&connection.configurations),
+            naming.as_ref().unwrap_or(&connection.naming),
+        )
+        .await?;
+    }
     let changes = ConnectionChanges {
         naming,
         name,

@@ -8,10 +8,13 @@
 //!   of the queue (claims, attempt ends).
 //! * `connector_tasks`: `check` and `discover` queued for a data plane of the region, and
 //!   the wait for the answer.
+//! * `connection_checks`: a connection's streams against the source's discovered catalog
+//!   and the destination's naming rules.
 //! * `definitions`: custom connector definitions, the command lines data planes run.
 //! * `dataplane_health`: a data plane's status from its heartbeats.
 
 pub(crate) mod access;
+pub(crate) mod connection_checks;
 pub(crate) mod connector_tasks;
 pub(crate) mod dataplane_health;
 pub(crate) mod definitions;

@@ -9,7 +9,7 @@ mod progress;
 use ferry_api::attempt_log_path;
 use ferry_api::{AttemptConfig, AttemptStatus, ClaimedJob, FinishReport};
 use ferry_client::ControlPlaneClient;
-use ferry_connectors::{Destination, LogSink, ResumeState, Source, StateAck};
+use ferry_connectors::{Destination, LogSink, ResumeState, Source, SourceState, StateAck};
 use ferry_connectors::{destination_for, source_for};
 use ferry_protocol::catalog::{self, AirbyteCatalog, ConfiguredCatalog, DestinationNaming};
 use ferry_protocol::failure::{FailureOrigin, FailureType};
@@ -138,7 +138,7 @@ struct Prepared {
     catalog: ConfiguredCatalog,
     /// What the destination writes (a reset overwrites every stream with nothing).
     destination_catalog: ConfiguredCatalog,
-    resume: Vec<ResumeState>,
+    resume: SourceState,
     naming: DestinationNaming,
     is_reset: bool,
     pipe_capacity: usize,
@@ -190,13 +190,14 @@ async fn prepare(config: &AttemptConfig, log: &LogSink) -> Result<Prepared, Fail
         Some(log),
     )
     .map_err(|error| Failure::of(FailureOrigin::Source, &error))?;
-    let destination = destination_for(
+    let mut destination = destination_for(
         &config.destination_type,
         config.destination_command.as_deref(),
         &config.destination_configuration,
         Some(log),
     )
     .map_err(|error| Failure::of(FailureOrigin::Destination, &error))?;
+    destination.record_checkpoints_as(&config.connection_id.to_string());
     // Between two native PostgreSQL connectors rows stay in COPY form: no JSON on the way.
     let pipe_capacity = if destination.accepts_copy_rows() && source.emit_copy_rows() {
         COPY_ROWS_PIPE_CAPACITY
@@ -224,20 +225,10 @@ async fn prepare(config: &AttemptConfig, log: &LogSink) -> Result<Prepared, Fail
             )
         })?;
     let is_reset = config.job_type != ferry_api::JobType::Sync;
-    // Only streams read incrementally resume from the committed state.
-    let resume = config
-        .state
-        .iter()
-        .filter_map(|stored| {
-            let stream: ferry_protocol::StreamState =
-                serde_json::from_value(stored.state.clone()).ok()?;
-            Some(ResumeState {
-                stream: stream.stream_descriptor,
-                state: stream.stream_state?,
-            })
-        })
-        .filter(|resume| catalog.reads_incrementally(&resume.stream))
-        .collect();
+    let mut resume = progress::committed_state(&config.state, &catalog);
+    if !is_reset {
+        prefer_destination_checkpoints(&mut resume.streams, &*destination, &catalog, log).await?;
+    }
     let destination_catalog = if is_reset {
         catalog.for_reset()
     } else {
@@ -255,6 +246,44 @@ async fn prepare(config: &AttemptConfig, log: &LogSink) -> Result<Prepared, Fail
     })
 }
 
+/// Where the destination recorded a state with the rows it covers, the stream resumes from
+/// it: never older than the control plane's (the control plane commits only acknowledged
+/// states), and newer when the data plane died after the destination's commit and before
+/// the control plane's, which would otherwise bring those rows twice.
+async fn prefer_destination_checkpoints(
+    resume: &mut Vec<ResumeState>,
+    destination: &dyn Destination,
+    catalog: &ConfiguredCatalog,
+    log: &LogSink,
+) -> Result<(), Failure> {
+    let recorded = destination
+        .committed_states(catalog)
+        .await
+        .map_err(|error| Failure::of(FailureOrigin::Destination, &error))?;
+    for checkpoint in recorded {
+        let stream = &checkpoint.stream;
+        let held = resume.iter_mut().find(|resume| resume.stream == *stream);
+        match held {
+            Some(held) if held.state == checkpoint.state => {}
+            Some(held) => {
+                let _ = log.send(format!(
+                    "stream {}: resuming from the destination's checkpoint, newer than the control plane's state",
+                    stream.key()
+                ));
+                held.state = checkpoint.state;
+            }
+            None => {
+                let _ = log.send(format!(
+                    "stream {}: resuming from the destination's checkpoint (the control plane has no state)",
+                    stream.key()
+                ));
+                resume.push(checkpoint);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What the attempt runs, in its log: each stream's modes and where it lands.
 fn describe(prepared: &Prepared, log: &LogSink) {
     for configured in &prepared.destination_catalog.streams {
@@ -263,7 +292,7 @@ fn describe(prepared: &Prepared, log: &LogSink) {
             Some(namespace) => format!("{namespace}.{}", prepared.naming.name(&stream.name)),
             None => format!("(default).{}", prepared.naming.name(&stream.name)),
         };
-        let resumes = prepared.resume.iter().any(|resume| {
+        let resumes = prepared.resume.streams.iter().any(|resume| {
             configured.takes(&resume.stream.name, resume.stream.namespace.as_deref())
         });
         let _ = log.send(format!(

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use ferry_api::{StateCommit, StreamState, StreamStats};
 use ferry_client::ControlPlaneClient;
-use ferry_connectors::{StateAck, Tally};
+use ferry_connectors::{ResumeState, SourceState, StateAck, Tally};
+use ferry_protocol::StateMessage;
+use ferry_protocol::catalog::{ConfiguredCatalog, SyncMode};
 use ferry_protocol::failure::{FailureOrigin, FailureType};
 
 use super::Ending;
@@ -35,11 +37,8 @@ impl Progress {
                 count.bytes,
             );
         }
-        if let Some(stream) = ack.state.as_ref().and_then(|state| state.stream.as_ref()) {
-            let key = stream.stream_descriptor.key();
-            let state = serde_json::to_value(stream).unwrap_or_default();
-            self.states
-                .insert(key.clone(), StreamState { stream: key, state });
+        if let Some(stored) = ack.state.as_ref().and_then(stored_state) {
+            self.states.insert(stored.stream.clone(), stored);
         }
         self.pending = true;
     }
@@ -84,5 +83,101 @@ impl Progress {
                 self.bytes,
             )),
         }
+    }
+}
+
+/// Where the control plane keeps a GLOBAL state and a LEGACY one, beside the streams'
+/// (`namespace.name` keys, which cannot start with `__`: no namespace or name is empty).
+pub(super) const GLOBAL_KEY: &str = "__global";
+pub(super) const LEGACY_KEY: &str = "__legacy";
+
+/// A state as the control plane keeps it: a stream's `{stream_descriptor, stream_state}`
+/// under its key, a GLOBAL or LEGACY state message whole under its own.
+fn stored_state(state: &StateMessage) -> Option<StreamState> {
+    if let Some(stream) = &state.stream {
+        let key = stream.stream_descriptor.key();
+        return Some(StreamState {
+            stream: key,
+            state: serde_json::to_value(stream).ok()?,
+        });
+    }
+    let key = match state.state_type.as_deref() {
+        Some("GLOBAL") => GLOBAL_KEY,
+        Some("LEGACY") | None if state.extra.contains_key("data") => LEGACY_KEY,
+        _ => return None,
+    };
+    Some(StreamState {
+        stream: key.to_owned(),
+        state: serde_json::to_value(state).ok()?,
+    })
+}
+
+/// The committed state an attempt resumes from: only what streams read incrementally
+/// resume from (a full refresh reads everything again).
+pub(super) fn committed_state(stored: &[StreamState], catalog: &ConfiguredCatalog) -> SourceState {
+    let incremental = catalog
+        .streams
+        .iter()
+        .any(|configured| configured.sync_mode == SyncMode::Incremental);
+    let mut state = SourceState::default();
+    for row in stored {
+        match row.stream.as_str() {
+            GLOBAL_KEY if incremental => state.global = Some(row.state.clone()),
+            LEGACY_KEY if incremental => state.legacy = row.state.get("data").cloned(),
+            GLOBAL_KEY | LEGACY_KEY => {}
+            _ => {
+                let Ok(stream) =
+                    serde_json::from_value::<ferry_protocol::StreamState>(row.state.clone())
+                else {
+                    continue;
+                };
+                let Some(value) = stream.stream_state else {
+                    continue;
+                };
+                if catalog.reads_incrementally(&stream.stream_descriptor) {
+                    state.streams.push(ResumeState {
+                        stream: stream.stream_descriptor,
+                        state: value,
+                    });
+                }
+            }
+        }
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    fn catalog(sync_mode: &str) -> ConfiguredCatalog {
+        serde_json::from_value(json!({"streams": [{"stream": {"name": "numbers"}, "sync_mode": sync_mode, "destination_sync_mode": "append"}]})).unwrap()
+    }
+
+    #[test]
+    fn global_and_legacy_states_are_kept_whole_and_resumed_as_given() {
+        let global: StateMessage = serde_json::from_value(json!({"type": "GLOBAL", "global": {
+            "shared_state": {"lsn": 42},
+            "stream_states": [{"stream_descriptor": {"name": "numbers"}, "stream_state": {"offset": 7}}]}}))
+        .unwrap();
+        let stored = stored_state(&global).unwrap();
+        assert_eq!(stored.stream, GLOBAL_KEY);
+        assert_eq!(stored.state["global"]["shared_state"]["lsn"], 42);
+        let legacy: StateMessage =
+            serde_json::from_value(json!({"type": "LEGACY", "data": {"cursor": "x"}})).unwrap();
+        let legacy = stored_state(&legacy).unwrap();
+        assert_eq!(legacy.stream, LEGACY_KEY);
+        let untyped: StateMessage =
+            serde_json::from_value(json!({"data": {"cursor": "y"}})).unwrap();
+        assert_eq!(stored_state(&untyped).unwrap().stream, LEGACY_KEY);
+
+        let resumed = committed_state(&[stored.clone(), legacy.clone()], &catalog("incremental"));
+        assert_eq!(resumed.global.unwrap()["type"], "GLOBAL");
+        assert_eq!(resumed.legacy, Some(json!({"cursor": "x"})));
+        // A full refresh resumes from nothing.
+        assert!(committed_state(&[stored, legacy], &catalog("full_refresh")).is_empty());
     }
 }

@@ -5,7 +5,7 @@
 use sqlx::postgres::PgConnection;
 
 use super::super::{database_error, quote_identifier, run_sql};
-use super::table::{Mode, StreamTable, airbyte_defaults, identifier};
+use super::table::{Mode, StreamTable, airbyte_defaults, derived_identifier};
 use crate::ConnectorError;
 
 impl StreamTable {
@@ -68,7 +68,7 @@ impl StreamTable {
                 .collect();
             let unique = format!(
                 "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {final_table} ({})",
-                quote_identifier(&identifier(&format!("{}_ferry_key", self.name))),
+                quote_identifier(&derived_identifier(&self.name, "_ferry_key")),
                 keys.join(", ")
             );
             self.unique_key = match run_sql(connection, &unique).await {
@@ -83,7 +83,7 @@ impl StreamTable {
             if !self.unique_key {
                 let plain = format!(
                     "CREATE INDEX IF NOT EXISTS {} ON {final_table} ({})",
-                    quote_identifier(&identifier(&format!("{}_ferry_pk", self.name))),
+                    quote_identifier(&derived_identifier(&self.name, "_ferry_pk")),
                     keys.join(", ")
                 );
                 run_sql(connection, &plain)

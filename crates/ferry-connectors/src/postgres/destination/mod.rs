@@ -4,6 +4,7 @@
 //! columns), `ddl.rs` (making tables, the overwrite's swap), `load.rs` (COPY),
 //! `record_row.rs` (a record as a COPY row), `merge.rs` (deduplication as SQL).
 
+mod checkpoints;
 mod ddl;
 mod load;
 mod merge;
@@ -12,15 +13,16 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-use ferry_protocol::RecordMessage;
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
+use ferry_protocol::{RecordMessage, StateMessage};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 
 use super::{PostgresDestinationConfig, connect, connect_options, database_error, run_sql};
-use crate::connector::Destination;
+use crate::connector::{Destination, ResumeState};
 use crate::driver::{CopyRun, StreamWriter, WriterFactory};
 use crate::{ConnectorError, config};
+use checkpoints::Checkpoints;
 use load::RawIds;
 use record_row::ExtractedAt;
 use table::{Mode, StreamTable};
@@ -31,6 +33,7 @@ const FLUSH_BYTES: usize = 4 * 1024 * 1024;
 pub struct PostgresDestination {
     options: PgConnectOptions,
     schema: String,
+    checkpoints: Option<Checkpoints>,
 }
 
 impl PostgresDestination {
@@ -39,6 +42,7 @@ impl PostgresDestination {
         Ok(Box::new(Self {
             options: connect_options(&config.connection),
             schema: config.schema,
+            checkpoints: None,
         }))
     }
 }
@@ -48,6 +52,21 @@ impl WriterFactory for PostgresDestination {
 
     fn accepts_copy_rows(&self) -> bool {
         true
+    }
+
+    fn record_checkpoints_as(&mut self, connection: &str) {
+        self.checkpoints = Some(Checkpoints::new(&self.schema, connection));
+    }
+
+    async fn committed_states(
+        &self,
+        catalog: &ConfiguredCatalog,
+    ) -> Result<Vec<ResumeState>, ConnectorError> {
+        let Some(checkpoints) = &self.checkpoints else {
+            return Ok(Vec::new());
+        };
+        let mut connection = connect(&self.options).await?;
+        checkpoints.read(&mut connection, catalog).await
     }
 
     /// Connects and checks that tables can be made in the default schema.
@@ -84,8 +103,25 @@ impl WriterFactory for PostgresDestination {
             stream.prepare(&mut connection).await?;
             streams.push(stream);
         }
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.prepare(&mut connection).await?;
+        }
         Ok(PostgresWriter {
             connection,
+            checkpoints: self.checkpoints,
+            keys: catalog
+                .streams
+                .iter()
+                .map(|configured| configured.stream.descriptor().key())
+                .collect(),
+            recorded: catalog
+                .streams
+                .iter()
+                .map(|configured| {
+                    checkpoints::is_recorded(configured.sync_mode, configured.destination_sync_mode)
+                        .then(|| configured.clone())
+                })
+                .collect(),
             streams,
             ids: RawIds::new(),
             extracted_at: ExtractedAt::default(),
@@ -98,6 +134,11 @@ impl WriterFactory for PostgresDestination {
 /// it, so a state is acknowledged only once every row before it is in.
 pub struct PostgresWriter {
     connection: PgConnection,
+    checkpoints: Option<Checkpoints>,
+    /// Per stream, the key its checkpoints are recorded under.
+    keys: Vec<String>,
+    /// Per stream, the configured stream when its checkpoints are recorded.
+    recorded: Vec<Option<ferry_protocol::catalog::ConfiguredStream>>,
     streams: Vec<StreamTable>,
     ids: RawIds,
     extracted_at: ExtractedAt,
@@ -179,8 +220,17 @@ impl StreamWriter for PostgresWriter {
         stream.copy_rows(run, ids, connection).await
     }
 
-    async fn make_durable(&mut self) -> Result<(), ConnectorError> {
+    async fn make_durable(&mut self, state: &StateMessage) -> Result<(), ConnectorError> {
         self.flush_and_merge().await?;
+        if let (Some(checkpoints), Some(stream)) = (&self.checkpoints, &state.stream) {
+            let descriptor = &stream.stream_descriptor;
+            let recorded = self.recorded.iter().flatten().any(|configured| {
+                configured.takes(&descriptor.name, descriptor.namespace.as_deref())
+            });
+            if recorded {
+                checkpoints.record(&mut self.connection, state).await?;
+            }
+        }
         execute(&mut self.connection, "COMMIT").await?;
         self.in_transaction = false;
         Ok(())
@@ -193,6 +243,10 @@ impl StreamWriter for PostgresWriter {
         for (index, stream) in self.streams.iter().enumerate() {
             if stream.mode == Mode::Overwrite && complete.get(index).copied().unwrap_or(false) {
                 stream.swap(&mut self.connection).await?;
+                // The table starts over: no state of the old one applies to it.
+                if let (Some(checkpoints), Some(key)) = (&self.checkpoints, self.keys.get(index)) {
+                    checkpoints.forget(&mut self.connection, key).await?;
+                }
             }
         }
         execute(&mut self.connection, "COMMIT").await?;

@@ -3,6 +3,7 @@
 
 use ferry_protocol::catalog::{ConfiguredStream, DestinationNaming, DestinationSyncMode};
 
+use super::super::naming::{TEMPORARY_SUFFIX, destination_table};
 use super::super::quote_identifier;
 use super::super::schema::ColumnType;
 use super::FLUSH_BYTES;
@@ -42,14 +43,9 @@ pub(super) struct StreamTable {
     pub(super) unique_key: bool,
 }
 
-/// PostgreSQL truncates identifiers to 63 bytes; cut at a character boundary first.
-pub(super) fn identifier(text: &str) -> String {
-    let mut end = text.len().min(63);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
-}
+/// PostgreSQL cuts identifiers at 63 bytes: every name made here is shortened first, with a
+/// hash where it is too long (`naming`), so that distinct names stay distinct.
+pub(super) use super::super::naming::{derived_identifier, identifier};
 
 pub(super) const AIRBYTE_COLUMNS: &str = "\"_airbyte_raw_id\" varchar(36) NOT NULL, \
      \"_airbyte_extracted_at\" timestamptz NOT NULL, \
@@ -103,13 +99,10 @@ impl StreamTable {
                 "stream '{source_name}' is deduplicated but has no primary key"
             )));
         }
+        let (schema, name) = destination_table(naming, &stream.descriptor(), default_schema);
         Ok(Self {
-            schema: identifier(
-                &naming
-                    .namespace(stream.namespace.as_deref())
-                    .unwrap_or_else(|| default_schema.to_owned()),
-            ),
-            name: identifier(&naming.name(&source_name)),
+            schema,
+            name,
             source_name,
             mode,
             columns,
@@ -117,7 +110,7 @@ impl StreamTable {
             cursor: configured.cursor().map(str::to_owned),
             generation_id: configured.generation_id.unwrap_or(0),
             sync_id: configured.sync_id.unwrap_or(0),
-            stage: format!("ferry_stage_{index}"),
+            stage: identifier(&format!("ferry_stage_{index}")),
             buffer: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
             staged: false,
             unique_key: false,
@@ -136,8 +129,9 @@ impl StreamTable {
         self.qualified(&self.name)
     }
 
+    /// The overwrite's table, never the final table's name whatever its length.
     pub(super) fn temporary_name(&self) -> String {
-        identifier(&format!("{}_ferry_tmp", self.name))
+        derived_identifier(&self.name, TEMPORARY_SUFFIX)
     }
 
     /// The table rows are copied into.
@@ -191,5 +185,66 @@ impl StreamTable {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    fn stream_table(name: &str, naming: &DestinationNaming) -> StreamTable {
+        let configured: ConfiguredStream = serde_json::from_value(json!({
+            "stream": {"name": name, "namespace": "public", "json_schema": {"properties": {"id": {"type": "integer"}}}},
+            "sync_mode": "full_refresh", "destination_sync_mode": "overwrite",
+        }))
+        .unwrap();
+        StreamTable::new(&configured, naming, "raw", 0).unwrap()
+    }
+
+    #[test]
+    fn every_table_has_a_name_of_its_own_within_63_bytes() {
+        // A 63-byte name is kept; its overwrite's table is another.
+        let exact = stream_table(&"s".repeat(63), &DestinationNaming::default());
+        assert_eq!(exact.name, "s".repeat(63));
+        assert_eq!(exact.schema, "raw");
+        let temporary = exact.temporary_name();
+        assert!(
+            temporary.len() <= 63 && temporary != exact.name,
+            "{temporary}"
+        );
+        assert_eq!(
+            stream_table("orders", &DestinationNaming::default()).temporary_name(),
+            "orders_ferry_tmp"
+        );
+        // A long prefix: names that differ past the 63rd byte stay apart.
+        let prefixed = DestinationNaming {
+            prefix: Some("p".repeat(70)),
+            ..DestinationNaming::default()
+        };
+        let tables: Vec<StreamTable> = ["customers", "orders", "items"]
+            .iter()
+            .map(|name| stream_table(name, &prefixed))
+            .collect();
+        for (index, table) in tables.iter().enumerate() {
+            assert!(table.name.len() <= 63, "{}", table.name);
+            assert!(table.temporary_name().len() <= 63);
+            assert_ne!(table.temporary_name(), table.name);
+            for other in &tables[index + 1..] {
+                assert_ne!(table.name, other.name);
+                assert_ne!(table.temporary_name(), other.temporary_name());
+            }
+        }
+        // A long namespace is shortened the same way.
+        let by_format = DestinationNaming {
+            namespace_definition: "custom_format".to_owned(),
+            namespace_format: Some(format!("{}${{SOURCE_NAMESPACE}}", "n".repeat(70))),
+            prefix: None,
+        };
+        let schema = stream_table("orders", &by_format).schema;
+        assert!(schema.len() <= 63 && schema.starts_with("nnnn"), "{schema}");
+        assert_ne!(schema, format!("{}publ", "n".repeat(59)));
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::PostgresSourceConfig;
 use super::schema::json_schema_of;
 use super::{connect, connect_options, database_error};
-use crate::connector::{BoxFuture, ResumeState, Source};
+use crate::connector::{BoxFuture, ResumeState, Source, SourceState};
 use crate::emitter::Emitter;
 use crate::{ConnectorError, config};
 use read_plan::ReadPlan;
@@ -36,6 +36,8 @@ pub(super) struct Column {
     /// With modifiers, as a cast names it: `numeric(12,2)`.
     pub(super) sql_type: String,
     pub(super) element: Option<String>,
+    /// Declared NOT NULL.
+    pub(super) not_null: bool,
 }
 
 pub(super) struct Table {
@@ -47,7 +49,7 @@ pub(super) struct Table {
 
 const COLUMNS_SQL: &str = "
 SELECT n.nspname::text, c.relname::text, a.attname::text, t.typname::text,
-       format_type(a.atttypid, a.atttypmod), et.typname::text
+       format_type(a.atttypid, a.atttypmod), et.typname::text, a.attnotnull
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -129,7 +131,7 @@ impl PostgresSource {
     }
 
     async fn tables(&self, connection: &mut PgConnection) -> Result<Vec<Table>, ConnectorError> {
-        type ColumnRow = (String, String, String, String, String, Option<String>);
+        type ColumnRow = (String, String, String, String, String, Option<String>, bool);
         let rows: Vec<ColumnRow> = sqlx::query_as(COLUMNS_SQL)
             .bind(&self.schemas)
             .fetch_all(&mut *connection)
@@ -141,7 +143,7 @@ impl PostgresSource {
             .await
             .map_err(|error| database_error("discover", error))?;
         let mut tables: Vec<Table> = Vec::new();
-        for (schema, name, column, type_name, sql_type, element) in rows {
+        for (schema, name, column, type_name, sql_type, element, not_null) in rows {
             let same = tables
                 .last()
                 .is_some_and(|table| table.schema == schema && table.name == name);
@@ -164,6 +166,7 @@ impl PostgresSource {
                     type_name,
                     sql_type,
                     element,
+                    not_null,
                 });
             }
         }
@@ -194,7 +197,8 @@ impl PostgresSource {
                 .ok_or_else(|| {
                     ConnectorError::Config(format!("table {namespace}.{name} not found"))
                 })?;
-            let plan = ReadPlan::new(table, configured, state)?;
+            let mut plan = ReadPlan::new(table, configured, state)?;
+            plan.settle_cursor(&mut connection).await?;
             plan.run(&mut connection, &emitter, self.copy_rows).await?;
         }
         Ok(())
@@ -221,9 +225,9 @@ impl Source for PostgresSource {
     fn read<'a>(
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
-        state: &'a [ResumeState],
+        state: &'a SourceState,
         output: mpsc::Sender<AirbyteMessage>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
-        Box::pin(self.read_tables(catalog, state, output))
+        Box::pin(self.read_tables(catalog, &state.streams, output))
     }
 }

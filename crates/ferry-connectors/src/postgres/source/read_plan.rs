@@ -5,10 +5,50 @@ use ferry_protocol::{AirbyteMessage, StateMessage, StreamDescriptor};
 use serde_json::json;
 
 use super::super::schema::{ColumnType, binary_column_type};
-use super::super::{quote_identifier, quote_literal};
+use sqlx::postgres::PgConnection;
+
+use super::super::{database_error, quote_identifier, quote_literal};
 use super::{Column, Table};
 use crate::ConnectorError;
 use crate::connector::ResumeState;
+
+/// Cursor types whose values PostgreSQL orders as their users expect (`json`, `xml`,
+/// geometric types and the like have no such order, or none at all).
+const ORDERABLE: &[&str] = &[
+    "int2",
+    "int4",
+    "int8",
+    "numeric",
+    "float4",
+    "float8",
+    "money",
+    "oid",
+    "text",
+    "varchar",
+    "bpchar",
+    "name",
+    "citext",
+    "date",
+    "time",
+    "timetz",
+    "timestamp",
+    "timestamptz",
+    "interval",
+    "uuid",
+    "bool",
+];
+
+/// The committed cursor a read resumes from, as Airbyte's source-postgres keeps it: the
+/// value, and how many rows with that value the last read emitted. Rows that came later
+/// with the same value are read again (`>=`) unless the table still holds exactly that many
+/// (`>`): so none is lost, and only those few repeat (a deduplicated stream shows none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Resume {
+    pub(super) value: String,
+    /// `cursor_record_count`; absent in states Ferry wrote before it kept one.
+    pub(super) count: Option<u64>,
+    pub(super) inclusive: bool,
+}
 
 /// How one configured stream is read: its columns, cursor and where to resume.
 pub(super) struct ReadPlan<'a> {
@@ -16,7 +56,8 @@ pub(super) struct ReadPlan<'a> {
     pub(super) descriptor: StreamDescriptor,
     pub(super) columns: Vec<&'a Column>,
     pub(super) cursor: Option<&'a Column>,
-    pub(super) resume_from: Option<String>,
+    /// Where an incremental read starts: after (or at) the committed cursor value.
+    pub(super) resume: Option<Resume>,
     /// The destination column types, when the rows can go to a native destination in COPY
     /// binary.
     pub(super) binary_types: Option<Arc<[String]>>,
@@ -62,15 +103,30 @@ impl<'a> ReadPlan<'a> {
         } else {
             None
         };
+        if let Some(cursor) = cursor
+            && !ORDERABLE.contains(&cursor.type_name.as_str())
+        {
+            return Err(ConnectorError::Config(format!(
+                "stream {}: cursor field '{}' is of type {}, whose values have no order; choose a column of a number, text, date or time type",
+                descriptor.key(),
+                cursor.name,
+                cursor.sql_type
+            )));
+        }
         // Committed state counts only if it was kept for the same cursor column.
-        let resume_from = cursor.and_then(|cursor| {
+        let resume = cursor.and_then(|cursor| {
             let stored = &state
                 .iter()
                 .find(|resume| resume.stream.name == descriptor.name)?
                 .state;
-            (stored["cursor_field"][0] == cursor.name.as_str())
-                .then(|| stored["cursor"].as_str().map(str::to_owned))
-                .flatten()
+            if stored["cursor_field"][0] != cursor.name.as_str() {
+                return None;
+            }
+            Some(Resume {
+                value: stored["cursor"].as_str()?.to_owned(),
+                count: stored["cursor_record_count"].as_u64(),
+                inclusive: false,
+            })
         });
         // A full refresh into a table made afresh (overwrite) takes the rows in COPY binary
         // when every column's binary form is that of the column the destination makes for it
@@ -95,9 +151,78 @@ impl<'a> ReadPlan<'a> {
             descriptor,
             columns,
             cursor,
-            resume_from,
+            resume,
             binary_types,
         })
+    }
+
+    /// Checks the cursor column before a read and decides where it resumes. Airbyte's JDBC
+    /// sources refuse a cursor column that holds NULLs (such rows could never be read
+    /// incrementally): so does this, naming the table, the column and the count. A resumed
+    /// read includes the committed value again (`>=`) unless the table holds exactly as
+    /// many rows of it as the last read emitted.
+    pub(super) async fn settle_cursor(
+        &mut self,
+        connection: &mut PgConnection,
+    ) -> Result<(), ConnectorError> {
+        let Some(cursor) = self.cursor else {
+            return Ok(());
+        };
+        let from = self.from();
+        let name = quote_identifier(&cursor.name);
+        let context = format!("checking the cursor of {}", self.descriptor.key());
+        if !cursor.not_null {
+            let nulls: i64 =
+                sqlx::query_scalar(&format!("SELECT count(*) FROM {from} WHERE {name} IS NULL"))
+                    .fetch_one(&mut *connection)
+                    .await
+                    .map_err(|error| database_error(&context, error))?;
+            if nulls > 0 {
+                return Err(ConnectorError::Config(format!(
+                    "invalid cursor: column '{}' of table {} holds NULL in {nulls} rows; a cursor column must hold no NULL values (fill them, or choose another cursor)",
+                    cursor.name,
+                    self.descriptor.key()
+                )));
+            }
+        }
+        let Some(resume) = &mut self.resume else {
+            return Ok(());
+        };
+        let Some(emitted) = resume.count else {
+            return Ok(());
+        };
+        let held: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {from} WHERE {name} = {}::{}",
+            quote_literal(&resume.value),
+            cursor.sql_type
+        ))
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(|error| database_error(&context, error))?;
+        resume.inclusive = u64::try_from(held).ok() != Some(emitted);
+        Ok(())
+    }
+
+    fn from(&self) -> String {
+        format!(
+            "{}.{}",
+            quote_identifier(&self.table.schema),
+            quote_identifier(&self.table.name)
+        )
+    }
+
+    /// The filter that resumes an incremental read, in cursor order.
+    fn cursor_filter(&self, cursor: &Column) -> String {
+        let name = quote_identifier(&cursor.name);
+        match &self.resume {
+            Some(resume) => format!(
+                "WHERE t.{name} {} {}::{} ORDER BY t.{name}",
+                if resume.inclusive { ">=" } else { ">" },
+                quote_literal(&resume.value),
+                cursor.sql_type
+            ),
+            None => format!("WHERE t.{name} IS NOT NULL ORDER BY t.{name}"),
+        }
     }
 
     pub(super) fn query(&self, copy_rows: bool) -> String {
@@ -119,24 +244,11 @@ impl<'a> ReadPlan<'a> {
                 }
             })
             .collect();
-        let from = format!(
-            "{}.{}",
-            quote_identifier(&self.table.schema),
-            quote_identifier(&self.table.name)
-        );
+        let from = self.from();
         if copy_rows {
-            let filter = match (self.cursor, &self.resume_from) {
-                (Some(cursor), Some(value)) => format!(
-                    " WHERE t.{0} > {1}::{2} ORDER BY t.{0}",
-                    quote_identifier(&cursor.name),
-                    quote_literal(value),
-                    cursor.sql_type
-                ),
-                (Some(cursor), None) => format!(
-                    " WHERE t.{0} IS NOT NULL ORDER BY t.{0}",
-                    quote_identifier(&cursor.name)
-                ),
-                (None, _) => String::new(),
+            let filter = match self.cursor {
+                Some(cursor) => format!(" {}", self.cursor_filter(cursor)),
+                None => String::new(),
             };
             let format = if self.binary_types.is_some() {
                 " (FORMAT binary)"
@@ -155,32 +267,33 @@ impl<'a> ReadPlan<'a> {
             ),
             Some(cursor) => {
                 let name = quote_identifier(&cursor.name);
-                let filter = match &self.resume_from {
-                    Some(value) => format!(
-                        "WHERE t.{name} > {}::{}",
-                        quote_literal(value),
-                        cursor.sql_type
-                    ),
-                    None => format!("WHERE t.{name} IS NOT NULL"),
-                };
+                let filter = self.cursor_filter(cursor);
                 format!(
-                    "COPY (SELECT t.{name}::text, to_jsonb(r)::text FROM {from} t, LATERAL (SELECT {}) r {filter} ORDER BY t.{name}) TO STDOUT",
+                    "COPY (SELECT t.{name}::text, to_jsonb(r)::text FROM {from} t, LATERAL (SELECT {}) r {filter}) TO STDOUT",
                     expressions.join(", ")
                 )
             }
         }
     }
 
-    pub(super) fn state(&self, cursor: &str) -> AirbyteMessage {
+    /// The state after the rows up to `cursor`, of which `count` carry that value (where
+    /// known: a state from before Ferry counted them does not say).
+    pub(super) fn state(&self, cursor: &str, count: Option<u64>) -> AirbyteMessage {
         let value = match self.cursor {
-            Some(column) => json!({
-                "state_type": "cursor_based",
-                "version": 2,
-                "stream_name": self.descriptor.name,
-                "stream_namespace": self.descriptor.namespace,
-                "cursor_field": [column.name],
-                "cursor": cursor,
-            }),
+            Some(column) => {
+                let mut value = json!({
+                    "state_type": "cursor_based",
+                    "version": 2,
+                    "stream_name": self.descriptor.name,
+                    "stream_namespace": self.descriptor.namespace,
+                    "cursor_field": [column.name],
+                    "cursor": cursor,
+                });
+                if let Some(count) = count {
+                    value["cursor_record_count"] = json!(count);
+                }
+                value
+            }
             None => json!({
                 "state_type": "full_refresh",
                 "version": 2,

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use sqlx::postgres::PgConnection;
 
 use super::super::{copy_binary, copy_text, database_error};
-use super::read_plan::ReadPlan;
+use super::read_plan::{ReadPlan, Resume};
 use crate::ConnectorError;
 use crate::emitter::{Emitter, now_millis};
 
@@ -35,7 +35,7 @@ impl ReadPlan<'_> {
             plan: self,
             output,
             pending: Vec::new(),
-            last_cursor: self.resume_from.clone(),
+            cursor: LastCursor::resumed(self.resume.as_ref()),
             since_checkpoint: 0,
             checkpoint_at: Instant::now() + CHECKPOINT_INTERVAL,
             emitted_at: 0,
@@ -77,10 +77,10 @@ impl ReadPlan<'_> {
                 "reading {key}: the last row was cut short"
             )));
         }
-        let end = match (&self.cursor, reader.last_cursor.as_deref()) {
-            (Some(_), Some(cursor)) => Some(self.state(cursor)),
+        let end = match (&self.cursor, reader.cursor.text()) {
+            (Some(_), Some(cursor)) => Some(self.state(&cursor, reader.cursor.count())),
             (Some(_), None) => None,
-            (None, _) => Some(self.state("")),
+            (None, _) => Some(self.state("", None)),
         };
         if let Some(state) = end {
             output.send(state).await?;
@@ -94,7 +94,8 @@ struct RowReader<'p, 'a> {
     plan: &'p ReadPlan<'a>,
     output: &'p Emitter,
     pending: Vec<u8>,
-    last_cursor: Option<String>,
+    /// The cursor value of the last row read, and how many rows carried it.
+    cursor: LastCursor,
     since_checkpoint: u64,
     checkpoint_at: Instant,
     emitted_at: i64,
@@ -120,12 +121,6 @@ struct CopyBatch {
     rows: u64,
     /// A checkpoint is due: looking for the first change of cursor value.
     seeking: bool,
-}
-
-/// Field `index` of a COPY text row, unescaped.
-fn copy_field(row: &[u8], index: usize) -> Option<String> {
-    let field = copy_text::fields(row).nth(index)?;
-    copy_text::unescape(field).map(|text| String::from_utf8_lossy(&text).into_owned())
 }
 
 impl RowReader<'_, '_> {
@@ -208,26 +203,31 @@ impl RowReader<'_, '_> {
     }
 
     /// A row as COPY text: into the batch, with checkpoints found between cursor values.
+    /// The cursor field is compared as it comes (escaped), without unescaping every row's.
     async fn copy_row(&mut self, line: &[u8]) -> Result<(), ConnectorError> {
         let Some(batch) = &mut self.copy else {
             return Ok(());
         };
-        if let Some(index) = batch.cursor_index
-            && batch.seeking
-        {
-            let cursor = copy_field(line, index);
-            if cursor != self.last_cursor {
-                self.send_batch().await?;
-                if let Some(previous) = &self.last_cursor {
-                    self.output.send(self.plan.state(previous)).await?;
+        if let Some(index) = batch.cursor_index {
+            let field = copy_text::fields(line)
+                .nth(index)
+                .unwrap_or(copy_text::NULL);
+            let seeking = batch.seeking;
+            if !self.cursor.same(field) {
+                if seeking && self.cursor.is_set() {
+                    self.send_batch().await?;
+                    if let Some(previous) = self.cursor.text() {
+                        let state = self.plan.state(&previous, self.cursor.count());
+                        self.output.send(state).await?;
+                    }
+                    self.since_checkpoint = 0;
+                    self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
+                    if let Some(batch) = &mut self.copy {
+                        batch.seeking = false;
+                    }
                 }
-                self.since_checkpoint = 0;
-                self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
-                if let Some(batch) = &mut self.copy {
-                    batch.seeking = false;
-                }
+                self.cursor.set_raw(field);
             }
-            self.last_cursor = cursor;
         }
         let Some(batch) = &mut self.copy else {
             return Ok(());
@@ -236,14 +236,13 @@ impl RowReader<'_, '_> {
         batch.data.push(b'\n');
         batch.rows += 1;
         self.since_checkpoint += 1;
-        if let Some(index) = batch.cursor_index
+        if batch.cursor_index.is_some()
             && !batch.seeking
             && (self.since_checkpoint >= CHECKPOINT_ROWS
                 || (self.since_checkpoint.is_multiple_of(4096)
                     && Instant::now() >= self.checkpoint_at))
         {
             batch.seeking = true;
-            self.last_cursor = copy_field(line, index);
         }
         if batch.data.len() >= BATCH_BYTES {
             self.send_batch().await?;
@@ -258,11 +257,6 @@ impl RowReader<'_, '_> {
         };
         if batch.rows == 0 {
             return Ok(());
-        }
-        if let Some(index) = batch.cursor_index {
-            let body = &batch.data[..batch.data.len() - 1];
-            let start = memchr::memrchr(b'\n', body).map_or(0, |end| end + 1);
-            self.last_cursor = copy_field(&body[start..], index);
         }
         let rows = ferry_protocol::CopyRows {
             stream: self.plan.descriptor.clone(),
@@ -282,11 +276,10 @@ impl RowReader<'_, '_> {
         let malformed = || ConnectorError::Failed("PostgreSQL sent a malformed row".to_owned());
         let data = if self.plan.cursor.is_some() {
             let tab = memchr::memchr(b'\t', line).ok_or_else(malformed)?;
-            let cursor = copy_text::unescape(&line[..tab]).ok_or_else(malformed)?;
-            let cursor = String::from_utf8_lossy(&cursor);
-            if self.last_cursor.as_deref() != Some(cursor.as_ref()) {
+            let raw = &line[..tab];
+            if !self.cursor.same(raw) {
                 self.checkpoint_if_due().await?;
-                self.last_cursor = Some(cursor.into_owned());
+                self.cursor.set_raw(raw);
             }
             &line[tab + 1..]
         } else {
@@ -311,7 +304,7 @@ impl RowReader<'_, '_> {
 
     /// Called between two cursor values, where a checkpoint loses nothing on resume.
     async fn checkpoint_if_due(&mut self) -> Result<(), ConnectorError> {
-        let Some(cursor) = &self.last_cursor else {
+        let Some(cursor) = self.cursor.text() else {
             return Ok(());
         };
         if self.since_checkpoint == 0 {
@@ -321,9 +314,76 @@ impl RowReader<'_, '_> {
         if !due {
             return Ok(());
         }
-        self.output.send(self.plan.state(cursor)).await?;
+        self.output
+            .send(self.plan.state(&cursor, self.cursor.count()))
+            .await?;
         self.since_checkpoint = 0;
         self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
         Ok(())
+    }
+}
+
+/// The cursor value of the last row read, as COPY text (escaped), and how many rows in a
+/// row carried it: the `cursor_record_count` of the state that ends on it.
+struct LastCursor {
+    raw: Option<Vec<u8>>,
+    count: u64,
+    /// False while on a resumed value whose count the committed state did not give.
+    counted: bool,
+}
+
+impl LastCursor {
+    /// Before any row: the committed value when the read resumes after it (its count
+    /// stands until a row of another value comes), nothing when it reads that value again.
+    fn resumed(resume: Option<&Resume>) -> Self {
+        match resume {
+            Some(resume) if !resume.inclusive => {
+                let mut raw = Vec::new();
+                copy_text::escape_into(&mut raw, resume.value.as_bytes());
+                Self {
+                    raw: Some(raw),
+                    count: resume.count.unwrap_or(0),
+                    counted: resume.count.is_some(),
+                }
+            }
+            _ => Self {
+                raw: None,
+                count: 0,
+                counted: true,
+            },
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.raw.is_some()
+    }
+
+    /// Counts a row of this raw value when it is the last one's.
+    fn same(&mut self, raw: &[u8]) -> bool {
+        let same = self.raw.as_deref() == Some(raw);
+        if same {
+            self.count += 1;
+        }
+        same
+    }
+
+    /// A row of a new value.
+    fn set_raw(&mut self, raw: &[u8]) {
+        let kept = self.raw.get_or_insert_with(Vec::new);
+        kept.clear();
+        kept.extend_from_slice(raw);
+        self.count = 1;
+        self.counted = true;
+    }
+
+    /// The count, where it is known.
+    fn count(&self) -> Option<u64> {
+        self.counted.then_some(self.count)
+    }
+
+    fn text(&self) -> Option<String> {
+        let raw = self.raw.as_deref()?;
+        let text = copy_text::unescape(raw)?;
+        Some(String::from_utf8_lossy(&text).into_owned())
     }
 }

@@ -18,6 +18,7 @@ fn table(types: &[&str]) -> Table {
                 type_name: (*type_name).to_owned(),
                 sql_type: (*type_name).to_owned(),
                 element: None,
+                not_null: true,
             })
             .collect(),
         primary_key: Vec::new(),
@@ -75,4 +76,58 @@ fn only_a_full_refresh_into_a_new_table_of_matching_types_reads_binary() {
     configured.stream.json_schema["properties"]["c1"] = json!({"type": "integer"});
     let plan = ReadPlan::new(&table, &configured, &[]).unwrap();
     assert!(plan.binary_types.is_none());
+}
+
+#[test]
+fn a_cursor_without_an_order_is_refused() {
+    let mut table = table(&["int8", "jsonb"]);
+    table.columns[1].not_null = false;
+    let mut stream = configured(&table, "incremental", "append");
+    stream.cursor_field = vec!["c1".to_owned()];
+    let error = ReadPlan::new(&table, &stream, &[]).err().unwrap();
+    assert!(matches!(error, crate::ConnectorError::Config(_)), "{error}");
+    assert!(
+        error.to_string().contains("'c1' is of type jsonb"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_resumed_read_takes_the_committed_value_again_only_when_rows_of_it_may_be_missing() {
+    let table = table(&["int8", "text"]);
+    let stream = configured(&table, "incremental", "append");
+    let state = |count: Option<u64>| {
+        let mut state = json!({"cursor_field": ["c0"], "cursor": "41"});
+        if let Some(count) = count {
+            state["cursor_record_count"] = json!(count);
+        }
+        vec![crate::connector::ResumeState {
+            stream: ferry_protocol::StreamDescriptor::new("t"),
+            state,
+        }]
+    };
+    let plan = ReadPlan::new(&table, &stream, &state(Some(2))).unwrap();
+    let resume = plan.resume.clone().unwrap();
+    assert_eq!((resume.value.as_str(), resume.count), ("41", Some(2)));
+    // Until the table is counted, the read goes past the value, as before.
+    assert!(
+        plan.query(true).contains("\"c0\" > '41'::int8"),
+        "{}",
+        plan.query(true)
+    );
+    let mut inclusive = plan;
+    if let Some(resume) = &mut inclusive.resume {
+        resume.inclusive = true;
+    }
+    assert!(inclusive.query(true).contains("\"c0\" >= '41'::int8"));
+    assert!(inclusive.query(false).contains("\"c0\" >= '41'::int8"));
+    // A state for another cursor column is not resumed from.
+    let mut other = state(Some(2));
+    other[0].state["cursor_field"] = json!(["c1"]);
+    assert!(
+        ReadPlan::new(&table, &stream, &other)
+            .unwrap()
+            .resume
+            .is_none()
+    );
 }

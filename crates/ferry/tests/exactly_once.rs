@@ -1,0 +1,98 @@
+//! Appends resumed after kill -9 of the data plane write every row exactly once: the
+//! destination records each state in the transaction (PostgreSQL) or after the fsync
+//! (files) of the rows it covers, and the retry resumes from that record, which is newer
+//! than the control plane's when the plane died between the two commits.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use ferry_testkit::{FerryOptions, FerryUp, StoreKind, TestDatabase, wait_for};
+use serde_json::{Value, json};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
+const FAST: [(&str, &str); 3] = [
+    ("FERRY_JOB_LEASE_SECONDS", "3"),
+    ("FERRY_JOB_RETRY_BACKOFF_SECONDS", "0"),
+    ("FERRY_JOB_MAX_ATTEMPTS", "3"),
+];
+const PLANE_ENV: [(&str, &str); 1] = [("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1")];
+const USERS: u64 = 20_000;
+
+/// A faker appending `USERS` users, a slice of 100 every 10 ms (a state each), into
+/// `destination`; its plane killed -9 once some rows are committed, the job finished by a
+/// second plane of the region. The job, which must have succeeded in two attempts.
+async fn append_killed_midway(destination: Value) -> Value {
+    let mut options = FerryOptions::new(StoreKind::Sqlite).control_plane_only();
+    for (key, value) in FAST {
+        options = options.env(key, value);
+    }
+    let ferry = FerryUp::start(BINARY.as_ref(), options).await;
+    let region = ferry.default_region().await;
+    let first = ferry.plane(&region, "first").await;
+    let second = ferry.plane(&region, "second").await;
+    // Connections are checked against the source's catalog, discovered in the region.
+    let mut first_process = first.start(&PLANE_ENV);
+    let connection = ferry
+        .connection(
+            json!({"sourceType": "faker", "count": USERS, "records_per_slice": 100, "slice_delay_ms": 10, "seed": 4}),
+            destination,
+            json!([{"name": "users", "syncMode": "incremental_append"}]),
+        )
+        .await;
+    let job_id = ferry.admin.start_job(&connection, "sync").await;
+    wait_for("rows to be committed", Duration::from_secs(60), || async {
+        let job = ferry.admin.job(job_id).await;
+        (job["rowsSynced"].as_i64().unwrap_or(0) >= 2_000).then_some(())
+    })
+    .await;
+    first_process.kill();
+    let _second_process = second.start(&PLANE_ENV);
+    let job = ferry
+        .admin
+        .wait_for_job_status(job_id, "succeeded", Duration::from_secs(120))
+        .await;
+    assert_eq!(job["attempts"].as_array().map(Vec::len), Some(2), "{job}");
+    job
+}
+
+#[tokio::test]
+async fn a_killed_append_into_postgres_leaves_every_id_once() {
+    let database = TestDatabase::create().await;
+    let job = append_killed_midway(database.destination_configuration("public")).await;
+    let counts = database
+        .texts("SELECT count(*)::text || ' ' || count(DISTINCT id)::text FROM public.users")
+        .await;
+    assert_eq!(
+        counts[0].as_deref(),
+        Some(format!("{USERS} {USERS}").as_str()),
+        "rows and distinct ids after the retry: {job}"
+    );
+    // The destination's record of what it committed, in its own schema.
+    let recorded = database
+        .texts("SELECT (state->'stream_state'->>'loop_offset') FROM public._ferry_checkpoints")
+        .await;
+    assert_eq!(recorded, [Some(USERS.to_string())]);
+}
+
+#[tokio::test]
+async fn a_killed_append_into_files_leaves_every_id_once() {
+    let directory = tempfile::tempdir().unwrap();
+    let job = append_killed_midway(json!({
+        "destinationType": "local-json",
+        "destination_path": directory.path().to_str().unwrap(),
+    }))
+    .await;
+    let text = std::fs::read_to_string(directory.path().join("_airbyte_raw_users.jsonl")).unwrap();
+    let ids: Vec<i64> = text
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            record["_airbyte_data"]["id"].as_i64().unwrap()
+        })
+        .collect();
+    let distinct: HashSet<i64> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), distinct.len(), "an id written twice: {job}");
+    assert_eq!(ids.len() as u64, USERS, "{job}");
+}
