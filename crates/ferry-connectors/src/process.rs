@@ -248,6 +248,20 @@ impl Said {
                 );
             }
             AirbyteMessage::Trace { trace } => {
+                if trace.trace_type == "ESTIMATE"
+                    && let Some(estimate) = trace.extra.get("estimate")
+                {
+                    to_log(
+                        &self.log,
+                        &self.name,
+                        format_args!(
+                            "ESTIMATE stream {}: {} rows, {} bytes",
+                            estimate["name"].as_str().unwrap_or("?"),
+                            estimate["row_estimate"],
+                            estimate["byte_estimate"]
+                        ),
+                    );
+                }
                 if let Some(error) = &trace.error {
                     tracing::warn!(connector = %self.name, "connector reported an error: {}", error.message);
                     to_log(
@@ -434,7 +448,17 @@ impl ExternalConnector {
         while let Some(message) = messages.next().await? {
             match message {
                 AirbyteMessage::Record { record } => records.push(record),
+                // States, and the stream statuses and estimates a destination may act on,
+                // go on in order; an ERROR trace is the run's failure reason instead.
                 AirbyteMessage::State { .. } => {
+                    if !records.is_empty() {
+                        send(batch(&mut records)).await?;
+                    }
+                    send(message).await?;
+                }
+                AirbyteMessage::Trace { ref trace }
+                    if matches!(trace.trace_type.as_str(), "STREAM_STATUS" | "ESTIMATE") =>
+                {
                     if !records.is_empty() {
                         send(batch(&mut records)).await?;
                     }

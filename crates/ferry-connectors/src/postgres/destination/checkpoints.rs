@@ -17,6 +17,7 @@ const TABLE: &str = "_ferry_checkpoints";
 /// Where and for whom a write records its checkpoints.
 #[derive(Debug, Clone)]
 pub(super) struct Checkpoints {
+    schema: String,
     table: String,
     connection_id: String,
 }
@@ -34,6 +35,7 @@ pub(super) fn is_recorded(sync_mode: SyncMode, mode: DestinationSyncMode) -> boo
 impl Checkpoints {
     pub(super) fn new(schema: &str, connection_id: &str) -> Self {
         Self {
+            schema: quote_identifier(schema),
             table: format!("{}.{}", quote_identifier(schema), quote_identifier(TABLE)),
             connection_id: connection_id.to_owned(),
         }
@@ -43,11 +45,12 @@ impl Checkpoints {
         &self,
         connection: &mut PgConnection,
     ) -> Result<(), ConnectorError> {
+        // The default schema may hold no stream's table (every stream has a namespace).
         let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} (connection_id text NOT NULL, stream text NOT NULL, \
+            "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {} (connection_id text NOT NULL, stream text NOT NULL, \
              state jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), \
              PRIMARY KEY (connection_id, stream))",
-            self.table
+            self.schema, self.table
         );
         run_sql(connection, &sql)
             .await
