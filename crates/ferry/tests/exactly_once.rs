@@ -24,6 +24,70 @@ const USERS: u64 = 20_000;
 /// `destination`; its plane killed -9 once some rows are committed, the job finished by a
 /// second plane of the region. The job, which must have succeeded in two attempts.
 async fn append_killed_midway(destination: Value) -> Value {
+    killed_midway(
+        json!({"sourceType": "faker", "count": USERS, "records_per_slice": 100, "slice_delay_ms": 10, "seed": 4}),
+        destination,
+        json!([{"name": "users", "syncMode": "incremental_append"}]),
+        2_000,
+        None,
+    )
+    .await
+}
+
+/// The moment to kill a plane at: the destination has committed (and recorded) a state
+/// that the control plane has not committed yet, as happens between the destination's
+/// commit and the data plane's next state commit (at most once a second).
+struct Ahead<'a> {
+    database: &'a TestDatabase,
+    /// The cursor the destination recorded, as text of an integer.
+    recorded: &'a str,
+    /// The stream's key in the control plane's state.
+    stream: &'a str,
+}
+
+impl Ahead<'_> {
+    async fn wait(&self, admin: &ferry_testkit::Api, connection: &Value) {
+        let connection = ferry_testkit::text(connection);
+        wait_for(
+            "the destination to be ahead of the control plane",
+            Duration::from_secs(60),
+            || async {
+                let recorded: i64 = self
+                    .database
+                    .texts(self.recorded)
+                    .await
+                    .first()?
+                    .as_deref()?
+                    .parse()
+                    .ok()?;
+                let held = admin
+                    .get(&format!("/api/public/v1/connections/{connection}"))
+                    .await
+                    .body;
+                let committed: i64 = held["state"]
+                .as_array()?
+                .iter()
+                .find(|state| state["stream"] == self.stream)?["state"]["stream_state"]["cursor"]
+                .as_str()?
+                .parse()
+                .ok()?;
+                (recorded > committed).then_some(())
+            },
+        )
+        .await;
+    }
+}
+
+/// `streams` from `source` into `destination`, the plane killed -9 once `committed` rows are
+/// committed, the job finished by a second plane of the region; the job, which must have
+/// succeeded in two attempts.
+async fn killed_midway(
+    source: Value,
+    destination: Value,
+    streams: Value,
+    committed: i64,
+    ahead: Option<Ahead<'_>>,
+) -> Value {
     let mut options = FerryOptions::new(StoreKind::Sqlite).control_plane_only();
     for (key, value) in FAST {
         options = options.env(key, value);
@@ -34,19 +98,16 @@ async fn append_killed_midway(destination: Value) -> Value {
     let second = ferry.plane(&region, "second").await;
     // Connections are checked against the source's catalog, discovered in the region.
     let mut first_process = first.start(&PLANE_ENV);
-    let connection = ferry
-        .connection(
-            json!({"sourceType": "faker", "count": USERS, "records_per_slice": 100, "slice_delay_ms": 10, "seed": 4}),
-            destination,
-            json!([{"name": "users", "syncMode": "incremental_append"}]),
-        )
-        .await;
+    let connection = ferry.connection(source, destination, streams).await;
     let job_id = ferry.admin.start_job(&connection, "sync").await;
     wait_for("rows to be committed", Duration::from_secs(60), || async {
         let job = ferry.admin.job(job_id).await;
-        (job["rowsSynced"].as_i64().unwrap_or(0) >= 2_000).then_some(())
+        (job["rowsSynced"].as_i64().unwrap_or(0) >= committed).then_some(())
     })
     .await;
+    if let Some(ahead) = ahead {
+        ahead.wait(&ferry.admin, &connection).await;
+    }
     first_process.kill();
     let _second_process = second.start(&PLANE_ENV);
     let job = ferry
@@ -95,4 +156,36 @@ async fn a_killed_append_into_files_leaves_every_id_once() {
     let distinct: HashSet<i64> = ids.iter().copied().collect();
     assert_eq!(ids.len(), distinct.len(), "an id written twice: {job}");
     assert_eq!(ids.len() as u64, USERS, "{job}");
+}
+
+#[tokio::test]
+async fn a_killed_postgres_to_postgres_append_leaves_every_id_once() {
+    let database = TestDatabase::create().await;
+    // The source checkpoints every 100,000 rows: the plane dies after the first.
+    database
+        .execute(
+            "CREATE TABLE events (id bigint PRIMARY KEY, note text);
+             INSERT INTO events SELECT i, 'row ' || i FROM generate_series(1, 1000000) i",
+        )
+        .await;
+    let job = killed_midway(
+        database.source_configuration(),
+        database.destination_configuration("copy"),
+        json!([{"name": "events", "syncMode": "incremental_append", "cursorField": ["id"]}]),
+        100_000,
+        Some(Ahead {
+            database: &database,
+            recorded: "SELECT state->'stream_state'->>'cursor' FROM copy._ferry_checkpoints",
+            stream: "public.events",
+        }),
+    )
+    .await;
+    let counts = database
+        .texts("SELECT count(*)::text || ' ' || count(DISTINCT id)::text FROM copy.events")
+        .await;
+    assert_eq!(
+        counts[0].as_deref(),
+        Some("1000000 1000000"),
+        "rows and distinct ids after the retry: {job}"
+    );
 }
