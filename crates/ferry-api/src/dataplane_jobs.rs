@@ -14,6 +14,9 @@ pub struct ClaimRequest {
     /// Claim this job only (it must be in the caller's region).
     #[serde(default)]
     pub job_id: Option<i64>,
+    /// Claim only jobs, or only connector tasks; either (tasks first) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<crate::ClaimKind>,
 }
 
 /// A claimed job: the attempt id fences every later call.
@@ -46,6 +49,10 @@ pub struct ClaimedTask {
     #[serde(default)]
     pub command: Option<Vec<String>>,
     pub configuration: Value,
+    /// How long the data plane has to answer, in milliseconds: the API call waiting for the
+    /// answer gives up then (absent: the data plane's own bound for the kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// `POST /api/v1/tasks/{taskId}/result`: the answer, or why there is none.

@@ -78,6 +78,10 @@ pub struct DataplaneHeartbeatRequest {
     pub running_attempts: Option<Vec<Uuid>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free_slots: Option<u32>,
+    /// How long the control plane may hold the heartbeat open (long poll) until one of
+    /// `running_attempts` is cancelled; the reply then names it at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
 }
 
 /// Who the data plane is, as the control plane sees it (Airbyte's `DataplaneInitResponse`).

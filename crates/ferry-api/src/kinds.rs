@@ -129,6 +129,8 @@ named_enum! {
     TaskKind, "connector task kind" {
         Check = "check",
         Discover = "discover",
+        /// A custom definition's program prints its SPEC (which fields are secret).
+        Spec = "spec",
     }
 }
 
@@ -139,6 +141,15 @@ named_enum! {
         Running = "running",
         Succeeded = "succeeded",
         Failed = "failed",
+    }
+}
+
+named_enum! {
+    /// What a data plane's claim may take: it claims jobs for its sync slots and connector
+    /// tasks for its own, smaller set (so a hanging `check` never takes a sync's slot).
+    ClaimKind, "claim kind" {
+        Jobs = "jobs",
+        Tasks = "tasks",
     }
 }
 
@@ -174,6 +185,7 @@ mod tests {
         agree(AttemptStatus::ALL);
         agree(TaskKind::ALL);
         agree(TaskStatus::ALL);
+        agree(ClaimKind::ALL);
         assert_eq!(
             JobStatus::NAMES,
             [
@@ -197,6 +209,6 @@ mod tests {
             "unknown job status 'queued' (expected one of pending, running, incomplete, succeeded, failed, cancelled)"
         );
         assert!("Sync".parse::<JobType>().is_err());
-        assert!(serde_json::from_str::<TaskKind>("\"spec\"").is_err());
+        assert!(serde_json::from_str::<TaskKind>("\"read\"").is_err());
     }
 }

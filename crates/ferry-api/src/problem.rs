@@ -34,6 +34,7 @@ impl Problem {
             413 => "payload-too-large",
             415 => "unsupported-media-type",
             422 => "unprocessable-entity",
+            429 => "too-many-requests",
             503 => "service-unavailable",
             _ => "internal-server-error",
         };

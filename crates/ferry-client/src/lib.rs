@@ -1,10 +1,13 @@
 //! The control plane as a data plane sees it: a token from its client credentials (refreshed
 //! 30 s before expiry and after any 401), and one typed method per data-plane endpoint.
+//! HTTPS is verified with rustls against the system's roots and an optional CA file (`tls`).
+
+mod tls;
 
 use std::time::Duration;
 
 use ferry_api::{
-    AttemptConfig, ClaimRequest, ClaimResponse, DataplaneHeartbeatRequest,
+    AttemptConfig, ClaimKind, ClaimRequest, ClaimResponse, DataplaneHeartbeatRequest,
     DataplaneIdentityResponse, DataplaneTokenResponse, FinishReport, ProgressReport, StateCommit,
     TaskResult,
 };
@@ -15,13 +18,19 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+pub use tls::{ClientOptions, describe as describe_transport_error};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The control plane answered with an error status; `detail` is its problem's detail.
     #[error("control plane answered {status}: {detail}")]
     Status { status: u16, detail: String },
-    #[error("control plane unreachable: {0}")]
+    /// Not reached; the message says why in one line (DNS, refused, TLS, certificate).
+    #[error("control plane unreachable at {}", tls::describe(.0))]
     Transport(#[source] reqwest::Error),
+    /// The client's own settings are unusable (a CA file that does not read).
+    #[error("{0}")]
+    Settings(String),
     #[error("unexpected reply from the control plane: {0}")]
     Decode(String),
 }
@@ -58,12 +67,37 @@ pub struct ControlPlaneClient {
 
 impl ControlPlaneClient {
     pub fn new(base_url: &str, client_id: &str, client_secret: &str) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+        Self::with_options(base_url, client_id, client_secret, &ClientOptions::default())
+    }
+
+    /// A client that also trusts `options.ca_cert` (and connects to `options.connect_to`).
+    pub fn with_options(
+        base_url: &str,
+        client_id: &str,
+        client_secret: &str,
+        options: &ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let tls = tls::client_config(options.ca_cert.as_deref()).map_err(ClientError::Settings)?;
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .connect_timeout(Duration::from_secs(10))
             // Long enough for a long-polling claim.
             .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(ClientError::Transport)?;
+            // Below the control plane's 10 s idle limit, so that a pooled connection is never
+            // reused just as the server closes it.
+            .pool_idle_timeout(Duration::from_secs(5));
+        if let Some(address) = options.connect_to {
+            let url = reqwest::Url::parse(base_url)
+                .map_err(|error| ClientError::Settings(format!("URL {base_url}: {error}")))?;
+            // Only a name is resolved; an IP address in the URL is dialled as it is.
+            if let Some(host) = url.host_str()
+                && !host.starts_with('[')
+                && host.parse::<std::net::IpAddr>().is_err()
+            {
+                builder = builder.resolve(host, address);
+            }
+        }
+        let http = builder.build().map_err(ClientError::Transport)?;
         Ok(Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
             client_id: client_id.to_owned(),
@@ -176,11 +210,17 @@ impl ControlPlaneClient {
             .await
     }
 
-    /// Waits up to `wait` for a job (or a connector task) of this data plane's region.
-    pub async fn claim(&self, wait: Duration) -> Result<ClaimResponse, ClientError> {
+    /// Waits up to `wait` for a job or a connector task of this data plane's region (only
+    /// one of them, when `only` says so).
+    pub async fn claim(
+        &self,
+        wait: Duration,
+        only: Option<ClaimKind>,
+    ) -> Result<ClaimResponse, ClientError> {
         let request = ClaimRequest {
             wait_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
             job_id: None,
+            only,
         };
         self.call(Method::POST, "/api/v1/jobs/claim", Some(&request))
             .await

@@ -9,6 +9,7 @@
 
 pub mod config;
 mod error;
+pub mod local_root;
 pub mod registry;
 
 pub mod dev_null;

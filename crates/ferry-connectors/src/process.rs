@@ -3,9 +3,15 @@
 //! `spec`, `check`, `discover`, `read` and `write`.
 //!
 //! Configuration, catalog and state go in files in a private temporary directory (0700,
-//! files 0600), removed when the run ends. stderr lines are logged; stdout lines that are not
-//! protocol messages are logged, not fatal; a TRACE ERROR's message becomes the failure
-//! reason; a non-zero exit fails the run; dropping a run kills the process.
+//! files 0600), removed when the run ends (or swept at the next start of a data plane that
+//! was killed). stderr lines are logged; stdout lines that are not protocol messages are
+//! logged, not fatal; a TRACE ERROR's message becomes the failure reason; a non-zero exit
+//! fails the run; dropping a run kills the process's group. How a connector is started (its
+//! own process group; dying with the data plane): `launch`.
+
+mod launch;
+
+pub use launch::{Launcher, set_launcher, sweep_stale_run_dirs, sweep_stale_run_dirs_in};
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -17,11 +23,12 @@ use ferry_protocol::failure::FailureType;
 use ferry_protocol::{AirbyteMessage, StateMessage};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::ChildStdout;
 use tokio::sync::mpsc;
 
 use crate::driver::Incoming;
 use crate::{ConnectorError, StateAck, Tally};
+use launch::{ConnectorProcess, RunFiles};
 
 /// How long `spec`, `check` and `discover` may take.
 const SHORT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
@@ -62,43 +69,6 @@ pub fn widen_pipe(pipe: &impl std::os::fd::AsFd) {
     #[cfg(target_os = "linux")]
     if let Err(error) = rustix::pipe::fcntl_setpipe_size(pipe, 1 << 20) {
         tracing::debug!(%error, "could not widen a connector pipe");
-    }
-}
-
-/// Files handed to one run; the directory and its files go when this is dropped.
-struct RunFiles {
-    directory: tempfile::TempDir,
-}
-
-impl RunFiles {
-    fn new() -> Result<Self, ConnectorError> {
-        let directory = tempfile::Builder::new()
-            .prefix("ferry-connector-")
-            .tempdir()
-            .map_err(|error| {
-                ConnectorError::Failed(format!("creating a private directory: {error}"))
-            })?;
-        Ok(Self { directory })
-    }
-
-    fn write(&self, name: &str, value: &impl serde::Serialize) -> Result<PathBuf, ConnectorError> {
-        use std::io::Write;
-        let path = self.directory.path().join(name);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options
-            .open(&path)
-            .map_err(|error| ConnectorError::Failed(format!("writing {name}: {error}")))?;
-        let text = serde_json::to_vec(value)
-            .map_err(|error| ConnectorError::Failed(format!("writing {name}: {error}")))?;
-        file.write_all(&text)
-            .map_err(|error| ConnectorError::Failed(format!("writing {name}: {error}")))?;
-        Ok(path)
     }
 }
 
@@ -313,18 +283,17 @@ impl ExternalConnector {
         &self,
         verb_and_args: &[std::ffi::OsString],
         stdin: bool,
-    ) -> Result<(Child, ChildStdout), ConnectorError> {
-        let mut command = Command::new(&self.program);
+    ) -> Result<(ConnectorProcess, ChildStdout), ConnectorError> {
+        let mut command = launch::command(&self.program, &self.args);
         command
-            .args(&self.args)
             .args(verb_and_args)
             .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|error| {
+        let mut child = ConnectorProcess::new(command.spawn().map_err(|error| {
             ConnectorError::Failed(format!("cannot start {}: {error}", self.program.display()))
-        })?;
+        })?);
         if let Some(stderr) = child.stderr.take() {
             let name = self.name.clone();
             let sink = self.log.clone();

@@ -289,7 +289,7 @@ mod tests {
             ),
             (
                 json!({"host": "h", "database": "d", "username": "u", "ssl_mode": {"mode": "verify-full"}}),
-                "ssl_mode.mode",
+                "ssl_mode.ca_certificate",
             ),
             (
                 json!({"host": "h", "database": "d", "username": "u", "ssl_mode": {"mode": "sometimes"}}),
@@ -355,6 +355,17 @@ mod tests {
             field_at_fault(Destination, "csv", json!({})),
             "destination_path"
         );
+        // Local files stay under the data plane's local root.
+        for outside in ["/etc/passwd", "../x", "/local/../x", "file:///etc/passwd"] {
+            let file = json!({"dataset_name": "d", "url": outside});
+            assert_eq!(field_at_fault(Source, "file", file), "url", "{outside}");
+            let directory = json!({"destination_path": outside});
+            assert_eq!(
+                field_at_fault(Destination, "local-json", directory),
+                "destination_path",
+                "{outside}"
+            );
+        }
         assert_eq!(
             field_at_fault(
                 Destination,
@@ -469,12 +480,12 @@ mod tests {
             "\"raw\".\"orders\""
         );
         assert_eq!(
-            named("local-json", json!({"destination_path": "/out"})),
-            "/out/_airbyte_raw_orders.jsonl"
+            named("local-json", json!({"destination_path": "/local/out"})),
+            "/local/out/_airbyte_raw_orders.jsonl"
         );
         assert_eq!(
-            named("csv", json!({"destination_path": "/out"})),
-            "/out/_airbyte_raw_orders.csv"
+            named("csv", json!({"destination_path": "out"})),
+            "out/_airbyte_raw_orders.csv"
         );
         for registration in CONNECTORS {
             if registration.role == ConnectorRole::Source {

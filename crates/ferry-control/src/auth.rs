@@ -2,8 +2,13 @@
 //!
 //! Client secrets are stored as Argon2id hashes; access tokens are HS256 JWTs whose SHA-256
 //! is stored, so a token is valid only while its row exists — deleting an application or data
-//! plane, or rotating its secret, revokes its tokens at once.
+//! plane, or rotating its secret, revokes its tokens at once. The signing key is stored
+//! sealed with the secrets key. Secret checks are bounded (`guard`): a few Argon2 permits,
+//! a back-off per client id after failures, a dummy hash for unknown ids.
 
+mod guard;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Argon2;
@@ -25,6 +30,8 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::secrets::SecretCipher;
+use guard::LoginGuard;
 
 const SIGNING_KEY_SETTING: &str = "token_signing_key";
 
@@ -71,9 +78,12 @@ pub fn credentials_of(request: &TokenRequest) -> ApiResult<(String, String)> {
     Ok((client_id, client_secret))
 }
 
-/// Argon2id, on a blocking thread: it is slow by design.
+/// Argon2id, on a blocking thread: it is slow by design, and holds one of the few Argon2
+/// permits while it runs.
 pub async fn hash_secret(secret: String) -> ApiResult<String> {
+    let permit = guard::argon2_permit().await?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let mut salt_bytes = [0u8; 16];
         getrandom::fill(&mut salt_bytes)
             .map_err(|error| ApiError::Internal(format!("no randomness available: {error}")))?;
@@ -88,15 +98,33 @@ pub async fn hash_secret(secret: String) -> ApiResult<String> {
     .map_err(|error| ApiError::Internal(format!("hashing task: {error}")))?
 }
 
+/// Whether the secret matches the hash (waiting as long as it takes for an Argon2 permit:
+/// for the instance's own checks; token requests go through [`TokenIssuer::check_secret`]).
 pub async fn verify_secret(secret: String, hash: String) -> bool {
+    match guard::argon2_permit().await {
+        Ok(permit) => verify_any(permit, secret, vec![hash]).await,
+        Err(_) => false,
+    }
+}
+
+/// Whether the secret matches any of the hashes, on a blocking thread that keeps the permit
+/// until the computation ends (even if the request is dropped meanwhile).
+async fn verify_any(
+    permit: tokio::sync::SemaphorePermit<'static>,
+    secret: String,
+    hashes: Vec<String>,
+) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
+        let _permit = permit;
+        // Every hash is checked, so the answer takes as long whichever matched.
+        hashes.iter().fold(false, |matched, hash| {
+            let this = PasswordHash::new(hash).is_ok_and(|parsed| {
                 Argon2::default()
                     .verify_password(secret.as_bytes(), &parsed)
                     .is_ok()
-            })
-            .unwrap_or(false)
+            });
+            matched | this
+        })
     })
     .await
     .unwrap_or(false)
@@ -118,18 +146,44 @@ struct Claims {
     jti: String,
 }
 
-/// Issues and checks tokens with the instance's signing key.
+/// Issues and checks tokens with the instance's signing key, and checks client secrets.
 #[derive(Clone)]
 pub struct TokenIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    logins: Arc<LoginGuard>,
+    /// Checked for unknown client ids, so that they take as long as a wrong secret.
+    dummy_hash: Arc<str>,
+}
+
+/// The token signing key (base64), stored sealed with the secrets key and made on first
+/// start; a key an earlier version stored in clear is sealed in place (compare-and-set, so
+/// replicas starting together agree).
+async fn signing_key(store: &Store, secrets: &SecretCipher) -> ApiResult<String> {
+    let fresh = secrets.encrypt_text(&random_token(32)?)?;
+    let stored = store.setting_or_insert(SIGNING_KEY_SETTING, &fresh).await?;
+    if !SecretCipher::is_encrypted(&stored) {
+        let sealed = secrets.encrypt_text(&stored)?;
+        if store
+            .replace_setting(SIGNING_KEY_SETTING, &stored, &sealed)
+            .await?
+        {
+            tracing::info!("the token signing key is now stored encrypted");
+        }
+        return Ok(stored);
+    }
+    secrets.decrypt_text(&stored).map_err(|_| {
+        ApiError::Internal(
+            "the token signing key cannot be decrypted: is FERRY_SECRETS_KEY (or secrets.key) the key it was written with?"
+                .to_owned(),
+        )
+    })
 }
 
 impl TokenIssuer {
     /// Loads the instance's signing key, creating it on first start.
-    pub async fn load(store: &Store) -> ApiResult<Self> {
-        let fresh = random_token(32)?;
-        let key = store.setting_or_insert(SIGNING_KEY_SETTING, &fresh).await?;
+    pub async fn load(store: &Store, secrets: &SecretCipher) -> ApiResult<Self> {
+        let key = signing_key(store, secrets).await?;
         let key_bytes = URL_SAFE_NO_PAD
             .decode(key)
             .map_err(|_| StoreError::Corrupt {
@@ -141,7 +195,37 @@ impl TokenIssuer {
         Ok(Self {
             encoding: EncodingKey::from_secret(&key_bytes),
             decoding: DecodingKey::from_secret(&key_bytes),
+            logins: Arc::new(LoginGuard::default()),
+            dummy_hash: hash_secret(random_token(32)?).await?.into(),
         })
+    }
+
+    /// Whether `secret` matches one of `hashes` (those of the client id's principal; none
+    /// when the id is unknown), within the bounds of [`guard`]: 429 while the client id
+    /// backs off after wrong secrets, 503 when no Argon2 permit frees up in time.
+    pub async fn check_secret(
+        &self,
+        kind: PrincipalKind,
+        client_id: &str,
+        secret: String,
+        mut hashes: Vec<String>,
+    ) -> ApiResult<bool> {
+        let key = format!("{}:{client_id}", kind.as_str());
+        self.logins.admit(&key)?;
+        let permit = guard::argon2_permit_within(guard::PERMIT_WAIT).await?;
+        // Others may have failed while this one waited.
+        self.logins.admit(&key)?;
+        let known = !hashes.is_empty();
+        if !known {
+            hashes.push(self.dummy_hash.to_string());
+        }
+        let matched = verify_any(permit, secret, hashes).await && known;
+        if matched {
+            self.logins.succeeded(&key);
+        } else {
+            self.logins.failed(&key);
+        }
+        Ok(matched)
     }
 
     /// A new token for the principal, recorded (hashed) in the store.
@@ -413,6 +497,35 @@ mod tests {
         assert!(verify_secret("correct horse".to_owned(), hash.clone()).await);
         assert!(!verify_secret("wrong horse".to_owned(), hash).await);
         assert!(!verify_secret("x".to_owned(), "not a hash".to_owned()).await);
+    }
+
+    #[tokio::test]
+    async fn unknown_client_ids_are_checked_against_a_dummy_hash_and_take_as_long() {
+        let issuer = TokenIssuer {
+            encoding: EncodingKey::from_secret(b"key"),
+            decoding: DecodingKey::from_secret(b"key"),
+            logins: Arc::new(LoginGuard::default()),
+            dummy_hash: hash_secret("dummy".to_owned()).await.expect("hash").into(),
+        };
+        let hash = hash_secret("right".to_owned()).await.expect("hash");
+        let check = |id: &'static str, secret: &'static str, hashes: Vec<String>| {
+            let issuer = issuer.clone();
+            async move {
+                let started = std::time::Instant::now();
+                let matched = issuer
+                    .check_secret(PrincipalKind::Application, id, secret.to_owned(), hashes)
+                    .await
+                    .expect("checked");
+                (matched, started.elapsed())
+            }
+        };
+        let (matched, known) = check("known", "wrong", vec![hash.clone()]).await;
+        assert!(!matched);
+        // Not even the dummy's own secret passes for an unknown id.
+        let (matched, unknown) = check("unknown", "dummy", Vec::new()).await;
+        assert!(!matched);
+        assert!(unknown * 3 > known, "unknown {unknown:?}, known {known:?}");
+        assert!(check("known", "right", vec![hash]).await.0);
     }
 
     #[test]

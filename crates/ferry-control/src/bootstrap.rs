@@ -83,22 +83,12 @@ pub async fn bootstrap(store: &Store, options: &BootstrapOptions) -> ApiResult<B
     {
         Some(id) => id,
         None => {
-            let credentials = new_credentials()?;
-            let dataplane = store
-                .create_dataplane(&NewDataplane {
-                    id: Uuid::new_v4(),
-                    region_id: default_region_id,
-                    name: DEFAULT_DATAPLANE_NAME.to_owned(),
-                    enabled: true,
-                    client_id: credentials.client_id.clone(),
-                    secret_hash: hash_secret(credentials.client_secret.clone()).await?,
-                })
-                .await?;
+            let (id, credentials) = create_default_dataplane(store, default_region_id).await?;
             store
-                .setting_or_insert(DEFAULT_DATAPLANE_SETTING, &dataplane.id.to_string())
+                .setting_or_insert(DEFAULT_DATAPLANE_SETTING, &id.to_string())
                 .await?;
             new_dataplane_credentials = Some(credentials);
-            dataplane.id
+            id
         }
     };
 
@@ -161,6 +151,43 @@ pub async fn bootstrap(store: &Store, options: &BootstrapOptions) -> ApiResult<B
         new_admin_credentials,
         new_dataplane_credentials,
     })
+}
+
+async fn create_default_dataplane(
+    store: &Store,
+    region_id: Uuid,
+) -> ApiResult<(Uuid, Credentials)> {
+    let credentials = new_credentials()?;
+    let dataplane = store
+        .create_dataplane(&NewDataplane {
+            id: Uuid::new_v4(),
+            region_id,
+            name: DEFAULT_DATAPLANE_NAME.to_owned(),
+            enabled: true,
+            client_id: credentials.client_id.clone(),
+            secret_hash: hash_secret(credentials.client_secret.clone()).await?,
+        })
+        .await?;
+    Ok((dataplane.id, credentials))
+}
+
+/// The id of the default data plane (`ferry up`'s own), once bootstrap made it.
+pub async fn default_dataplane_id(store: &Store) -> ApiResult<Option<Uuid>> {
+    setting_uuid(store.setting(DEFAULT_DATAPLANE_SETTING).await?)
+}
+
+/// A new default data plane in the default organization's default region, replacing one
+/// that was deleted (`ferry up` keeps its own data plane running); its id and credentials.
+pub async fn recreate_default_dataplane(store: &Store) -> ApiResult<(Uuid, Credentials)> {
+    let organization = store.organization(DEFAULT_ORGANIZATION_ID).await?;
+    let region_id = organization.default_region_id.ok_or_else(|| {
+        ApiError::Internal("the default organization has no default region".to_owned())
+    })?;
+    let (id, credentials) = create_default_dataplane(store, region_id).await?;
+    store
+        .set_setting(DEFAULT_DATAPLANE_SETTING, &id.to_string())
+        .await?;
+    Ok((id, credentials))
 }
 
 async fn ensure_admin_application(

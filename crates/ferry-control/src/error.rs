@@ -35,6 +35,14 @@ pub enum ApiError {
     /// Nobody could answer in time (no data plane took a task).
     #[error("{0}")]
     Unavailable(String),
+    /// Refused for now, to be retried after `Retry-After`: 429 (a client backing off) or 503
+    /// (the server at capacity).
+    #[error("{detail}")]
+    RetryLater {
+        status: StatusCode,
+        detail: String,
+        retry_after_seconds: u64,
+    },
     #[error(transparent)]
     Store(StoreError),
     #[error("{0}")]
@@ -81,6 +89,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RetryLater { status, .. } => *status,
             Self::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
             Self::Store(StoreError::Conflict(_) | StoreError::InUse(_) | StoreError::Fenced(_)) => {
                 StatusCode::CONFLICT
@@ -124,7 +133,14 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        let retry_after = match &self {
+            Self::RetryLater {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            _ => None,
+        };
+        if status.is_server_error() && retry_after.is_none() {
             tracing::error!(error = %self, "request failed");
         } else if status == StatusCode::FORBIDDEN {
             tracing::warn!(reason = %self, "request forbidden");
@@ -134,6 +150,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

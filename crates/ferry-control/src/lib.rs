@@ -11,15 +11,15 @@ mod pagination;
 pub(crate) mod routes;
 pub mod schedule;
 pub mod secrets;
+pub mod server;
 pub(crate) mod services;
 mod time_format;
+pub mod tls;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
 use ferry_store::Store;
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -27,6 +27,7 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 pub use auth::TokenIssuer;
 pub use error::{ApiError, ApiResult};
+pub use server::ServeOptions;
 
 /// Settings of the control plane; every field has a default and an environment override in
 /// the `ferry` binary.
@@ -93,6 +94,9 @@ pub struct AppState {
     pub job_created: Arc<tokio::sync::Notify>,
     /// Woken when a data plane answers a connector task.
     pub task_done: Arc<tokio::sync::Notify>,
+    /// Woken when a running job is cancelled, so the heartbeat its data plane holds open
+    /// answers at once.
+    pub job_cancelled: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -101,7 +105,7 @@ impl AppState {
         config: ControlConfig,
         secrets: secrets::SecretCipher,
     ) -> ApiResult<Self> {
-        let tokens = TokenIssuer::load(&store).await?;
+        let tokens = TokenIssuer::load(&store, &secrets).await?;
         Ok(Self {
             store,
             secrets,
@@ -109,6 +113,7 @@ impl AppState {
             config: Arc::new(config),
             job_created: Arc::new(tokio::sync::Notify::new()),
             task_done: Arc::new(tokio::sync::Notify::new()),
+            job_cancelled: Arc::new(tokio::sync::Notify::new()),
         })
     }
 }
@@ -148,16 +153,15 @@ pub fn spawn_lease_reaper(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Serves the control plane on `listener` until `shutdown` resolves.
+/// Serves the control plane on `listener` (HTTPS when `options.tls` is set, with the edge
+/// limits of [`server`]) until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Trailing slashes are trimmed before routing (the guide posts to `/v1/regions/`).
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-    let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, app, options, shutdown).await
 }

@@ -1,13 +1,17 @@
 //! Connector secrets: configurations are encrypted at rest (AES-256-GCM) and secret fields
 //! are masked in every API reply. The key comes from `FERRY_SECRETS_KEY` or the data dir's
 //! `secrets.key`; data planes receive configurations decrypted, over their authenticated
-//! channel, and never store them.
+//! channel, and never store them. Which fields are secret, and what a mask sent back means:
+//! [`fields`].
+
+pub mod fields;
+
+pub use fields::{keep_masked_secrets, mask};
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ferry_api::MASKED_SECRET;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
@@ -97,43 +101,23 @@ impl SecretCipher {
     }
 }
 
-/// Whether a configuration key holds a secret. Airbyte marks these `airbyte_secret` in each
-/// connector's spec; these are the names its connectors use for them.
-pub fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "token",
-        "api_key",
-        "apikey",
-        "private_key",
-        "ssh_key",
-        "credentials_json",
-        "access_key",
-    ]
-    .iter()
-    .any(|marker| key.contains(marker))
-}
+/// Text sealed with the same key and format, for secrets of the instance itself (the token
+/// signing key).
+impl SecretCipher {
+    /// Whether a stored value is sealed (`enc:v1:`), rather than text from before encryption.
+    pub fn is_encrypted(stored: &str) -> bool {
+        stored.starts_with(ENCRYPTED_PREFIX)
+    }
 
-/// The configuration with every secret value replaced by `**********`, at any depth.
-pub fn mask(configuration: &Value) -> Value {
-    match configuration {
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(key, value)| {
-                    let masked = if is_secret_key(key) && !value.is_object() && !value.is_null() {
-                        Value::String(MASKED_SECRET.to_owned())
-                    } else {
-                        mask(value)
-                    };
-                    (key.clone(), masked)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(mask).collect()),
-        other => other.clone(),
+    pub fn encrypt_text(&self, text: &str) -> ApiResult<String> {
+        self.encrypt(&Value::String(text.to_owned()))
+    }
+
+    pub fn decrypt_text(&self, stored: &str) -> ApiResult<String> {
+        match self.decrypt(stored)? {
+            Value::String(text) => Ok(text),
+            _ => Err(ApiError::Internal("a sealed value is not text".to_owned())),
+        }
     }
 }
 
@@ -157,61 +141,5 @@ mod tests {
         let other = SecretCipher::from_base64(&SecretCipher::generate_key().unwrap()).unwrap();
         assert!(other.decrypt(&stored).is_err());
         assert!(SecretCipher::from_base64("c2hvcnQ=").is_err());
-    }
-
-    #[test]
-    fn secrets_are_masked_at_any_depth() {
-        let masked = mask(&json!({
-            "host": "db",
-            "password": "hunter2",
-            "tunnel_method": {"tunnel_method": "SSH_KEY_AUTH", "ssh_key": "-----BEGIN"},
-            "credentials": {"auth_type": "Client", "client_secret": "s", "refresh_token": "r"},
-            "count": 5,
-        }));
-        assert_eq!(masked["host"], "db");
-        assert_eq!(masked["password"], MASKED_SECRET);
-        assert_eq!(masked["tunnel_method"]["ssh_key"], MASKED_SECRET);
-        assert_eq!(masked["tunnel_method"]["tunnel_method"], "SSH_KEY_AUTH");
-        assert_eq!(masked["credentials"]["client_secret"], MASKED_SECRET);
-        assert_eq!(masked["credentials"]["refresh_token"], MASKED_SECRET);
-        assert_eq!(masked["count"], 5);
-    }
-}
-
-/// In a configuration sent back for an update, every secret still `**********` takes the
-/// stored value at the same place: clients echo what they read.
-pub fn keep_masked_secrets(new: &mut Value, stored: &Value) {
-    let Value::Object(fields) = new else {
-        return;
-    };
-    for (key, value) in fields.iter_mut() {
-        let previous = &stored[key.as_str()];
-        if value.as_str() == Some(MASKED_SECRET) && is_secret_key(key) && !previous.is_null() {
-            *value = previous.clone();
-        } else if value.is_object() {
-            keep_masked_secrets(value, previous);
-        }
-    }
-}
-
-#[cfg(test)]
-mod keep_tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn masked_secrets_keep_their_stored_values() {
-        let stored = json!({"password": "old", "nested": {"api_key": "k"}, "host": "a"});
-        let mut sent =
-            json!({"password": MASKED_SECRET, "nested": {"api_key": MASKED_SECRET}, "host": "b"});
-        keep_masked_secrets(&mut sent, &stored);
-        assert_eq!(
-            sent,
-            json!({"password": "old", "nested": {"api_key": "k"}, "host": "b"})
-        );
-        let mut changed = json!({"password": "new"});
-        keep_masked_secrets(&mut changed, &stored);
-        assert_eq!(changed["password"], "new");
     }
 }

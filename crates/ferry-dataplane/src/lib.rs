@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_api::{ClaimResponse, DataplaneHeartbeatRequest};
+use ferry_api::{ClaimKind, ClaimResponse, DataplaneHeartbeatRequest};
 use ferry_client::{ClientError, ControlPlaneClient};
-use tokio::sync::{Mutex, Semaphore, watch};
+use tokio::sync::{Mutex, Notify, Semaphore, watch};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use attempt::Signal;
@@ -25,6 +26,10 @@ pub struct DataplaneConfig {
     pub client_secret: String,
     /// Jobs run at once.
     pub concurrency: usize,
+    /// Connector tasks (`check`, `discover`) run at once, beside the jobs: a task never
+    /// takes a job's slot, nor a job a task's, so checks that hang (each until its deadline)
+    /// delay no sync.
+    pub task_concurrency: usize,
     pub heartbeat_interval: Duration,
     /// How long one claim request waits for a job (long poll).
     pub claim_wait: Duration,
@@ -32,7 +37,17 @@ pub struct DataplaneConfig {
     /// `object_storage` (S3) when set.
     pub storage_dir: std::path::PathBuf,
     pub object_storage: Option<Arc<dyn object_store::ObjectStore>>,
+    /// How the control plane is reached: a CA file trusted beside the system's roots.
+    pub connection: ferry_client::ClientOptions,
 }
+
+/// Tasks are short and mostly wait on the network; this bounds the external connector
+/// processes they start at once.
+const DEFAULT_TASK_CONCURRENCY: usize = 4;
+
+/// Longest a heartbeat is held open waiting for a cancel (the control plane holds one at
+/// most 30 s).
+const MAX_HEARTBEAT_WAIT: Duration = Duration::from_secs(20);
 
 impl DataplaneConfig {
     pub fn new(control_plane_url: &str, client_id: &str, client_secret: &str) -> Self {
@@ -41,10 +56,12 @@ impl DataplaneConfig {
             client_id: client_id.to_owned(),
             client_secret: client_secret.to_owned(),
             concurrency: 2,
+            task_concurrency: DEFAULT_TASK_CONCURRENCY,
             heartbeat_interval: Duration::from_secs(10),
             claim_wait: Duration::from_secs(20),
             storage_dir: std::path::PathBuf::from(".ferry-dataplane/storage"),
             object_storage: None,
+            connection: ferry_client::ClientOptions::default(),
         }
     }
 }
@@ -67,15 +84,16 @@ pub async fn run(
     config: DataplaneConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), DataplaneError> {
-    if config.concurrency == 0 {
+    if config.concurrency == 0 || config.task_concurrency == 0 {
         return Err(DataplaneError::Config(
             "concurrency must be at least 1".to_owned(),
         ));
     }
-    let client = Arc::new(ControlPlaneClient::new(
+    let client = Arc::new(ControlPlaneClient::with_options(
         &config.control_plane_url,
         &config.client_id,
         &config.client_secret,
+        &config.connection,
     )?);
     let identity = initialize(&client).await?;
     tracing::info!(
@@ -104,6 +122,8 @@ pub async fn run(
 
     let running: Running = Arc::new(Mutex::new(HashMap::new()));
     let slots = Arc::new(Semaphore::new(config.concurrency));
+    let task_slots = Arc::new(Semaphore::new(config.task_concurrency));
+    let started = Arc::new(Notify::new());
     let (enabled_sender, enabled) = watch::channel(identity.dataplane_enabled);
     let heartbeat = tokio::spawn(heartbeat_loop(
         client.clone(),
@@ -111,15 +131,23 @@ pub async fn run(
         running.clone(),
         slots.clone(),
         enabled_sender,
+        started.clone(),
     ));
-    let claims = claim_loop(
-        client.clone(),
-        config.clone(),
-        running.clone(),
-        slots.clone(),
-        enabled,
+    let claimer = Claimer {
+        client: client.clone(),
+        config: config.clone(),
+        running: running.clone(),
         storage,
-    );
+        started,
+    };
+    // Jobs and connector tasks are claimed apart, each when a slot of its own is free.
+    let claims = async {
+        tokio::try_join!(
+            claimer.claim_loop(ClaimKind::Jobs, slots.clone(), enabled.clone()),
+            claimer.claim_loop(ClaimKind::Tasks, task_slots, enabled),
+        )
+        .map(drop)
+    };
     tokio::select! {
         () = shutdown => tracing::info!("data plane stopping"),
         result = claims => {
@@ -147,9 +175,11 @@ async fn initialize(
     loop {
         match client.initialize().await {
             Ok(identity) => return Ok(identity),
+            // A 429 (this client id backing off after wrong secrets) passes; others are final.
             Err(
                 error @ ClientError::Status {
-                    status: 400..=499, ..
+                    status: 400..=428 | 430..=499,
+                    ..
                 },
             ) => {
                 return Err(DataplaneError::Unauthorized(error));
@@ -163,39 +193,70 @@ async fn initialize(
     }
 }
 
+/// Heartbeats: renews the leases of the running attempts and hears which to stop.
+///
+/// While attempts run, each heartbeat is held open by the control plane for the interval
+/// and answered at once when one of them is cancelled (see `jobs::await_cancel` in the
+/// control plane), so a cancel reaches its attempt within a fraction of a second at the
+/// cost of one open request, not of heartbeats every second. A new attempt restarts the
+/// held heartbeat, so that its own cancel is heard too.
 async fn heartbeat_loop(
     client: Arc<ControlPlaneClient>,
     config: DataplaneConfig,
     running: Running,
     slots: Arc<Semaphore>,
     enabled: watch::Sender<bool>,
+    started: Arc<Notify>,
 ) {
     let hostname = std::fs::read_to_string("/etc/hostname")
         .map(|name| name.trim().to_owned())
         .ok();
-    let mut interval = tokio::time::interval(config.heartbeat_interval);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        interval.tick().await;
-        let attempts: Vec<Uuid> = running.lock().await.keys().copied().collect();
+        let began = Instant::now();
+        // An attempt already told to stop needs no lease (its job has ended) nor another
+        // directive.
+        let attempts: Vec<Uuid> = running
+            .lock()
+            .await
+            .iter()
+            .filter(|(_, signal)| *signal.borrow() == Signal::Run)
+            .map(|(attempt_id, _)| *attempt_id)
+            .collect();
+        let wait =
+            (!attempts.is_empty()).then(|| config.heartbeat_interval.min(MAX_HEARTBEAT_WAIT));
         let request = DataplaneHeartbeatRequest {
             client_id: client.client_id().to_owned(),
             version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             hostname: hostname.clone(),
             running_attempts: Some(attempts),
             free_slots: Some(u32::try_from(slots.available_permits()).unwrap_or(u32::MAX)),
+            wait_ms: wait.map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
         };
-        match client.heartbeat(&request).await {
+        let reply = tokio::select! {
+            reply = client.heartbeat(&request) => reply,
+            // An attempt started: heartbeat again at once, naming it.
+            () = started.notified() => continue,
+        };
+        let mut paced = false;
+        match reply {
             Ok(reply) => {
                 let _ = enabled.send(reply.dataplane_enabled);
+                let directives = &reply.directives;
+                // A held heartbeat paces itself: the next follows at once when it ran its
+                // course or answered a directive (the other attempts still need watching).
+                paced = wait.is_some_and(|wait| {
+                    began.elapsed() >= wait
+                        || !directives.cancel.is_empty()
+                        || !directives.lost.is_empty()
+                });
                 let signals = running.lock().await;
-                for attempt_id in &reply.directives.cancel {
+                for attempt_id in &directives.cancel {
                     if let Some(signal) = signals.get(attempt_id) {
                         tracing::info!(%attempt_id, "attempt cancelled by the control plane");
                         let _ = signal.send(Signal::Cancel);
                     }
                 }
-                for attempt_id in &reply.directives.lost {
+                for attempt_id in &directives.lost {
                     if let Some(signal) = signals.get(attempt_id) {
                         tracing::warn!(%attempt_id, "attempt no longer ours (lease lost); stopping it");
                         let _ = signal.send(Signal::Lost);
@@ -204,74 +265,102 @@ async fn heartbeat_loop(
             }
             Err(error) => tracing::warn!(%error, "heartbeat failed"),
         }
+        let next = if paced {
+            Instant::now()
+        } else {
+            began + config.heartbeat_interval
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = started.notified() => {}
+        }
     }
 }
 
-async fn claim_loop(
+/// What the claim loops share.
+struct Claimer {
     client: Arc<ControlPlaneClient>,
     config: DataplaneConfig,
     running: Running,
-    slots: Arc<Semaphore>,
-    mut enabled: watch::Receiver<bool>,
     storage: Arc<dyn object_store::ObjectStore>,
-) -> Result<(), DataplaneError> {
-    let mut failures = 0u32;
-    loop {
-        if !*enabled.borrow() {
-            // A disabled data plane (or region) claims nothing until re-enabled.
-            let _ = tokio::time::timeout(config.heartbeat_interval, enabled.changed()).await;
-            continue;
-        }
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return Ok(());
-        };
-        match client.claim(config.claim_wait).await {
-            Ok(ClaimResponse {
-                task: Some(task), ..
-            }) => {
-                failures = 0;
-                tracing::info!(task_id = %task.task_id, kind = %task.kind, role = %task.role, "claimed connector task");
-                let client = client.clone();
-                tokio::spawn(async move {
-                    task::run_task(&client, task).await;
-                    drop(permit);
-                });
+    /// Told when an attempt starts, for the heartbeat to name it at once.
+    started: Arc<Notify>,
+}
+
+impl Claimer {
+    /// Claims work of one `kind` whenever one of its `slots` is free, and runs it.
+    async fn claim_loop(
+        &self,
+        kind: ClaimKind,
+        slots: Arc<Semaphore>,
+        mut enabled: watch::Receiver<bool>,
+    ) -> Result<(), DataplaneError> {
+        let Self {
+            client,
+            config,
+            running,
+            storage,
+            started,
+        } = self;
+        let mut failures = 0u32;
+        loop {
+            if !*enabled.borrow() {
+                // A disabled data plane (or region) claims nothing until re-enabled.
+                let _ = tokio::time::timeout(config.heartbeat_interval, enabled.changed()).await;
+                continue;
             }
-            Ok(ClaimResponse {
-                job: Some(claimed), ..
-            }) => {
-                failures = 0;
-                tracing::info!(
-                    job_id = claimed.job_id,
-                    attempt_id = %claimed.attempt_id,
-                    attempt_number = claimed.attempt_number,
-                    job_type = %claimed.job_type,
-                    "claimed job"
-                );
-                let (signal_sender, signal) = watch::channel(Signal::Run);
-                running
-                    .lock()
-                    .await
-                    .insert(claimed.attempt_id, signal_sender);
-                let client = client.clone();
-                let running = running.clone();
-                let storage = storage.clone();
-                tokio::spawn(async move {
-                    let attempt_id = claimed.attempt_id;
-                    attempt::run(&client, claimed, signal, storage.as_ref()).await;
-                    running.lock().await.remove(&attempt_id);
-                    drop(permit);
-                });
-            }
-            Ok(_) => {}
-            Err(error @ ClientError::Status { status: 401, .. }) => {
-                return Err(DataplaneError::Unauthorized(error));
-            }
-            Err(error) => {
-                failures += 1;
-                let delay = Duration::from_millis(200 * u64::from(failures.min(25)));
-                tracing::warn!(%error, ?delay, "claim failed; retrying");
-                tokio::time::sleep(delay).await;
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return Ok(());
+            };
+            match client.claim(config.claim_wait, Some(kind)).await {
+                Ok(ClaimResponse {
+                    task: Some(task), ..
+                }) => {
+                    failures = 0;
+                    tracing::info!(task_id = %task.task_id, kind = %task.kind, role = %task.role, "claimed connector task");
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        task::run_task(&client, task).await;
+                        drop(permit);
+                    });
+                }
+                Ok(ClaimResponse {
+                    job: Some(claimed), ..
+                }) => {
+                    failures = 0;
+                    tracing::info!(
+                        job_id = claimed.job_id,
+                        attempt_id = %claimed.attempt_id,
+                        attempt_number = claimed.attempt_number,
+                        job_type = %claimed.job_type,
+                        "claimed job"
+                    );
+                    let (signal_sender, signal) = watch::channel(Signal::Run);
+                    running
+                        .lock()
+                        .await
+                        .insert(claimed.attempt_id, signal_sender);
+                    started.notify_one();
+                    let client = client.clone();
+                    let running = running.clone();
+                    let storage = storage.clone();
+                    tokio::spawn(async move {
+                        let attempt_id = claimed.attempt_id;
+                        attempt::run(&client, claimed, signal, storage.as_ref()).await;
+                        running.lock().await.remove(&attempt_id);
+                        drop(permit);
+                    });
+                }
+                Ok(_) => {}
+                Err(error @ ClientError::Status { status: 401, .. }) => {
+                    return Err(DataplaneError::Unauthorized(error));
+                }
+                Err(error) => {
+                    failures += 1;
+                    let delay = Duration::from_millis(200 * u64::from(failures.min(25)));
+                    tracing::warn!(%error, ?delay, "claim failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
             }
         }
     }

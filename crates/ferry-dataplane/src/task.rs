@@ -1,21 +1,50 @@
-//! Connector tasks: a `check` or `discover` an API call waits for.
+//! Connector tasks: a `check`, `discover` or `spec` an API call waits for.
+
+use std::time::Duration;
 
 use ferry_api::{ClaimedTask, TaskKind, TaskResult};
 use ferry_client::ControlPlaneClient;
-use ferry_connectors::{ConnectorError, destination_for, source_for};
+use ferry_connectors::{ConnectorError, ExternalConnector, destination_for, source_for};
 use ferry_protocol::ConnectorRole;
 use serde_json::{Value, json};
 
-/// Runs a connector task and reports its answer.
+/// Longest a `check` runs here: it opens a connection and looks (the PostgreSQL
+/// connectors give up connecting after 30 s). The control plane's waiter waits as long.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a `discover` runs here: listing a large schema can take minutes.
+const DISCOVER_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// Longest a `spec` runs here: a program printing what it reads, reaching nothing.
+const SPEC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs a connector task, within its deadline, and reports its answer.
 pub async fn run_task(client: &ControlPlaneClient, task: ClaimedTask) {
-    let answer = match answer_task(&task).await {
-        Ok(result) => TaskResult {
+    let own = match task.kind {
+        TaskKind::Check => CHECK_TIMEOUT,
+        TaskKind::Discover => DISCOVER_TIMEOUT,
+        TaskKind::Spec => SPEC_TIMEOUT,
+    };
+    // The waiting API call gives up at the task's deadline: answer before it.
+    let limit = task
+        .timeout_ms
+        .map_or(own, |left| own.min(Duration::from_millis(left)));
+    let answer = match tokio::time::timeout(limit, answer_task(&task)).await {
+        Ok(Ok(result)) => TaskResult {
             result: Some(result),
             error: None,
         },
-        Err(error) => TaskResult {
+        Ok(Err(error)) => TaskResult {
             result: None,
             error: Some(error.to_string()),
+        },
+        // The connector is dropped (an external one's process killed).
+        Err(_) => TaskResult {
+            result: None,
+            error: Some(format!(
+                "`{}` did not finish within {} s; the {} may be unreachable or too slow to answer",
+                task.kind,
+                limit.as_secs(),
+                task.role
+            )),
         },
     };
     if let Err(error) = client.task_result(task.task_id, &answer).await {
@@ -53,6 +82,14 @@ async fn answer_task(task: &ClaimedTask) -> Result<Value, ConnectorError> {
                 Err(error) => Err(error),
             }))
         }
+        // A custom definition's program, which prints the SPEC its definition keeps.
+        (_, TaskKind::Spec) => match command {
+            Some(command) => ExternalConnector::new(command)?.spec().await,
+            None => Err(ConnectorError::Failed(format!(
+                "a native {} connector's SPEC is in the registry",
+                task.role
+            ))),
+        },
         (role, kind) => Err(ConnectorError::Failed(format!("cannot {kind} a {role}"))),
     }
 }

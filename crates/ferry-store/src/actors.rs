@@ -119,6 +119,42 @@ impl Store {
         definition_from_row(&row)
     }
 
+    /// The SPEC (`connectionSpecification`) the live custom definition's program printed,
+    /// if a data plane ran `spec` for it yet.
+    pub async fn definition_spec(
+        &self,
+        kind: ConnectorRole,
+        id: Uuid,
+    ) -> Result<Option<serde_json::Value>> {
+        let row = sqlx::query(
+            "SELECT id, spec FROM connector_definitions WHERE id = $1 AND kind = $2 AND tombstone = 0",
+        )
+        .bind(id.to_string())
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found("connector definition", id))?;
+        Columns::of("connector_definitions", &row).optional_json("spec")
+    }
+
+    /// Keeps the SPEC the definition's program printed (its command never changes, so
+    /// neither does the SPEC).
+    pub async fn set_definition_spec(
+        &self,
+        kind: ConnectorRole,
+        id: Uuid,
+        spec: &serde_json::Value,
+    ) -> Result<()> {
+        let spec = to_json("connector_definitions", "spec", spec)?;
+        sqlx::query("UPDATE connector_definitions SET spec = $1 WHERE id = $2 AND kind = $3")
+            .bind(spec)
+            .bind(id.to_string())
+            .bind(kind.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn definitions(
         &self,
         kind: ConnectorRole,

@@ -156,6 +156,32 @@ impl Store {
         Ok(renewal)
     }
 
+    /// Which of the data plane's attempts are current and cancelled by the user: a read (a
+    /// heartbeat waiting for a cancel asks it often), by primary keys.
+    pub async fn cancelled_attempts(
+        &self,
+        dataplane_id: Uuid,
+        attempt_ids: &[Uuid],
+    ) -> Result<Vec<Uuid>> {
+        let mut cancelled = Vec::new();
+        for attempt_id in attempt_ids {
+            let row = sqlx::query(
+                "SELECT attempts.id FROM attempts JOIN jobs ON jobs.id = attempts.job_id
+                 WHERE attempts.id = $1 AND attempts.dataplane_id = $2 AND attempts.status = $3
+                   AND jobs.current_attempt_id = attempts.id AND jobs.cancel_requested = 1",
+            )
+            .bind(attempt_id.to_string())
+            .bind(dataplane_id.to_string())
+            .bind(AttemptStatus::Running.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            if row.is_some() {
+                cancelled.push(*attempt_id);
+            }
+        }
+        Ok(cancelled)
+    }
+
     /// Fails the attempts whose lease ran out and puts their jobs back in their region's
     /// lane (or fails them, after the last attempt). Returns the jobs it touched.
     pub async fn expire_leases(&self, policy: RetryPolicy) -> Result<Vec<(i64, Uuid)>> {

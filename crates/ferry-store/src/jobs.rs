@@ -1,7 +1,7 @@
 //! The job queue: one lane per region, each job claimed under a lease by a data plane of
 //! its region. What the claimed attempt then does (fenced by its id) is in `attempts.rs`.
 
-use ferry_api::{AttemptStatus, JobStatus, TaskStatus};
+use ferry_api::{AttemptStatus, ClaimKind, JobStatus, TaskStatus};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
@@ -170,22 +170,32 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Whether the region has a job or a connector task to claim now: a read, so that idle
-    /// data planes waiting for work cost no write transactions.
-    pub async fn region_has_claimable_work(&self, region_id: Uuid) -> Result<bool> {
-        let sql = format!(
-            "SELECT 1 AS found FROM jobs WHERE region_id = $1 AND status IN {} AND next_attempt_at <= $2
-             UNION ALL
-             SELECT 1 AS found FROM connector_tasks WHERE region_id = $1 AND status = $3
-             LIMIT 1",
+    /// Whether the region has a job or a connector task (or only one of them, as `only`
+    /// says) to claim now: a read, so that idle data planes waiting for work cost no write
+    /// transactions. A task past its `expires_at` is not claimable: its waiter gave up.
+    pub async fn region_has_claimable_work(
+        &self,
+        region_id: Uuid,
+        only: Option<ClaimKind>,
+    ) -> Result<bool> {
+        let jobs = format!(
+            "SELECT 1 AS found FROM jobs WHERE region_id = $1 AND status IN {} AND next_attempt_at <= $2",
             claimable()
         );
-        let row = sqlx::query(&sql)
+        let tasks = "SELECT 1 AS found FROM connector_tasks
+             WHERE region_id = $1 AND status = $3 AND expires_at > $2";
+        let sql = match only {
+            Some(ClaimKind::Jobs) => format!("{jobs} LIMIT 1"),
+            Some(ClaimKind::Tasks) => format!("{tasks} LIMIT 1"),
+            None => format!("{jobs} UNION ALL {tasks} LIMIT 1"),
+        };
+        let mut query = sqlx::query(&sql)
             .bind(region_id.to_string())
-            .bind(now_millis())
-            .bind(TaskStatus::Pending.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+            .bind(now_millis());
+        if only != Some(ClaimKind::Jobs) {
+            query = query.bind(TaskStatus::Pending.as_str());
+        }
+        let row = query.fetch_optional(&self.pool).await?;
         Ok(row.is_some())
     }
 
@@ -269,7 +279,8 @@ impl Store {
     }
 
     /// Cancels the job: at once when it waits in the lane; when it runs, its data plane
-    /// learns it from its next heartbeat and reports the attempt cancelled.
+    /// learns it from the heartbeat it holds open (or its next one) and reports the attempt
+    /// cancelled.
     pub async fn cancel_job(&self, job_id: i64) -> Result<Job> {
         let now = now_millis();
         let sql = format!(

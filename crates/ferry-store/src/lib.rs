@@ -169,6 +169,32 @@ impl Store {
             reason: "vanished right after it was written".to_owned(),
         })
     }
+
+    /// Stores `value` under `key`, replacing what was there.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO instance_settings (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the value under `key` only while it is still `expected` (compare-and-set);
+    /// whether it did.
+    pub async fn replace_setting(&self, key: &str, expected: &str, value: &str) -> Result<bool> {
+        let result =
+            sqlx::query("UPDATE instance_settings SET value = $1 WHERE key = $2 AND value = $3")
+                .bind(value)
+                .bind(key)
+                .bind(expected)
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
 }
 
 /// Milliseconds since the Unix epoch: the one time representation in the store.

@@ -59,6 +59,16 @@ const SOURCES: &[(i64, &str, &str)] = &[
         "failure origins and types",
         include_str!("../migrations/0009_failure_types.sql"),
     ),
+    (
+        10,
+        "connector task deadlines",
+        include_str!("../migrations/0010_task_deadlines.sql"),
+    ),
+    (
+        11,
+        "custom definitions' SPECs",
+        include_str!("../migrations/0011_definition_specs.sql"),
+    ),
 ];
 
 /// The embedded list, handed to sqlx's migrator through its public source trait.

@@ -409,4 +409,7 @@ pub struct ConnectorTask {
     pub result: Option<Value>,
     pub error: Option<String>,
     pub created_at: i64,
+    /// When it must be answered by (epoch ms): its waiter gives up then, so it is
+    /// claimable only before.
+    pub expires_at: i64,
 }

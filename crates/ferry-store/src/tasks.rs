@@ -21,22 +21,26 @@ fn task_from_row(row: &AnyRow) -> Result<ConnectorTask> {
         result: columns.optional_json("result")?,
         error: columns.get("error")?,
         created_at: columns.get("created_at")?,
+        expires_at: columns.get("expires_at")?,
     })
 }
 
 impl Store {
+    /// Queues a task that must be answered by `expires_at` (epoch ms): a data plane may
+    /// claim it only before, so one whose waiter gave up is never run.
     pub async fn create_task(
         &self,
         region_id: Uuid,
         kind: TaskKind,
         actor_kind: ConnectorRole,
         actor_id: Uuid,
+        expires_at: i64,
     ) -> Result<ConnectorTask> {
         let id = Uuid::new_v4();
         let now = now_millis();
         sqlx::query(
-            "INSERT INTO connector_tasks (id, region_id, kind, actor_kind, actor_id, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            "INSERT INTO connector_tasks (id, region_id, kind, actor_kind, actor_id, status, created_at, updated_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
         )
         .bind(id.to_string())
         .bind(region_id.to_string())
@@ -45,6 +49,7 @@ impl Store {
         .bind(actor_id.to_string())
         .bind(TaskStatus::Pending.as_str())
         .bind(now)
+        .bind(expires_at)
         .execute(&self.pool)
         .await?;
         self.task(id).await
@@ -59,7 +64,8 @@ impl Store {
         task_from_row(&row)
     }
 
-    /// Claims the region's oldest pending task for the data plane.
+    /// Claims the region's oldest pending task for the data plane, of those still awaited
+    /// (not past `expires_at`).
     pub async fn claim_task(
         &self,
         region_id: Uuid,
@@ -71,8 +77,9 @@ impl Store {
         };
         let sql = format!(
             "UPDATE connector_tasks SET status = $1, dataplane_id = $2, updated_at = $3
-             WHERE status = $4 AND id = (
-                 SELECT id FROM connector_tasks WHERE region_id = $5 AND status = $4
+             WHERE status = $4 AND expires_at > $3 AND id = (
+                 SELECT id FROM connector_tasks
+                 WHERE region_id = $5 AND status = $4 AND expires_at > $3
                  ORDER BY created_at LIMIT 1 {lock})
              RETURNING id"
         );

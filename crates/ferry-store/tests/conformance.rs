@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "conformance/tasks.rs"]
+mod tasks;
+
 use ferry_store::{
     AccessToken, DataplaneChanges, NewApplication, NewDataplane, NewPermission, NewRegion,
     NewWorkspace, PrincipalKind, RegionChanges, Store, StoreError, Visibility, WorkspaceChanges,
@@ -38,6 +41,7 @@ async fn conformance(url: &str) {
     workspaces(&store).await;
     identity(&store).await;
     jobs(&store, url).await;
+    tasks::tasks(&store).await;
     store.close().await;
 }
 

@@ -16,7 +16,17 @@ pub fn text(value: &Value) -> String {
 
 /// Exchanges client credentials for an access token through the public API.
 pub async fn token(base_url: &str, client_id: &str, client_secret: &str) -> String {
-    let response = reqwest::Client::new()
+    token_with(&reqwest::Client::new(), base_url, client_id, client_secret).await
+}
+
+/// [`token`] through this client (one trusting a test CA, say).
+pub async fn token_with(
+    client: &reqwest::Client,
+    base_url: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> String {
+    let response = client
         .post(format!("{base_url}/api/public/v1/applications/token"))
         .json(&serde_json::json!({
             "client_id": client_id,
@@ -103,10 +113,15 @@ pub struct Api {
 
 impl Api {
     pub fn new(base_url: &str, token: Option<String>) -> Self {
+        Self::with_client(base_url, token, reqwest::Client::new())
+    }
+
+    /// A client sending through `client` (one trusting a test CA, say).
+    pub fn with_client(base_url: &str, token: Option<String>, client: reqwest::Client) -> Self {
         Self {
             base_url: base_url.to_owned(),
             token,
-            client: reqwest::Client::new(),
+            client,
         }
     }
 

@@ -41,7 +41,7 @@ impl FerryUp {
 
     /// A client without a token.
     pub fn anonymous(&self) -> Api {
-        Api::new(self.base_url(), None)
+        Api::with_client(self.base_url(), None, self.process.client())
     }
 
     /// A new region of the default organization, which must be created.

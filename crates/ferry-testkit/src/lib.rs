@@ -10,13 +10,17 @@ mod api;
 mod fixtures;
 mod postgres;
 mod processes;
+mod tls_postgres;
 
 use std::time::{Duration, Instant};
 
-pub use api::{Api, Reply, text, token};
+pub use api::{Api, Reply, text, token, token_with};
 pub use fixtures::{DEFAULT_ORGANIZATION_ID, FerryUp, Plane, Region, Workspace};
 pub use postgres::{TestDatabase, postgres_admin_url};
-pub use processes::{DataplaneProcess, FerryOptions, FerryProcess, StoreKind, pid_of, python_venv};
+pub use processes::{
+    DataplaneProcess, FerryOptions, FerryProcess, StoreKind, TlsFiles, pid_of, python_venv,
+};
+pub use tls_postgres::{CERTIFICATE_USER, TlsPostgres};
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::TestDatabase;
-use crate::api::{Api, token};
+use crate::api::{Api, token_with};
 
 /// Which store a control plane under test uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,16 @@ pub struct FerryProcess {
     _database: Option<TestDatabase>,
     /// Lines the process printed to stdout before it was ready.
     pub stdout_lines: Vec<String>,
+    /// The CA its HTTPS certificate comes from, when it serves HTTPS.
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// `--tls-cert` and `--tls-key` of a control plane, and the CA that signed the certificate.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
 }
 
 pub struct FerryOptions {
@@ -37,6 +47,11 @@ pub struct FerryOptions {
     pub env: Vec<(String, String)>,
     /// Reuse this data dir (for restart tests) instead of a fresh one.
     pub data_dir: Option<PathBuf>,
+    /// With [`StoreKind::Postgres`]: `ferry server --database-url` this URL instead of a
+    /// fresh [`TestDatabase`].
+    pub database_url: Option<String>,
+    /// Serve HTTPS with these files.
+    pub tls: Option<TlsFiles>,
 }
 
 impl FerryOptions {
@@ -46,7 +61,22 @@ impl FerryOptions {
             control_plane_only: false,
             env: Vec::new(),
             data_dir: None,
+            database_url: None,
+            tls: None,
         }
+    }
+
+    /// Serve HTTPS only, with this certificate; test clients trust `files.ca`.
+    pub fn tls(mut self, files: TlsFiles) -> Self {
+        self.tls = Some(files);
+        self
+    }
+
+    /// A control plane on the PostgreSQL store at `url` (which must exist).
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.store = StoreKind::Postgres;
+        self.database_url = Some(url.to_owned());
+        self
     }
 
     pub fn control_plane_only(mut self) -> Self {
@@ -84,6 +114,11 @@ impl FerryProcess {
                 command.arg("up");
                 None
             }
+            StoreKind::Postgres if options.database_url.is_some() => {
+                let url = options.database_url.as_deref().unwrap_or_default();
+                command.arg("server").arg("--database-url").arg(url);
+                None
+            }
             StoreKind::Postgres => {
                 let database = TestDatabase::create().await;
                 command
@@ -100,6 +135,14 @@ impl FerryProcess {
             .arg(&data_dir)
             .env("FERRY_LOG", "info,ferry_control=debug")
             .envs(options.env.iter().map(|(key, value)| (key, value)))
+            .args(options.tls.iter().flat_map(|tls| {
+                [
+                    "--tls-cert".as_ref(),
+                    tls.cert.as_os_str(),
+                    "--tls-key".as_ref(),
+                    tls.key.as_os_str(),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -134,11 +177,20 @@ impl FerryProcess {
             _temp_dir: temp_dir,
             _database: database,
             stdout_lines,
+            ca_cert: options.tls.map(|tls| tls.ca),
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// `ferry up`'s local root (`<data-dir>/local`, Airbyte's `/local` mount): the one
+    /// directory its local-file connectors read and write. Made if missing.
+    pub fn local_root(&self) -> PathBuf {
+        let root = self.data_dir.join("local");
+        std::fs::create_dir_all(&root).unwrap();
+        root
     }
 
     /// The secrets bootstrap wrote to `<data-dir>/credentials.json`.
@@ -163,13 +215,29 @@ impl FerryProcess {
 
     /// A client with a fresh admin access token.
     pub async fn admin_api(&self) -> Api {
-        Api::new(&self.base_url, Some(self.admin_token().await))
+        Api::with_client(
+            &self.base_url,
+            Some(self.admin_token().await),
+            self.client(),
+        )
     }
 
     /// A fresh admin access token.
     pub async fn admin_token(&self) -> String {
         let (client_id, client_secret) = self.admin_credentials();
-        token(&self.base_url, &client_id, &client_secret).await
+        token_with(&self.client(), &self.base_url, &client_id, &client_secret).await
+    }
+
+    /// An HTTP client for this process: one trusting only its CA when it serves HTTPS.
+    pub fn client(&self) -> reqwest::Client {
+        let Some(ca) = &self.ca_cert else {
+            return reqwest::Client::new();
+        };
+        let pem = std::fs::read(ca).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
+            .build()
+            .unwrap()
     }
 
     /// Stops the process (SIGKILL) and waits for it.
@@ -278,6 +346,11 @@ impl DataplaneProcess {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// The process id (to find the connector processes it started).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for DataplaneProcess {
@@ -300,6 +373,11 @@ pub fn python_venv(parent: &Path, name: &str, package: &str, check_import: &str)
     if python.exists() && ready() {
         return venv;
     }
+    // Tests in other processes may want the same venv: one makes it, the others wait.
+    let _lock = VenvLock::acquire(&parent.join(format!("{name}.lock")));
+    if python.exists() && ready() {
+        return venv;
+    }
     let created = Command::new("python3")
         .args(["-m", "venv", "--clear"])
         .arg(&venv)
@@ -319,4 +397,42 @@ pub fn python_venv(parent: &Path, name: &str, package: &str, check_import: &str)
         "{package} installed but `import {check_import}` fails"
     );
     venv
+}
+
+/// A directory made while one process makes a venv; removed when dropped (a panic too).
+struct VenvLock(PathBuf);
+
+impl VenvLock {
+    /// A lock older than this was left by a process that died: taken over.
+    const STALE: Duration = Duration::from_secs(15 * 60);
+
+    fn acquire(path: &Path) -> Self {
+        let deadline = Instant::now() + Self::STALE + Duration::from_secs(60);
+        loop {
+            match std::fs::create_dir(path) {
+                Ok(()) => return Self(path.to_owned()),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let stale = std::fs::metadata(path)
+                        .and_then(|metadata| metadata.modified())
+                        .is_ok_and(|made| made.elapsed().is_ok_and(|age| age > Self::STALE));
+                    if stale {
+                        let _ = std::fs::remove_dir(path);
+                    }
+                }
+                Err(error) => panic!("cannot lock {}: {error}", path.display()),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} is still locked",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for VenvLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
 }

@@ -210,6 +210,13 @@ pub async fn run(args: ConnectorArgs) -> anyhow::Result<()> {
     let Some(registration) = registration else {
         bail!("unknown connector '{}' ({})", args.name, names().join(", "));
     };
+    // The local-file connectors read and write only under `FERRY_LOCAL_ROOT` (Airbyte's
+    // `/local` mount); without it they refuse every path.
+    if let Some(root) =
+        std::env::var_os(ferry_connectors::local_root::ENV).filter(|root| !root.is_empty())
+    {
+        ferry_connectors::local_root::set(Path::new(&root), &[]).map_err(anyhow::Error::msg)?;
+    }
     let mut output = Output::new()?;
     let outcome = operate(registration, args.operation, &mut output).await;
     if let Err(error) = &outcome {

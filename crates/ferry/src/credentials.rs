@@ -80,51 +80,84 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// The default data plane's credentials: from the file, or — when the secret was lost —
-/// a rotated one, recorded anew.
-pub async fn default_dataplane(
+/// The default data plane's credentials as they now work, and its row as they match it (a
+/// change of its secret hash in the store means they no longer do).
+pub struct DefaultDataplane {
+    pub dataplane: ferry_store::Dataplane,
+    pub credentials: DataplaneCredentials,
+}
+
+fn api_error(error: ferry_control::ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{error}")
+}
+
+/// The default data plane's credentials, made good: from the file while they still work; a
+/// new secret when they do not (rotated through the API, or the file lost); a new default
+/// data plane when it was deleted. Recorded in the file (0600) whenever they change.
+pub async fn ensure_default_dataplane(
     path: &Path,
     store: &ferry_store::Store,
-    report: &BootstrapReport,
-) -> anyhow::Result<DataplaneCredentials> {
-    let file: CredentialsFile = match std::fs::read(path) {
+) -> anyhow::Result<DefaultDataplane> {
+    let mut file: CredentialsFile = match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
         Err(_) => CredentialsFile::default(),
     };
-    let dataplane = store
-        .live_dataplane(report.default_dataplane_id)
+    let id = ferry_control::bootstrap::default_dataplane_id(store)
         .await
-        .context("reading the default data plane")?;
-    if let Some(known) = file.default_dataplane.clone()
-        && known.client_id == dataplane.client_id
-        && ferry_control::auth::verify_secret(
-            known.client_secret.clone(),
-            dataplane.secret_hash.clone(),
-        )
-        .await
-    {
-        return Ok(known);
-    }
-    let secret = ferry_control::auth::new_credentials()
-        .map_err(|error| anyhow::anyhow!("{error}"))?
-        .client_secret;
-    let hash = ferry_control::auth::hash_secret(secret.clone())
-        .await
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
-    store
-        .rotate_dataplane_secret(dataplane.id, &hash, ferry_store::now_millis())
-        .await
-        .context("renewing the default data plane's secret")?;
+        .map_err(api_error)?
+        .context("bootstrap made no default data plane")?;
+    let (dataplane, secret) = match store.live_dataplane(id).await {
+        Ok(dataplane) => {
+            if let Some(known) = file.default_dataplane.clone()
+                && known.dataplane_id == dataplane.id.to_string()
+                && known.client_id == dataplane.client_id
+                && ferry_control::auth::verify_secret(
+                    known.client_secret.clone(),
+                    dataplane.secret_hash.clone(),
+                )
+                .await
+            {
+                return Ok(DefaultDataplane {
+                    dataplane,
+                    credentials: known,
+                });
+            }
+            let secret = ferry_control::auth::new_credentials()
+                .map_err(api_error)?
+                .client_secret;
+            let hash = ferry_control::auth::hash_secret(secret.clone())
+                .await
+                .map_err(api_error)?;
+            let dataplane = store
+                .rotate_dataplane_secret(dataplane.id, &hash, ferry_store::now_millis())
+                .await
+                .context("renewing the default data plane's secret")?;
+            tracing::info!(dataplane_id = %id, "gave the default data plane a new secret");
+            (dataplane, secret)
+        }
+        Err(ferry_store::StoreError::NotFound { .. }) => {
+            let (id, credentials) = ferry_control::bootstrap::recreate_default_dataplane(store)
+                .await
+                .map_err(api_error)
+                .context("making a new default data plane")?;
+            tracing::warn!(dataplane_id = %id, "the default data plane was deleted; made a new one");
+            let dataplane = store.live_dataplane(id).await?;
+            (dataplane, credentials.client_secret)
+        }
+        Err(error) => return Err(error).context("reading the default data plane"),
+    };
     let credentials = DataplaneCredentials {
         dataplane_id: dataplane.id.to_string(),
-        client_id: dataplane.client_id,
+        client_id: dataplane.client_id.clone(),
         client_secret: secret,
     };
-    let mut file = file;
     file.default_dataplane = Some(credentials.clone());
     let text = serde_json::to_vec_pretty(&file).context("encoding credentials")?;
     write_private(path, &text).with_context(|| format!("writing {}", path.display()))?;
-    Ok(credentials)
+    Ok(DefaultDataplane {
+        dataplane,
+        credentials,
+    })
 }
 
 /// The key connector configurations are encrypted with: `FERRY_SECRETS_KEY` (base64, 32

@@ -19,12 +19,21 @@ pub struct DataplaneFile {
     pub client_id: Option<String>,
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// A file holding the client secret (`--client-secret-file`).
+    #[serde(default)]
+    pub client_secret_file: Option<std::path::PathBuf>,
+    /// CA certificates trusted besides the system's (`--ca-cert`).
+    #[serde(default)]
+    pub ca_cert: Option<std::path::PathBuf>,
     #[serde(default)]
     pub concurrency: Option<usize>,
     #[serde(default)]
     pub heartbeat_interval_seconds: Option<u64>,
     #[serde(default)]
     pub storage_dir: Option<std::path::PathBuf>,
+    /// Where the local-file connectors may read and write (`--local-root`).
+    #[serde(default)]
+    pub local_root: Option<std::path::PathBuf>,
 }
 
 pub fn load(path: &Path) -> anyhow::Result<DataplaneFile> {
@@ -61,6 +70,16 @@ mod tests {
         );
         assert_eq!(file.client_id.as_deref(), Some("abc"));
         assert_eq!(file.concurrency, Some(4));
+    }
+
+    #[test]
+    fn reads_secret_file_and_ca_cert() {
+        let file = parse("clientSecretFile: /run/secrets/s\ncaCert: /etc/ferry/ca.pem\n").unwrap();
+        assert_eq!(
+            file.client_secret_file.as_deref(),
+            Some(Path::new("/run/secrets/s"))
+        );
+        assert_eq!(file.ca_cert.as_deref(), Some(Path::new("/etc/ferry/ca.pem")));
     }
 
     #[test]

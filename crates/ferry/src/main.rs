@@ -2,8 +2,11 @@
 //! for production, on PostgreSQL).
 
 mod connector;
+mod connector_exec;
 mod credentials;
 mod dataplane_config;
+mod edge;
+mod supervisor;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +43,10 @@ enum Command {
     /// Run a native connector as an Airbyte-protocol program (spec, check, discover, read,
     /// write), e.g. `ferry connector source-postgres read --config c.json --catalog k.json`.
     Connector(connector::ConnectorArgs),
+    /// What a data plane starts each external connector through: the connector then dies
+    /// with the data plane (internal).
+    #[command(hide = true)]
+    ExecConnector(connector_exec::ExecConnectorArgs),
 }
 
 #[derive(Args)]
@@ -95,6 +102,8 @@ struct ControlArgs {
     /// Heartbeat interval of `ferry up`'s own data plane, in seconds.
     #[arg(long, env = "FERRY_HEARTBEAT_INTERVAL_SECONDS", default_value_t = 10)]
     heartbeat_interval_seconds: u64,
+    #[command(flatten)]
+    edge: edge::ServerEdgeArgs,
 }
 
 #[derive(Args)]
@@ -112,6 +121,8 @@ struct DataplaneArgs {
     /// Client secret; also `DATA_PLANE_CLIENT_SECRET` or `DATAPLANE_CLIENT_SECRET`.
     #[arg(long)]
     client_secret: Option<String>,
+    #[command(flatten)]
+    connection: edge::ConnectionArgs,
     /// Jobs run at once (default 2).
     #[arg(long, env = "FERRY_DATAPLANE_CONCURRENCY")]
     concurrency: Option<usize>,
@@ -124,6 +135,10 @@ struct DataplaneArgs {
     /// Object storage for attempt logs instead: `s3://bucket/prefix` (`AWS_*` settings).
     #[arg(long, env = "FERRY_STORAGE_URL")]
     storage_url: Option<String>,
+    /// The one directory the local-file connectors (`file`, `local-json`, `csv`) may read
+    /// and write (Airbyte's `/local` mount); without it they are refused.
+    #[arg(long, env = "FERRY_LOCAL_ROOT")]
+    local_root: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -133,6 +148,10 @@ struct UpArgs {
     /// Database to use instead of `<data-dir>/ferry.db`.
     #[arg(long, env = "FERRY_DATABASE_URL")]
     database_url: Option<String>,
+    /// The one directory the local-file connectors may read and write (Airbyte's `/local`
+    /// mount): `<data-dir>/local` unless given. It must not hold the data dir.
+    #[arg(long, env = "FERRY_LOCAL_ROOT")]
+    local_root: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -204,14 +223,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             std::fs::create_dir_all(data_dir.join("storage"))
                 .context("creating the local storage directory")?;
-            run_control_plane(&args.control, &data_dir, &database_url, true).await
+            let local_root = args
+                .local_root
+                .clone()
+                .unwrap_or_else(|| data_dir.join("local"));
+            run_control_plane(&args.control, &data_dir, &database_url, Some(&local_root)).await
         }
         Command::Server(args) => {
             let data_dir = prepare_data_dir(&args.control.data_dir)?;
-            run_control_plane(&args.control, &data_dir, &args.database_url, false).await
+            run_control_plane(&args.control, &data_dir, &args.database_url, None).await
         }
         Command::Dataplane(args) => run_dataplane(args).await,
         Command::Connector(args) => connector::run(args).await,
+        Command::ExecConnector(args) => connector_exec::run(args),
     }
 }
 
@@ -255,11 +279,16 @@ async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
         .or_else(|| first_env(&["DATA_PLANE_CLIENT_ID", "DATAPLANE_CLIENT_ID"]))
         .or(file.client_id)
         .context("no client id: pass --client-id or set DATA_PLANE_CLIENT_ID")?;
-    let client_secret = args
-        .client_secret
-        .or_else(|| first_env(&["DATA_PLANE_CLIENT_SECRET", "DATAPLANE_CLIENT_SECRET"]))
-        .or(file.client_secret)
-        .context("no client secret: pass --client-secret or set DATA_PLANE_CLIENT_SECRET")?;
+    let secret_file = args.connection.client_secret_file.as_deref();
+    let client_secret = match args.client_secret.or(secret_file.map(edge::read_secret).transpose()?) {
+        Some(secret) => Some(secret),
+        None => first_env(&["DATA_PLANE_CLIENT_SECRET", "DATAPLANE_CLIENT_SECRET"])
+            .or(file.client_secret)
+            .map(Ok)
+            .or_else(|| file.client_secret_file.as_deref().map(edge::read_secret))
+            .transpose()?,
+    }
+    .context("no client secret: pass --client-secret(-file) or set DATA_PLANE_CLIENT_SECRET")?;
     let mut config =
         ferry_dataplane::DataplaneConfig::new(&control_plane_url, &client_id, &client_secret);
     if let Some(concurrency) = args.concurrency.or(file.concurrency) {
@@ -274,11 +303,22 @@ async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
     if let Some(storage_dir) = args.storage_dir.or(file.storage_dir) {
         config.storage_dir = storage_dir;
     }
+    if let Some(root) = args.local_root.or(file.local_root) {
+        // Set once, before any connector is built; the plane's own storage stays out of it.
+        let root = ferry_connectors::local_root::set(&root, &[&config.storage_dir])
+            .map_err(anyhow::Error::msg)?;
+        tracing::info!(root = %root.display(), "local files under this root");
+    }
     config.object_storage = args
         .storage_url
         .as_deref()
         .map(object_storage)
         .transpose()?;
+    config.connection = ferry_client::ClientOptions {
+        ca_cert: args.connection.ca_cert.or(file.ca_cert),
+        connect_to: args.connection.connect_to,
+    };
+    connector_exec::prepare_dataplane();
     let parent_gone = watch_parent(std::env::var(PARENT_PID_VARIABLE).ok());
     let stop = async {
         tokio::select! {
@@ -320,11 +360,12 @@ fn admin_credentials_from_env() -> anyhow::Result<Option<(String, String)>> {
     }
 }
 
+/// `local_root`: run the default data plane (`ferry up`), its local files fenced there.
 async fn run_control_plane(
     args: &ControlArgs,
     data_dir: &Path,
     database_url: &str,
-    with_default_dataplane: bool,
+    local_root: Option<&Path>,
 ) -> anyhow::Result<()> {
     let admin_credentials = admin_credentials_from_env()?;
     let object_storage = args
@@ -338,6 +379,13 @@ async fn run_control_plane(
         .unwrap_or_else(|| data_dir.join("storage"));
     std::fs::create_dir_all(&storage_dir)
         .with_context(|| format!("creating the storage dir {}", storage_dir.display()))?;
+    // Made before anything listens. Nothing of this process's own (the data dir: secrets.key,
+    // credentials.json, the database; storage) may lie under the root the data plane's
+    // connectors reach.
+    let local_root = local_root
+        .map(|root| ferry_connectors::local_root::prepare(root, &[data_dir, &storage_dir]))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let log_storage: std::sync::Arc<dyn object_store::ObjectStore> = match object_storage {
         Some(storage) => storage,
         None => std::sync::Arc::new(
@@ -375,27 +423,33 @@ async fn run_control_plane(
     let state = AppState::new(store.clone(), config, secrets)
         .await
         .context("loading the token signing key")?;
+    let serve_options = args.edge.serve_options()?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
-    println!("ferry control plane listening on http://{address}");
+    println!(
+        "ferry control plane listening on {}://{address}",
+        args.edge.scheme()
+    );
+    if serve_options.tls.is_none() && !address.ip().is_loopback() {
+        tracing::warn!(%address, "serving plain HTTP beyond loopback: pass --tls-cert and --tls-key unless a proxy terminates TLS");
+    }
     tracing::info!(%address, database = ?store.backend(), "control plane started");
     let reaper = ferry_control::spawn_lease_reaper(state.clone());
     let scheduler = ferry_control::schedule::spawn_scheduler(state.clone());
-    let dataplane = if with_default_dataplane {
-        let credentials =
-            credentials::default_dataplane(&credentials_path, &store, &report).await?;
+    let dataplane = if let Some(local_root) = local_root {
         Some(tokio::spawn(supervise_default_dataplane(
-            format!("http://{address}"),
-            (storage_dir.clone(), args.storage_url.clone()),
-            credentials,
+            args.edge
+                .default_dataplane_args(address, args.public_url.as_deref()),
+            (storage_dir.clone(), args.storage_url.clone(), local_root),
+            (store.clone(), credentials_path.clone()),
             args.heartbeat_interval_seconds,
         )))
     } else {
         None
     };
-    ferry_control::serve(listener, state, shutdown_signal())
+    ferry_control::serve(listener, state, serve_options, shutdown_signal())
         .await
         .context("serving HTTP")?;
     reaper.abort();
@@ -425,45 +479,40 @@ async fn watch_parent(expected: Option<String>) {
 }
 
 /// Runs `ferry up`'s default data plane as its own process (the same code as
-/// `ferry dataplane`, talking HTTP to this control plane), restarting it if it dies.
+/// `ferry dataplane`, talking HTTP to this control plane), restarting it if it dies and
+/// renewing its credentials if they stop working (`supervisor`).
 async fn supervise_default_dataplane(
-    control_plane_url: String,
-    (storage_dir, storage_url): (PathBuf, Option<String>),
-    credentials: credentials::DataplaneCredentials,
+    connection_args: Vec<std::ffi::OsString>,
+    (storage_dir, storage_url, local_root): (PathBuf, Option<String>, PathBuf),
+    (store, credentials_path): (Store, PathBuf),
     heartbeat_interval_seconds: u64,
 ) {
     let Ok(executable) = std::env::current_exe() else {
         tracing::error!("cannot find the ferry executable to start the default data plane");
         return;
     };
-    loop {
+    let command = |credentials: &credentials::DataplaneCredentials| {
         let mut command = tokio::process::Command::new(&executable);
         if let Some(url) = &storage_url {
             command.env("FERRY_STORAGE_URL", url);
         }
-        let child = command
+        command
             .arg("dataplane")
-            .arg("--control-plane-url")
-            .arg(&control_plane_url)
+            .args(&connection_args)
             .arg("--heartbeat-interval-seconds")
             .arg(heartbeat_interval_seconds.to_string())
             .arg("--storage-dir")
             .arg(&storage_dir)
+            .arg("--local-root")
+            .arg(&local_root)
+            // In the environment, never on the command line (`ps` shows that to everyone).
             .env("DATA_PLANE_CLIENT_ID", &credentials.client_id)
             .env("DATA_PLANE_CLIENT_SECRET", &credentials.client_secret)
             .env(PARENT_PID_VARIABLE, std::process::id().to_string())
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn();
-        match child {
-            Ok(mut child) => match child.wait().await {
-                Ok(status) => tracing::warn!(%status, "default data plane exited; restarting"),
-                Err(error) => tracing::error!(%error, "waiting for the default data plane"),
-            },
-            Err(error) => tracing::error!(%error, "starting the default data plane"),
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+            .stdin(std::process::Stdio::null());
+        command
+    };
+    supervisor::supervise(store, credentials_path, command).await;
 }
 
 async fn shutdown_signal() {

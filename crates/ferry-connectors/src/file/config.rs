@@ -1,10 +1,9 @@
-use std::path::PathBuf;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{ConfigError, ConnectorConfig, require_text};
+use crate::local_root;
 
 /// `source-file` on a local path, with Airbyte's keys.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -20,7 +19,9 @@ pub struct FileSourceConfig {
     #[serde(default)]
     #[schemars(title = "Reader Options", extend("order" = 2))]
     pub reader_options: Option<String>,
-    /// A local path (or file:// URL) on the data plane's machine.
+    /// A path under the data plane's local root, relative to it (`data/people.csv`) or as
+    /// Airbyte's `/local` mount gives it (`/local/data/people.csv`); a `file://` URL of
+    /// such a path is taken too. Paths outside the root are refused.
     #[schemars(title = "URL", extend("order" = 3))]
     pub url: String,
     /// Where the file is kept: Ferry reads local files.
@@ -57,11 +58,6 @@ fn local() -> String {
 }
 
 impl FileSourceConfig {
-    /// The file's path.
-    pub fn path(&self) -> PathBuf {
-        PathBuf::from(self.url.strip_prefix("file://").unwrap_or(&self.url))
-    }
-
     /// The CSV field separator.
     pub fn delimiter(&self) -> Result<u8, ConfigError> {
         let options: Value = match self.reader_options.as_deref().map(str::trim) {
@@ -87,6 +83,7 @@ impl ConnectorConfig for FileSourceConfig {
     fn check(&self) -> Result<(), ConfigError> {
         require_text("dataset_name", &self.dataset_name)?;
         require_text("url", &self.url)?;
+        local_root::relative("url", &self.url)?;
         if !self.provider.storage.eq_ignore_ascii_case("local") {
             return Err(ConfigError::new(
                 "provider.storage",

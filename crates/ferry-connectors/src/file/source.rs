@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::{FileFormat, FileSourceConfig};
 use crate::connector::{BoxFuture, Source, SourceState};
 use crate::emitter::Emitter;
-use crate::{ConnectorError, config};
+use crate::{ConnectorError, config, local_root};
 
 /// Rows a CSV's column types are inferred from.
 const SAMPLE_ROWS: usize = 1000;
@@ -32,7 +32,7 @@ impl FileSource {
         Ok(Box::new(Self {
             dataset_name: config.dataset_name.clone(),
             format: config.format,
-            path: config.path(),
+            path: local_root::resolve("url", &config.url)?,
             delimiter: config.delimiter()?,
         }))
     }

@@ -48,6 +48,8 @@ impl Checkpoints {
             .filter(|character| character.is_ascii_alphanumeric() || *character == '-')
             .collect();
         let path = directory.join(format!("_ferry_checkpoints_{safe}.json"));
+        crate::local_root::check_file("destination_path", &path)?;
+        crate::local_root::check_file("destination_path", &path.with_extension("json.tmp"))?;
         let streams = match tokio::fs::read(&path).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| {
                 ConnectorError::Failed(format!(

@@ -9,7 +9,7 @@ use super::LocalFileConfig;
 use super::checkpoints::{self, Checkpoint, Checkpoints};
 use crate::connector::{Destination, ResumeState};
 use crate::driver::{StreamWriter, WriterFactory};
-use crate::{ConnectorError, config};
+use crate::{ConnectorError, config, local_root};
 
 /// How the records of a stream are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +38,12 @@ impl LocalFileDestination {
         format: FileFormat,
     ) -> Result<Box<dyn Destination>, ConnectorError> {
         let config: LocalFileConfig = config::parse(configuration)?;
+        let directory = local_root::resolve(
+            "destination_path",
+            &config.destination_path.to_string_lossy(),
+        )?;
         Ok(Box::new(Self {
-            directory: config.destination_path,
+            directory,
             format,
             connection: None,
         }))
@@ -53,6 +57,8 @@ impl LocalFileDestination {
         Self::build(configuration, FileFormat::Csv)
     }
 
+    /// Makes the directory, and checks that it is still under the local root once made (a
+    /// symlink planted since the configuration was resolved).
     async fn make_directory(&self) -> Result<(), ConnectorError> {
         tokio::fs::create_dir_all(&self.directory)
             .await
@@ -61,7 +67,8 @@ impl LocalFileDestination {
                     "destination_path",
                     format!("{}: {error}", self.directory.display()),
                 )
-            })
+            })?;
+        Ok(local_root::check_file("destination_path", &self.directory)?)
     }
 
     fn file_name(&self, stream: &str) -> String {
@@ -128,6 +135,8 @@ impl WriterFactory for LocalFileDestination {
             } else {
                 path.clone()
             };
+            local_root::check_file("destination_path", &path)?;
+            local_root::check_file("destination_path", &writing)?;
             let file = tokio::fs::OpenOptions::new()
                 .create(true)
                 .append(!overwrite)

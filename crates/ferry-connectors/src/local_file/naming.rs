@@ -67,7 +67,7 @@ mod tests {
 
     #[test]
     fn streams_whose_names_differ_in_unsafe_characters_share_a_file() {
-        let configuration = json!({"destination_path": "/data/out"});
+        let configuration = json!({"destination_path": "/local/out"});
         let stream = |name: &str, namespace: &str| StreamDescriptor {
             name: name.to_owned(),
             namespace: Some(namespace.to_owned()),
@@ -77,14 +77,14 @@ mod tests {
             ..DestinationNaming::default()
         };
         let dotted = json_lines_file_name(&configuration, &naming, &stream("a.b", "x")).unwrap();
-        assert_eq!(dotted, "/data/out/_airbyte_raw_raw_a_b.jsonl");
+        assert_eq!(dotted, "/local/out/_airbyte_raw_raw_a_b.jsonl");
         assert_eq!(
             json_lines_file_name(&configuration, &naming, &stream("a_b", "y")).unwrap(),
             dotted
         );
         assert_eq!(
             csv_file_name(&configuration, &naming, &stream("a-b", "x")).unwrap(),
-            "/data/out/_airbyte_raw_raw_a-b.csv"
+            "/local/out/_airbyte_raw_raw_a-b.csv"
         );
         assert_eq!(file_name("é t", "csv"), "_airbyte_raw_é_t.csv");
     }

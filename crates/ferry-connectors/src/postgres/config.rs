@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::SslMode;
 use crate::config::{ConfigError, ConnectorConfig, require_text, shaped};
 
 /// Where a PostgreSQL connector connects; both connectors share these keys.
@@ -26,12 +27,16 @@ pub struct PostgresConnection {
     #[schemars(title = "Password", extend("airbyte_secret" = true, "order" = 5))]
     pub password: Option<String>,
     /// Additional properties to pass to the JDBC URL string; Ferry's connectors do not use
-    /// JDBC and ignore them.
+    /// JDBC and ignore them. Masked in replies: Airbyte's take `password=…` there too.
     #[serde(default)]
-    #[schemars(title = "JDBC URL Parameters (ignored by Ferry)", extend("order" = 6))]
+    #[schemars(
+        title = "JDBC URL Parameters (ignored by Ferry)",
+        extend("order" = 6, "airbyte_secret" = true)
+    )]
     pub jdbc_url_params: Option<String>,
-    /// How to encrypt the connection. Ferry connects without TLS: disable, allow and prefer
-    /// are accepted.
+    /// How to encrypt the connection (TLS), as libpq's `sslmode`: `disable`, `allow`,
+    /// `prefer` (the default), `require`, or `verify-ca`/`verify-full` with the CA
+    /// certificate the server's certificate must be signed by.
     #[serde(default)]
     #[schemars(title = "SSL Modes", extend("order" = 7))]
     pub ssl_mode: Option<SslMode>,
@@ -167,61 +172,11 @@ fn port_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Err
         .ok_or_else(invalid)
 }
 
-/// Airbyte's `ssl_mode` object (`{"mode": "disable"}`); a bare mode name is taken too.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct SslMode {
-    pub mode: SslModeName,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum SslModeName {
-    Disable,
-    Allow,
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl<'de> Deserialize<'de> for SslMode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SslModeVisitor;
-        impl<'de> serde::de::Visitor<'de> for SslModeVisitor {
-            type Value = SslMode;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-                formatter.write_str("an object with a `mode`, or a mode's name")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, mode: &str) -> Result<SslMode, E> {
-                let mode = SslModeName::deserialize(serde::de::value::StrDeserializer::new(mode))?;
-                Ok(SslMode { mode })
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<SslMode, A::Error> {
-                #[derive(Deserialize)]
-                struct Fields {
-                    mode: SslModeName,
-                }
-                let fields =
-                    Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(SslMode { mode: fields.mode })
-            }
-        }
-        deserializer.deserialize_any(SslModeVisitor)
-    }
-}
-
 impl PostgresConnection {
     fn check(&self) -> Result<(), ConfigError> {
         require_text("host", &self.host)?;
         require_text("database", &self.database)?;
         require_text("username", &self.username)?;
-        let mode = self
-            .ssl_mode
-            .as_ref()
-            .map_or(SslModeName::Disable, |ssl| ssl.mode);
         let tunnel = match self.tunnel_method {
             None | Some(TunnelMethod::NoTunnel) => None,
             Some(TunnelMethod::SshKeyAuth { .. }) => Some("SSH_KEY_AUTH"),
@@ -235,22 +190,7 @@ impl PostgresConnection {
                 ),
             ));
         }
-        if matches!(
-            mode,
-            SslModeName::Require | SslModeName::VerifyCa | SslModeName::VerifyFull
-        ) {
-            return Err(ConfigError::new(
-                "ssl_mode.mode",
-                format!(
-                    "'{}' needs TLS, which this Ferry build does not include; use disable, allow or prefer (or a TLS-terminating proxy)",
-                    serde_json::to_value(mode)
-                        .ok()
-                        .and_then(|name| name.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                ),
-            ));
-        }
-        Ok(())
+        self.ssl_mode.as_ref().map_or(Ok(()), SslMode::check)
     }
 }
 

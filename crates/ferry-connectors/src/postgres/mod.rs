@@ -3,10 +3,12 @@
 
 mod config;
 pub mod naming;
+mod ssl_mode;
 pub use config::{
     PostgresConnection, PostgresDestinationConfig, PostgresSourceConfig, ReplicationMethod,
-    SslMode, TunnelMethod,
+    TunnelMethod,
 };
+pub use ssl_mode::{SslCertificates, SslMode};
 
 #[cfg(feature = "runtime")]
 pub mod copy_binary;
@@ -18,6 +20,8 @@ mod destination;
 mod schema;
 #[cfg(feature = "runtime")]
 mod source;
+#[cfg(feature = "runtime")]
+mod tls;
 
 #[cfg(feature = "runtime")]
 pub use runtime::*;
@@ -27,35 +31,88 @@ mod runtime {
     pub use super::destination::PostgresDestination;
     pub use super::source::PostgresSource;
 
-    use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
-    use sqlx::{ConnectOptions, Connection};
+    use std::time::Duration;
+
+    use sqlx::ConnectOptions;
+    use sqlx::postgres::{PgConnectOptions, PgConnection};
 
     use super::PostgresConnection;
     use crate::ConnectorError;
 
-    /// Connection options for a parsed configuration (TLS is not compiled in: plain text).
+    /// Connection options for a parsed configuration, its `ssl_mode` applied.
     pub(crate) fn connect_options(connection: &PostgresConnection) -> PgConnectOptions {
         let mut options = PgConnectOptions::new_without_pgpass()
             .host(&connection.host)
             .port(connection.port)
             .database(&connection.database)
             .username(&connection.username)
-            .ssl_mode(PgSslMode::Disable)
             .application_name("ferry")
             .options([("TimeZone", "UTC"), ("DateStyle", "ISO")])
             .disable_statement_logging();
         if let Some(password) = &connection.password {
             options = options.password(password);
         }
-        options
+        super::tls::with_ssl_mode(options, connection.ssl_mode.as_ref())
     }
+
+    /// Longest a connection may take to open (TCP, startup, authentication): a host that
+    /// accepts TCP and never answers would otherwise hold a data-plane slot until the peer
+    /// closes. Airbyte's connectors take `connect_timeout` in `jdbc_url_params` (the JDBC
+    /// driver's default is 10 s); 30 s leaves room for a slow network or a busy server.
+    pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// Longest a COPY stream (rows read from the source, rows sent to the destination) may
+    /// go without a byte moving before the connection is deemed dead: sqlx sets no TCP
+    /// keepalive, so a peer that vanished without a reset (a partition, a dropped NAT entry)
+    /// would hold the attempt for ever. Generous, since a query sorting a large table may
+    /// send its first row only after minutes.
+    pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
     pub(crate) async fn connect(
         options: &PgConnectOptions,
     ) -> Result<PgConnection, ConnectorError> {
-        PgConnection::connect_with(options)
+        match tokio::time::timeout(CONNECT_TIMEOUT, super::tls::connect(options)).await {
+            Ok(connected) => {
+                connected.map_err(|error| database_error("could not connect to PostgreSQL", error))
+            }
+            Err(_) => Err(ConnectorError::Transient(format!(
+                "could not connect to PostgreSQL at {}:{} within {} s: no answer (a wrong host \
+                 or port, or a firewall or proxy holding the connection?)",
+                options.get_host(),
+                options.get_port(),
+                CONNECT_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// One step of a COPY stream, which fails as a lost connection (transient) when nothing
+    /// moved for [`IDLE_TIMEOUT`]. A step that is ready at once (rows already buffered: most
+    /// of them) arms no timer.
+    pub(crate) async fn idle_bounded<T>(
+        step: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let mut step = std::pin::pin!(step);
+        let ready = std::future::poll_fn(|context| {
+            std::task::Poll::Ready(match step.as_mut().poll(context) {
+                std::task::Poll::Ready(output) => Some(output),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await;
+        if let Some(output) = ready {
+            return output;
+        }
+        tokio::time::timeout(IDLE_TIMEOUT, step)
             .await
-            .map_err(|error| database_error("could not connect to PostgreSQL", error))
+            .unwrap_or_else(|_| {
+                Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "nothing received or sent for {} min; the connection is deemed lost",
+                        IDLE_TIMEOUT.as_secs() / 60
+                    ),
+                )))
+            })
     }
 
     /// Runs one or more statements. Through `Executor::execute`'s boxed future: sqlx's

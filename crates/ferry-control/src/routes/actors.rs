@@ -22,7 +22,7 @@ use crate::extract::{ApiJson, QueryParams, parse_uuid, valid_name};
 use crate::pagination::links;
 use crate::secrets::{keep_masked_secrets, mask};
 use crate::services::access::{self, visible_actor, visible_workspace_ids};
-use crate::services::definitions::CUSTOM_TYPE;
+use crate::services::definitions::{self, CUSTOM_TYPE};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -168,17 +168,24 @@ async fn create(
             configuration: state.secrets.encrypt(&configuration)?,
         })
         .await?;
+    // A custom definition's SPEC (which fields are secret) before the first reply masks.
+    definitions::learn_spec(state, &actor).await?;
     Ok(actor)
 }
 
-/// The configuration as a reply may show it: secrets masked.
-fn shown_configuration(state: &AppState, actor: &Actor) -> ApiResult<Value> {
-    Ok(mask(&state.secrets.decrypt(&actor.configuration)?))
+/// The configuration as a reply may show it: the secrets its connector's SPEC marks (or,
+/// without one, those named like secrets) masked.
+async fn shown_configuration(state: &AppState, actor: &Actor) -> ApiResult<Value> {
+    let spec = definitions::secret_spec(state, actor).await?;
+    Ok(mask(
+        &state.secrets.decrypt(&actor.configuration)?,
+        spec.as_ref(),
+    ))
 }
 
-fn source_response(state: &AppState, actor: Actor) -> ApiResult<SourceResponse> {
+async fn source_response(state: &AppState, actor: Actor) -> ApiResult<SourceResponse> {
     Ok(SourceResponse {
-        configuration: shown_configuration(state, &actor)?,
+        configuration: shown_configuration(state, &actor).await?,
         source_id: actor.id,
         name: actor.name,
         source_type: actor.connector_type,
@@ -188,9 +195,9 @@ fn source_response(state: &AppState, actor: Actor) -> ApiResult<SourceResponse> 
     })
 }
 
-fn destination_response(state: &AppState, actor: Actor) -> ApiResult<DestinationResponse> {
+async fn destination_response(state: &AppState, actor: Actor) -> ApiResult<DestinationResponse> {
     Ok(DestinationResponse {
-        configuration: shown_configuration(state, &actor)?,
+        configuration: shown_configuration(state, &actor).await?,
         destination_id: actor.id,
         name: actor.name,
         destination_type: actor.connector_type,
@@ -242,7 +249,7 @@ pub async fn create_source(
         ),
     )
     .await?;
-    Ok(Json(source_response(&state, actor)?))
+    Ok(Json(source_response(&state, actor).await?))
 }
 
 #[utoipa::path(get, path = "/sources", tag = "sources", responses((status = 200, body = SourcesResponse)))]
@@ -262,11 +269,12 @@ pub async fn list_sources(
         page,
         actors.len(),
     );
+    let mut data = Vec::with_capacity(actors.len());
+    for actor in actors {
+        data.push(source_response(&state, actor).await?);
+    }
     Ok(Json(SourcesResponse {
-        data: actors
-            .into_iter()
-            .map(|actor| source_response(&state, actor))
-            .collect::<ApiResult<_>>()?,
+        data,
         next: page_links.next,
         previous: page_links.previous,
     }))
@@ -281,7 +289,7 @@ pub async fn read_source(
 ) -> ApiResult<Json<SourceResponse>> {
     let id = parse_uuid("sourceId", &source_id)?;
     let actor = visible_actor(&state, &caller, ConnectorRole::Source, id).await?;
-    Ok(Json(source_response(&state, actor)?))
+    Ok(Json(source_response(&state, actor).await?))
 }
 
 #[utoipa::path(post, path = "/destinations", tag = "destinations", request_body = DestinationCreateRequest,
@@ -303,7 +311,7 @@ pub async fn create_destination(
         ),
     )
     .await?;
-    Ok(Json(destination_response(&state, actor)?))
+    Ok(Json(destination_response(&state, actor).await?))
 }
 
 #[utoipa::path(get, path = "/destinations", tag = "destinations",
@@ -324,11 +332,12 @@ pub async fn list_destinations(
         page,
         actors.len(),
     );
+    let mut data = Vec::with_capacity(actors.len());
+    for actor in actors {
+        data.push(destination_response(&state, actor).await?);
+    }
     Ok(Json(DestinationsResponse {
-        data: actors
-            .into_iter()
-            .map(|actor| destination_response(&state, actor))
-            .collect::<ApiResult<_>>()?,
+        data,
         next: page_links.next,
         previous: page_links.previous,
     }))
@@ -343,7 +352,7 @@ pub async fn read_destination(
 ) -> ApiResult<Json<DestinationResponse>> {
     let id = parse_uuid("destinationId", &destination_id)?;
     let actor = visible_actor(&state, &caller, ConnectorRole::Destination, id).await?;
-    Ok(Json(destination_response(&state, actor)?))
+    Ok(Json(destination_response(&state, actor).await?))
 }
 
 /// Applies a PATCH (or, with both fields, a PUT) to a source or destination.
@@ -387,7 +396,8 @@ async fn update(
                 ));
             }
             let stored = state.secrets.decrypt(&actor.configuration)?;
-            keep_masked_secrets(&mut configuration, &stored);
+            let spec = definitions::learn_spec(state, &actor).await?;
+            keep_masked_secrets(&mut configuration, &stored, spec.as_ref())?;
             validate_configuration(kind, &actor.connector_type, &configuration)?;
             Some(state.secrets.encrypt(&configuration)?)
         }
@@ -418,7 +428,7 @@ pub async fn patch_source(
 ) -> ApiResult<Json<SourceResponse>> {
     let id = parse_uuid("sourceId", &source_id)?;
     let actor = update(&state, &caller, ConnectorRole::Source, id, request).await?;
-    Ok(Json(source_response(&state, actor)?))
+    Ok(Json(source_response(&state, actor).await?))
 }
 
 pub async fn put_source(
@@ -429,7 +439,7 @@ pub async fn put_source(
 ) -> ApiResult<Json<SourceResponse>> {
     let id = parse_uuid("sourceId", &source_id)?;
     let actor = update(&state, &caller, ConnectorRole::Source, id, request.into()).await?;
-    Ok(Json(source_response(&state, actor)?))
+    Ok(Json(source_response(&state, actor).await?))
 }
 
 pub async fn delete_source(
@@ -449,7 +459,7 @@ pub async fn patch_destination(
 ) -> ApiResult<Json<DestinationResponse>> {
     let id = parse_uuid("destinationId", &destination_id)?;
     let actor = update(&state, &caller, ConnectorRole::Destination, id, request).await?;
-    Ok(Json(destination_response(&state, actor)?))
+    Ok(Json(destination_response(&state, actor).await?))
 }
 
 pub async fn put_destination(
@@ -467,7 +477,7 @@ pub async fn put_destination(
         request.into(),
     )
     .await?;
-    Ok(Json(destination_response(&state, actor)?))
+    Ok(Json(destination_response(&state, actor).await?))
 }
 
 pub async fn delete_destination(

@@ -10,9 +10,10 @@ use ferry_store::{Application, NewApplication, PrincipalKind, StoreError};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{Caller, credentials_of, hash_secret, new_credentials, verify_secret};
+use crate::auth::{Caller, credentials_of, hash_secret, new_credentials};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, JsonOrForm, parse_uuid, valid_name};
+use crate::services::admins;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,20 +28,28 @@ fn invalid_credentials() -> ApiError {
 
 #[utoipa::path(post, path = "/applications/token", tag = "applications",
     request_body = TokenRequest, security(),
-    responses((status = 200, body = TokenResponse), (status = 401, body = ferry_api::Problem)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = ferry_api::Problem),
+        (status = 429, description = "too many wrong secrets for this client id: retry after Retry-After", body = ferry_api::Problem),
+        (status = 503, description = "too many credential checks at once: retry after Retry-After", body = ferry_api::Problem)))]
 pub async fn token(
     State(state): State<AppState>,
     JsonOrForm(request): JsonOrForm<TokenRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let (client_id, client_secret) = credentials_of(&request)?;
-    let application = state
-        .store
-        .application_by_client_id(&client_id)
-        .await?
-        .ok_or_else(invalid_credentials)?;
-    if !verify_secret(client_secret, application.secret_hash.clone()).await {
+    let application = state.store.application_by_client_id(&client_id).await?;
+    let hashes = application.iter().map(|known| known.secret_hash.clone());
+    let matched = state
+        .tokens
+        .check_secret(
+            PrincipalKind::Application,
+            &client_id,
+            client_secret,
+            hashes.collect(),
+        )
+        .await?;
+    let Some(application) = application.filter(|_| matched) else {
         return Err(invalid_credentials());
-    }
+    };
     let lifetime = state.config.token_lifetime;
     let access_token = state
         .tokens
@@ -146,13 +155,15 @@ pub async fn read(
 }
 
 #[utoipa::path(delete, path = "/applications/{applicationId}", tag = "applications",
-    params(("applicationId" = String, Path)), responses((status = 200, body = ApplicationRead)))]
+    params(("applicationId" = String, Path)), responses((status = 200, body = ApplicationRead),
+        (status = 409, description = "the last application of the last instance admin", body = ferry_api::Problem)))]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(application_id): Path<String>,
 ) -> ApiResult<Json<ApplicationRead>> {
     let application = owned_application(&state, &caller, &application_id).await?;
+    admins::check_application_removal(&state.store, &application).await?;
     let application = state.store.delete_application(application.id).await?;
     Ok(Json(application_read(application, None)))
 }

@@ -1,6 +1,8 @@
 //! The data-plane API (`/api/v1/dataplanes/...`), with Airbyte's endpoint names. Every
 //! route but `token` takes a data-plane token and acts only on the caller itself.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -12,9 +14,10 @@ use ferry_api::{
 use ferry_store::{PrincipalKind, now_millis};
 
 use crate::AppState;
-use crate::auth::{DataplaneCaller, credentials_of, verify_secret};
+use crate::auth::{DataplaneCaller, credentials_of};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, JsonOrForm};
+use crate::services::jobs;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,25 +35,31 @@ pub async fn token(
     JsonOrForm(request): JsonOrForm<TokenRequest>,
 ) -> ApiResult<Json<DataplaneTokenResponse>> {
     let (client_id, client_secret) = credentials_of(&request)?;
-    let dataplane = state
-        .store
-        .dataplane_by_client_id(&client_id)
-        .await?
-        .ok_or_else(invalid_credentials)?;
-    let current = verify_secret(client_secret.clone(), dataplane.secret_hash.clone()).await;
-    let previous_in_grace = match (
-        &dataplane.previous_secret_hash,
-        dataplane.previous_secret_valid_until,
-    ) {
-        (Some(hash), Some(until)) if until > now_millis() => {
-            verify_secret(client_secret, hash.clone()).await
+    let dataplane = state.store.dataplane_by_client_id(&client_id).await?;
+    // The current secret, and the previous one while its grace period lasts.
+    let mut hashes = Vec::new();
+    if let Some(dataplane) = &dataplane {
+        hashes.push(dataplane.secret_hash.clone());
+        if let (Some(hash), Some(until)) = (
+            &dataplane.previous_secret_hash,
+            dataplane.previous_secret_valid_until,
+        ) && until > now_millis()
+        {
+            hashes.push(hash.clone());
         }
-        _ => false,
-    };
-    if !current && !previous_in_grace {
-        tracing::warn!(dataplane_id = %dataplane.id, "data-plane token refused: wrong secret");
-        return Err(invalid_credentials());
     }
+    let matched = state
+        .tokens
+        .check_secret(PrincipalKind::Dataplane, &client_id, client_secret, hashes)
+        .await?;
+    let dataplane = match dataplane {
+        Some(dataplane) if matched => dataplane,
+        Some(dataplane) => {
+            tracing::warn!(dataplane_id = %dataplane.id, "data-plane token refused: wrong secret");
+            return Err(invalid_credentials());
+        }
+        None => return Err(invalid_credentials()),
+    };
     let lifetime = state.config.dataplane_token_lifetime;
     let access_token = state
         .tokens
@@ -113,10 +122,15 @@ pub async fn heartbeat(
     let mut response = identity(&state, &caller, &request).await?;
     let running = request.running_attempts.unwrap_or_default();
     let lease_millis = i64::try_from(state.config.job_lease.as_millis()).unwrap_or(i64::MAX);
-    let renewal = state
+    let mut renewal = state
         .store
         .renew_leases(caller.dataplane.id, &running, lease_millis)
         .await?;
+    // A data plane with attempts running holds its heartbeat open to hear a cancel at once.
+    let wait = Duration::from_millis(request.wait_ms.unwrap_or(0));
+    if renewal.cancel.is_empty() && renewal.lost.is_empty() && !wait.is_zero() {
+        renewal.cancel = jobs::await_cancel(&state, &caller, &running, wait).await?;
+    }
     response.directives = AttemptDirectives {
         cancel: renewal.cancel,
         lost: renewal.lost,

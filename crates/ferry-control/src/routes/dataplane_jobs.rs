@@ -56,7 +56,7 @@ pub async fn claim(
 ) -> ApiResult<Json<ClaimResponse>> {
     let wait = Duration::from_millis(request.wait_ms.unwrap_or(0));
     Ok(Json(
-        jobs::claim(&state, &caller, wait, request.job_id).await?,
+        jobs::claim(&state, &caller, wait, request.job_id, request.only).await?,
     ))
 }
 

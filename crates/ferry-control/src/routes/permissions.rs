@@ -14,6 +14,7 @@ use crate::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, QueryParams, parse_uuid, valid_name};
+use crate::services::admins;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -257,7 +258,8 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/permissions/{permissionId}", tag = "permissions",
-    params(("permissionId" = Uuid, Path)), responses((status = 204)))]
+    params(("permissionId" = Uuid, Path)), responses((status = 204),
+        (status = 409, description = "the instance_admin permission of the last instance admin with an application", body = ferry_api::Problem)))]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -268,6 +270,7 @@ pub async fn remove(
         .ok_or_else(|| ApiError::Internal("stored permission type is unknown".to_owned()))?;
     let scope = scope_organization(&state, &permission).await?;
     require_grant_rights(&caller, kind, scope)?;
+    admins::check_permission_removal(&state.store, &permission).await?;
     state.store.delete_permission(permission.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn streams_that_share_a_table_are_refused() {
-        let files = json!({"destination_path": "/out"});
+        let files = json!({"destination_path": "/local/out"});
         let naming = DestinationNaming::default();
         let message = conflict(distinct_tables(
             "local-json",
@@ -126,7 +126,7 @@ mod tests {
             &catalog(&[("a.b", None), ("c", None), ("a_b", None)]),
         ));
         assert!(
-            message.contains("'a.b' and 'a_b'") && message.contains("/out/_airbyte_raw_a_b.jsonl"),
+            message.contains("'a.b' and 'a_b'") && message.contains("/local/out/_airbyte_raw_a_b.jsonl"),
             "{message}"
         );
         // Two source namespaces into the destination's one schema.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ferry_api::{ClaimedTask, TaskKind, TaskResult, TaskStatus};
-use ferry_store::{Actor, ConnectorTask};
+use ferry_store::{Actor, ConnectorTask, now_millis};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -14,8 +14,23 @@ use crate::auth::DataplaneCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::services::{access, definitions, jobs};
 
-/// Longest an API call waits for a data plane's answer.
-const TASK_WAIT: Duration = Duration::from_secs(60);
+/// How long a data plane has to answer a task, from when it is queued: its API call waits
+/// that long (and `ANSWER_GRACE`), and a data plane may claim it only before (a task whose
+/// waiter gave up is never run). A `check` opens a connection and looks (the PostgreSQL
+/// connectors give up connecting after 30 s); a `discover` may list a large schema. The data
+/// plane runs each under the time left, so that its answer, a timeout included, comes first.
+const fn answer_within(kind: TaskKind) -> Duration {
+    match kind {
+        TaskKind::Check => Duration::from_secs(60),
+        TaskKind::Discover => Duration::from_secs(5 * 60),
+        // Printing a SPEC reaches nothing; a source or destination's creation waits for it.
+        TaskKind::Spec => Duration::from_secs(30),
+    }
+}
+
+/// How long a waiting call still looks after the deadline: for an answer posted at the
+/// deadline to arrive.
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
 /// How often a waiting call looks again even without a wake-up (answers posted to another
 /// control-plane replica do not wake this one).
 const TASK_POLL: Duration = Duration::from_millis(250);
@@ -25,12 +40,14 @@ const TASK_POLL: Duration = Duration::from_millis(250);
 async fn run(state: &AppState, actor: &Actor, kind: TaskKind) -> ApiResult<Result<Value, String>> {
     let workspace = state.store.workspace(actor.workspace_id).await?;
     let region = jobs::runnable_region(state, &workspace, &format!("`{kind}`")).await?;
+    let within = answer_within(kind);
+    let expires_at = now_millis() + i64::try_from(within.as_millis()).unwrap_or(i64::MAX);
     let task = state
         .store
-        .create_task(region.id, kind, actor.kind, actor.id)
+        .create_task(region.id, kind, actor.kind, actor.id, expires_at)
         .await?;
     state.job_created.notify_waiters();
-    let deadline = Instant::now() + TASK_WAIT;
+    let deadline = Instant::now() + within + ANSWER_GRACE;
     loop {
         let woken = state.task_done.notified();
         tokio::pin!(woken);
@@ -46,7 +63,7 @@ async fn run(state: &AppState, actor: &Actor, kind: TaskKind) -> ApiResult<Resul
             return Err(ApiError::Unavailable(format!(
                 "no data plane of region '{}' answered `{kind}` within {} s",
                 region.name,
-                TASK_WAIT.as_secs()
+                within.as_secs()
             )));
         }
         let _ = tokio::time::timeout((deadline - now).min(TASK_POLL), woken).await;
@@ -72,16 +89,28 @@ pub async fn check(state: &AppState, actor: &Actor) -> ApiResult<Value> {
     })
 }
 
-/// The claimed task as its data plane needs it: the connector and its configuration.
+/// The SPEC (`{"connectionSpecification": …}`) the program of the actor's custom
+/// definition prints, run on a data plane of its region: the error when it could not.
+pub async fn spec(state: &AppState, actor: &Actor) -> ApiResult<Result<Value, String>> {
+    run(state, actor, TaskKind::Spec).await
+}
+
+/// The claimed task as its data plane needs it: the connector and its configuration (none
+/// for `spec`, which reads none).
 pub async fn claimed(state: &AppState, task: ConnectorTask) -> ApiResult<ClaimedTask> {
     let actor = state.store.actor(task.actor_kind, task.actor_id).await?;
+    let configuration = match task.kind {
+        TaskKind::Spec => json!({}),
+        TaskKind::Check | TaskKind::Discover => state.secrets.decrypt(&actor.configuration)?,
+    };
     Ok(ClaimedTask {
         task_id: task.id,
         kind: task.kind,
         role: task.actor_kind,
         command: definitions::custom_command(state, &actor).await?,
         connector_type: actor.connector_type.clone(),
-        configuration: state.secrets.decrypt(&actor.configuration)?,
+        configuration,
+        timeout_ms: Some(u64::try_from(task.expires_at - now_millis()).unwrap_or(0)),
     })
 }
 

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use ferry_api::{AttemptStatus, ClaimResponse, ClaimedJob, FinishReport, JobStatus, JobType};
+use ferry_api::{
+    AttemptStatus, ClaimKind, ClaimResponse, ClaimedJob, FinishReport, JobStatus, JobType,
+};
 use ferry_store::{AttemptOutcome, Connection, Failure, Job, NewJob, Region, Workspace};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -83,7 +85,49 @@ pub async fn cancel_job(state: &AppState, job: &Job) -> ApiResult<Job> {
             job.id, job.status
         )));
     }
-    Ok(state.store.cancel_job(job.id).await?)
+    let cancelled = state.store.cancel_job(job.id).await?;
+    if cancelled.cancel_requested {
+        state.job_cancelled.notify_waiters();
+    }
+    Ok(cancelled)
+}
+
+/// Longest a heartbeat may be held open waiting for a cancel.
+const MAX_HEARTBEAT_WAIT: Duration = Duration::from_secs(30);
+/// How often a held heartbeat looks again without a wake-up (a cancel through another
+/// control-plane replica does not wake this one): one read by primary key per attempt.
+const CANCEL_POLL: Duration = Duration::from_millis(500);
+
+/// Waits up to `wait` (at most 30 s) until one of the data plane's `attempts` is cancelled;
+/// those cancelled, or none.
+///
+/// Why a held heartbeat rather than faster ones: a cancel must stop a running attempt
+/// within a second, and heartbeats every second (or polls per attempt) would cost each
+/// running attempt a request and a lease write a second, all to learn nothing almost every
+/// time. A data plane with attempts running holds one heartbeat open instead, for its usual
+/// interval (leases are renewed as often as before); a cancel through this replica answers
+/// it at once, one through another within `CANCEL_POLL`, by a cheap read.
+pub async fn await_cancel(
+    state: &AppState,
+    caller: &DataplaneCaller,
+    attempts: &[Uuid],
+    wait: Duration,
+) -> ApiResult<Vec<Uuid>> {
+    let deadline = Instant::now() + wait.min(MAX_HEARTBEAT_WAIT);
+    loop {
+        let woken = state.job_cancelled.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let cancelled = state
+            .store
+            .cancelled_attempts(caller.dataplane.id, attempts)
+            .await?;
+        let now = Instant::now();
+        if !cancelled.is_empty() || now >= deadline {
+            return Ok(cancelled);
+        }
+        let _ = tokio::time::timeout((deadline - now).min(CANCEL_POLL), woken).await;
+    }
 }
 
 /// Whether the caller and its region may run jobs now.
@@ -95,13 +139,21 @@ async fn may_claim(state: &AppState, caller: &DataplaneCaller) -> ApiResult<bool
 
 /// Work for the calling data plane, waiting up to `wait` (at most 30 s) for some: a
 /// connector task first (an API call waits for each), else the oldest claimable job of its
-/// region — or only `job_id`, when it names one (it must be in the caller's region).
+/// region — or only `job_id`, when it names one (it must be in the caller's region); only
+/// jobs or only tasks when `only` says so.
 pub async fn claim(
     state: &AppState,
     caller: &DataplaneCaller,
     wait: Duration,
     job_id: Option<i64>,
+    only: Option<ClaimKind>,
 ) -> ApiResult<ClaimResponse> {
+    // A claim for a job names none of the tasks, and the other way round.
+    let only = if job_id.is_some() {
+        Some(ClaimKind::Jobs)
+    } else {
+        only
+    };
     if let Some(job_id) = job_id {
         access::region_job(state, caller, job_id).await?;
     }
@@ -116,12 +168,12 @@ pub async fn claim(
         let allowed = (job_id.is_some()
             || state
                 .store
-                .region_has_claimable_work(caller.dataplane.region_id)
+                .region_has_claimable_work(caller.dataplane.region_id, only)
                 .await?)
             && may_claim(state, caller).await?;
         // Tasks first: an API call is waiting for each. Not when a specific job is asked for.
         if allowed
-            && job_id.is_none()
+            && only != Some(ClaimKind::Jobs)
             && let Some(task) = state
                 .store
                 .claim_task(caller.dataplane.region_id, caller.dataplane.id)
@@ -133,6 +185,7 @@ pub async fn claim(
             });
         }
         if allowed
+            && only != Some(ClaimKind::Tasks)
             && let Some((job, attempt)) = state
                 .store
                 .claim_job(

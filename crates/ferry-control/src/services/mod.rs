@@ -12,8 +12,10 @@
 //!   and the destination's naming rules.
 //! * `definitions`: custom connector definitions, the command lines data planes run.
 //! * `dataplane_health`: a data plane's status from its heartbeats.
+//! * `admins`: the instance keeps an instance admin who can sign in.
 
 pub(crate) mod access;
+pub(crate) mod admins;
 pub(crate) mod connection_checks;
 pub(crate) mod connector_tasks;
 pub(crate) mod dataplane_health;

@@ -46,6 +46,11 @@ const STATE_COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_sec
 const PIPE_CAPACITY: usize = 4096;
 const COPY_ROWS_PIPE_CAPACITY: usize = 16;
 
+/// How long a cancelled or stopped attempt waits for its connectors to be dropped before it
+/// reports anyway: they stop at their next await, within milliseconds unless one blocks its
+/// thread.
+const PIPE_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) enum Ending {
     Finished(FinishReport),
     /// Fenced: the attempt is not ours any more; report nothing.
@@ -411,7 +416,18 @@ async fn follow(
                 if now == Signal::Lost {
                     return Ending::Abandoned;
                 }
-                // What the destination made durable is kept, so the next attempt resumes there.
+                // Rows stop moving once the connectors are dropped, at the pipe's next turn:
+                // wait for that, so that what is reported is all that moved.
+                if tokio::time::timeout(PIPE_STOP_WAIT, pipe.finished()).await.is_err() {
+                    let _ = log.send(format!(
+                        "the connectors did not stop within {} s of the {}",
+                        PIPE_STOP_WAIT.as_secs(),
+                        if now == Signal::Cancel { "cancel" } else { "stop" }
+                    ));
+                }
+                // What the destination acknowledged before it stopped is durable there: it is
+                // committed, so the counts are what landed and the next attempt resumes there.
+                // Nothing moves after: the connectors are gone.
                 while let Ok(ack) = acks.try_recv() {
                     progress.take(ack);
                 }

@@ -4,7 +4,7 @@
 use ferry_protocol::CopyFormat;
 use sqlx::postgres::PgConnection;
 
-use super::super::{copy_binary, database_error, quote_identifier};
+use super::super::{copy_binary, database_error, idle_bounded, quote_identifier};
 use super::table::{Mode, StreamTable};
 use crate::ConnectorError;
 use crate::driver::CopyRun;
@@ -75,13 +75,13 @@ impl StreamTable {
                     self.buffer.extend_from_slice(row);
                 }
             }
-            if let Err(error) = copy.send(self.buffer.as_slice()).await {
+            if let Err(error) = idle_bounded(copy.send(self.buffer.as_slice())).await {
                 let _ = copy.abort("ferry: send failed").await;
                 return Err(database_error(&context, error));
             }
             self.buffer.clear();
         }
-        if binary && let Err(error) = copy.send(copy_binary::TRAILER).await {
+        if binary && let Err(error) = idle_bounded(copy.send(copy_binary::TRAILER)).await {
             let _ = copy.abort("ferry: send failed").await;
             return Err(database_error(&context, error));
         }
@@ -104,7 +104,9 @@ impl StreamTable {
             .copy_in_raw(&self.copy_statement())
             .await
             .map_err(|error| database_error(&context, error))?;
-        let sent = copy.send(self.buffer.as_slice()).await.map(drop);
+        let sent = idle_bounded(copy.send(self.buffer.as_slice()))
+            .await
+            .map(drop);
         if let Err(error) = sent {
             let _ = copy.abort("ferry: send failed").await;
             return Err(database_error(&context, error));

@@ -6,7 +6,7 @@ use futures_util::TryStreamExt;
 use serde_json::value::RawValue;
 use sqlx::postgres::PgConnection;
 
-use super::super::{copy_binary, copy_text, database_error};
+use super::super::{copy_binary, copy_text, database_error, idle_bounded};
 use super::read_plan::{ReadPlan, Resume};
 use crate::ConnectorError;
 use crate::emitter::{Emitter, now_millis};
@@ -62,8 +62,7 @@ impl ReadPlan<'_> {
                 seeking: false,
             }),
         };
-        while let Some(chunk) = rows
-            .try_next()
+        while let Some(chunk) = idle_bounded(rows.try_next())
             .await
             .map_err(|error| database_error(&format!("reading {key}"), error))?
         {
