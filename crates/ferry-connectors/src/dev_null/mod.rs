@@ -3,6 +3,8 @@
 mod config;
 #[cfg(feature = "runtime")]
 mod destination;
+#[cfg(all(test, feature = "runtime"))]
+mod tests;
 
 pub use config::DevNullConfig;
 #[cfg(feature = "runtime")]
