@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
-use ferry_protocol::{AirbyteMessage, StreamDescriptor};
+use ferry_protocol::{PipeMessage, StreamDescriptor};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -57,7 +57,7 @@ pub trait Source: Send + Sync {
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
         state: &'a SourceState,
-        output: mpsc::Sender<AirbyteMessage>,
+        output: mpsc::Sender<PipeMessage>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>>;
 }
 
@@ -96,7 +96,7 @@ pub trait Destination: Send + Sync {
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
         naming: &'a DestinationNaming,
-        input: mpsc::Receiver<AirbyteMessage>,
+        input: mpsc::Receiver<PipeMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>>;
 }

@@ -8,7 +8,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming, DestinationSyncMode};
-use ferry_protocol::{AirbyteMessage, CopyFormat, CopyRows, RecordMessage, StateMessage};
+use ferry_protocol::{
+    AirbyteMessage, CopyFormat, CopyRows, PipeMessage, RecordMessage, StateMessage,
+};
 use ferry_protocol::{StreamDescriptor, TraceMessage};
 use tokio::sync::mpsc;
 
@@ -149,7 +151,7 @@ pub(crate) trait WriterFactory: Send + Sync + 'static {
 
     fn check_settings(&self) -> impl Future<Output = Result<(), ConnectorError>> + Send;
 
-    /// Whether it takes rows as PostgreSQL COPY rows ([`AirbyteMessage::CopyRows`]).
+    /// Whether it takes rows as PostgreSQL COPY rows ([`PipeMessage::CopyRows`]).
     fn accepts_copy_rows(&self) -> bool {
         false
     }
@@ -200,7 +202,7 @@ impl<T: WriterFactory> Destination for T {
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
         naming: &'a DestinationNaming,
-        input: mpsc::Receiver<AirbyteMessage>,
+        input: mpsc::Receiver<PipeMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         Box::pin(async move {
@@ -213,14 +215,14 @@ impl<T: WriterFactory> Destination for T {
 /// Consecutive COPY batches of one stream and one shape, as they come down the pipe; the
 /// first other message ends the run and goes back to the driver.
 pub(crate) struct CopyRun<'a> {
-    input: &'a mut mpsc::Receiver<AirbyteMessage>,
+    input: &'a mut mpsc::Receiver<PipeMessage>,
     first: Option<CopyRows>,
     stream: StreamDescriptor,
     columns: Arc<[String]>,
     format: CopyFormat,
     records: u64,
     bytes: u64,
-    after: Option<AirbyteMessage>,
+    after: Option<PipeMessage>,
     ended: bool,
 }
 
@@ -239,7 +241,7 @@ impl CopyRun<'_> {
             Some(first) => first,
             None if self.ended => return None,
             None => match self.input.recv().await {
-                Some(AirbyteMessage::CopyRows { rows })
+                Some(PipeMessage::CopyRows(rows))
                     if rows.stream == self.stream
                         && rows.columns == self.columns
                         && rows.format == self.format =>
@@ -263,14 +265,14 @@ impl CopyRun<'_> {
 pub(crate) async fn drive<W: StreamWriter>(
     mut writer: W,
     catalog: &ConfiguredCatalog,
-    mut input: mpsc::Receiver<AirbyteMessage>,
+    mut input: mpsc::Receiver<PipeMessage>,
     acks: mpsc::Sender<StateAck>,
 ) -> Result<(), ConnectorError> {
     let streams = &catalog.streams;
     let mut counts = vec![(0u64, 0u64); streams.len()];
     let mut complete = vec![false; streams.len()];
     let mut held: Vec<StateAck> = Vec::new();
-    let mut next: Option<AirbyteMessage> = None;
+    let mut next: Option<PipeMessage> = None;
     // Records come in long runs of one stream: the last match is tried first.
     let mut last = 0usize;
     let mut find = |name: &str, namespace: Option<&str>| -> Result<usize, ConnectorError> {
@@ -299,22 +301,18 @@ pub(crate) async fn drive<W: StreamWriter>(
                 None => break,
             },
         };
-        match message {
-            AirbyteMessage::Record { record } => {
-                let index = find(&record.stream, record.namespace.as_deref())?;
-                writer.write_record(index, &record).await?;
-                counts[index].0 += 1;
-                counts[index].1 += record.data.get().len() as u64;
-            }
-            AirbyteMessage::Records { records } => {
+        let message = match message {
+            PipeMessage::Message(message) => message,
+            PipeMessage::Records(records) => {
                 for record in &records {
                     let index = find(&record.stream, record.namespace.as_deref())?;
                     writer.write_record(index, record).await?;
                     counts[index].0 += 1;
                     counts[index].1 += record.data.get().len() as u64;
                 }
+                continue;
             }
-            AirbyteMessage::CopyRows { rows } => {
+            PipeMessage::CopyRows(rows) => {
                 let index = find(&rows.stream.name, rows.stream.namespace.as_deref())?;
                 let mut run = CopyRun {
                     input: &mut input,
@@ -331,6 +329,15 @@ pub(crate) async fn drive<W: StreamWriter>(
                 counts[index].0 += run.records;
                 counts[index].1 += run.bytes;
                 next = run.after.take();
+                continue;
+            }
+        };
+        match message {
+            AirbyteMessage::Record { record } => {
+                let index = find(&record.stream, record.namespace.as_deref())?;
+                writer.write_record(index, &record).await?;
+                counts[index].0 += 1;
+                counts[index].1 += record.data.get().len() as u64;
             }
             AirbyteMessage::State { state } => {
                 writer.make_durable(&state).await?;
@@ -407,29 +414,36 @@ fn waits_for_swap(catalog: &ConfiguredCatalog, ack: &StateAck) -> bool {
     }
 }
 
-/// A destination's input a message at a time, for writers that send messages on (external
-/// connectors): a batch of records (`Records`) is taken apart into its RECORDs.
+/// A destination's input a protocol message at a time, for writers that send messages on
+/// (external connectors): a batch of records is taken apart into its RECORDs; COPY rows,
+/// only ever meant for a native PostgreSQL destination, are an error.
 pub(crate) struct Incoming {
-    input: mpsc::Receiver<AirbyteMessage>,
+    input: mpsc::Receiver<PipeMessage>,
     batch: std::vec::IntoIter<RecordMessage>,
 }
 
 impl Incoming {
-    pub(crate) fn new(input: mpsc::Receiver<AirbyteMessage>) -> Self {
+    pub(crate) fn new(input: mpsc::Receiver<PipeMessage>) -> Self {
         Self {
             input,
             batch: Vec::new().into_iter(),
         }
     }
 
-    pub(crate) async fn recv(&mut self) -> Option<AirbyteMessage> {
+    pub(crate) async fn recv(&mut self) -> Result<Option<AirbyteMessage>, ConnectorError> {
         loop {
             if let Some(record) = self.batch.next() {
-                return Some(AirbyteMessage::Record { record });
+                return Ok(Some(AirbyteMessage::Record { record }));
             }
-            match self.input.recv().await? {
-                AirbyteMessage::Records { records } => self.batch = records.into_iter(),
-                message => return Some(message),
+            match self.input.recv().await {
+                None => return Ok(None),
+                Some(PipeMessage::Message(message)) => return Ok(Some(message)),
+                Some(PipeMessage::Records(records)) => self.batch = records.into_iter(),
+                Some(PipeMessage::CopyRows(_)) => {
+                    return Err(ConnectorError::Failed(
+                        "COPY rows reached a destination that does not take them".to_owned(),
+                    ));
+                }
             }
         }
     }

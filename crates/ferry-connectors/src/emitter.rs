@@ -1,6 +1,6 @@
 //! What every native source sends down the pipe, and how.
 
-use ferry_protocol::{AirbyteMessage, RecordMessage, StateMessage, StreamDescriptor};
+use ferry_protocol::{AirbyteMessage, PipeMessage, RecordMessage, StateMessage, StreamDescriptor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -21,13 +21,13 @@ pub(crate) fn now_millis() -> i64 {
 /// Sends a read's records and states down the pipe; the other end gone is
 /// [`ConnectorError::PipeClosed`].
 pub(crate) struct Emitter {
-    output: mpsc::Sender<AirbyteMessage>,
+    output: mpsc::Sender<PipeMessage>,
     /// The read's start: every record of a read is stamped with it, as one extraction.
     emitted_at: i64,
 }
 
 impl Emitter {
-    pub(crate) fn new(output: mpsc::Sender<AirbyteMessage>) -> Self {
+    pub(crate) fn new(output: mpsc::Sender<PipeMessage>) -> Self {
         Self {
             output,
             emitted_at: now_millis(),
@@ -39,6 +39,11 @@ impl Emitter {
     }
 
     pub(crate) async fn send(&self, message: AirbyteMessage) -> Result<(), ConnectorError> {
+        self.send_pipe(PipeMessage::Message(message)).await
+    }
+
+    /// Ferry's own batch forms (`Records`, `CopyRows`), for a destination that takes them.
+    pub(crate) async fn send_pipe(&self, message: PipeMessage) -> Result<(), ConnectorError> {
         self.output
             .send(message)
             .await

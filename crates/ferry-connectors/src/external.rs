@@ -1,7 +1,7 @@
 //! An external connector (a program speaking the protocol) as a [`Source`] or
 //! [`Destination`], so that the data plane runs every connector the same way.
 
-use ferry_protocol::AirbyteMessage;
+use ferry_protocol::PipeMessage;
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -44,7 +44,7 @@ impl Source for ExternalSource {
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
         state: &'a SourceState,
-        output: mpsc::Sender<AirbyteMessage>,
+        output: mpsc::Sender<PipeMessage>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         Box::pin(async move {
             let state = state_file(state);
@@ -64,7 +64,7 @@ impl Destination for ExternalDestination {
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
         naming: &'a DestinationNaming,
-        input: mpsc::Receiver<AirbyteMessage>,
+        input: mpsc::Receiver<PipeMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         Box::pin(async move {

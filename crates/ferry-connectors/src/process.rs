@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
 use ferry_protocol::failure::FailureType;
-use ferry_protocol::{AirbyteMessage, StateMessage};
+use ferry_protocol::{AirbyteMessage, PipeMessage, StateMessage};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::ChildStdout;
@@ -178,15 +178,16 @@ impl MessageReader {
 const RECORDS_PER_BATCH: usize = 256;
 
 /// The records gathered so far, as one message (one record stays a RECORD).
-fn batch(records: &mut Vec<ferry_protocol::RecordMessage>) -> AirbyteMessage {
+fn batch(records: &mut Vec<ferry_protocol::RecordMessage>) -> PipeMessage {
     if records.len() == 1
         && let Some(record) = records.pop()
     {
-        return AirbyteMessage::Record { record };
+        return AirbyteMessage::Record { record }.into();
     }
-    AirbyteMessage::Records {
-        records: std::mem::replace(records, Vec::with_capacity(RECORDS_PER_BATCH)),
-    }
+    PipeMessage::Records(std::mem::replace(
+        records,
+        Vec::with_capacity(RECORDS_PER_BATCH),
+    ))
 }
 
 impl Said {
@@ -389,7 +390,7 @@ impl ExternalConnector {
         config: &Value,
         catalog: &ConfiguredCatalog,
         state: Option<&Value>,
-        output: mpsc::Sender<AirbyteMessage>,
+        output: mpsc::Sender<PipeMessage>,
     ) -> Result<(), ConnectorError> {
         let files = RunFiles::new()?;
         let mut arguments: Vec<std::ffi::OsString> = vec![
@@ -408,7 +409,7 @@ impl ExternalConnector {
         // Records go down the pipe in batches: those that one read of the connector's output
         // brought, up to RECORDS_PER_BATCH; a batch never waits for the connector.
         let mut records = Vec::new();
-        let send = |message| async {
+        let send = |message: PipeMessage| async {
             output
                 .send(message)
                 .await
@@ -423,7 +424,7 @@ impl ExternalConnector {
                     if !records.is_empty() {
                         send(batch(&mut records)).await?;
                     }
-                    send(message).await?;
+                    send(message.into()).await?;
                 }
                 AirbyteMessage::Trace { ref trace }
                     if matches!(trace.trace_type.as_str(), "STREAM_STATUS" | "ESTIMATE") =>
@@ -431,7 +432,7 @@ impl ExternalConnector {
                     if !records.is_empty() {
                         send(batch(&mut records)).await?;
                     }
-                    send(message).await?;
+                    send(message.into()).await?;
                 }
                 _ => {}
             }
@@ -461,7 +462,7 @@ impl ExternalConnector {
         config: &Value,
         catalog: &ConfiguredCatalog,
         naming: &DestinationNaming,
-        input: mpsc::Receiver<AirbyteMessage>,
+        input: mpsc::Receiver<PipeMessage>,
         acks: mpsc::Sender<StateAck>,
     ) -> Result<(), ConnectorError> {
         let mut input = Incoming::new(input);
@@ -486,13 +487,8 @@ impl ExternalConnector {
         let feeder = async move {
             let mut tally = Tally::default();
             let mut line = Vec::with_capacity(1 << 12);
-            while let Some(mut message) = input.recv().await {
+            while let Some(mut message) = input.recv().await? {
                 match &message {
-                    AirbyteMessage::CopyRows { .. } => {
-                        return Err(ConnectorError::Failed(
-                            "COPY rows reached an external destination (they are only for a native PostgreSQL one)".to_owned(),
-                        ));
-                    }
                     // Counted under the source's names, before the connection renames them.
                     AirbyteMessage::Record { record } => tally.add(
                         &record.stream,

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use ferry_connectors::{ExternalConnector, StateAck};
-use ferry_protocol::AirbyteMessage;
+use ferry_protocol::{AirbyteMessage, PipeMessage};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -38,7 +38,7 @@ async fn read_all(
     let mut messages = Vec::new();
     while let Some(message) = receiver.recv().await {
         match message {
-            AirbyteMessage::Records { records } => {
+            PipeMessage::Records(records) => {
                 assert!(records.len() > 1, "a batch holds records");
                 messages.extend(
                     records
@@ -46,7 +46,8 @@ async fn read_all(
                         .map(|record| AirbyteMessage::Record { record }),
                 );
             }
-            message => messages.push(message),
+            PipeMessage::Message(message) => messages.push(message),
+            PipeMessage::CopyRows(_) => panic!("COPY rows from an external source"),
         }
     }
     (messages, reader.await.unwrap())

@@ -4,6 +4,9 @@
 
 pub mod catalog;
 pub mod failure;
+mod pipe;
+
+pub use pipe::{CopyFormat, CopyRows, PipeMessage};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -29,38 +32,6 @@ pub enum AirbyteMessage {
         kind: String,
         body: Value,
     },
-    /// Ferry's in-process extension, never written to a connector: rows already in
-    /// PostgreSQL's COPY text format, from a native PostgreSQL source to a native PostgreSQL
-    /// destination, so that they never become JSON on the way.
-    CopyRows {
-        rows: CopyRows,
-    },
-    /// Ferry's in-process extension, never written as such: records that came in a row
-    /// (from one read of an external source's output), passed down the pipe as one message
-    /// rather than one each. Written out, each is a RECORD line of its own.
-    Records {
-        records: Vec<RecordMessage>,
-    },
-}
-
-/// Whole rows of one stream in a COPY format, with the columns they hold.
-#[derive(Debug, Clone)]
-pub struct CopyRows {
-    pub stream: StreamDescriptor,
-    pub columns: std::sync::Arc<[String]>,
-    pub format: CopyFormat,
-    pub count: u64,
-    pub data: Vec<u8>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CopyFormat {
-    /// COPY text: one row per line, tab-separated fields.
-    Text,
-    /// COPY binary tuples, without the format's header and trailer; each column's fields in
-    /// the binary form of the destination SQL type beside it (`bigint`, `numeric`, …), which
-    /// is only what a destination column of that type accepts.
-    Binary { types: std::sync::Arc<[String]> },
 }
 
 /// The key holding each kind of message's body on the wire.
@@ -101,25 +72,6 @@ impl Serialize for AirbyteMessage {
             Self::Other { kind, body } => {
                 map.serialize_entry("type", kind)?;
                 map.serialize_entry(body_key(kind), body)?;
-            }
-            // Never meant for the wire (writers split a batch into RECORD lines); shown as a
-            // CONTROL-like summary if ever logged.
-            Self::Records { records } => {
-                map.serialize_entry("type", "FERRY_RECORDS")?;
-                map.serialize_entry(
-                    "control",
-                    &serde_json::json!({"ferry_records": {"count": records.len()}}),
-                )?;
-            }
-            // Never meant for the wire; shown as a CONTROL-like summary if ever logged.
-            Self::CopyRows { rows } => {
-                map.serialize_entry("type", "FERRY_COPY_ROWS")?;
-                map.serialize_entry(
-                    "control",
-                    &serde_json::json!({
-                        "ferry_copy_rows": {"stream": rows.stream, "count": rows.count}
-                    }),
-                )?;
             }
         }
         map.end()

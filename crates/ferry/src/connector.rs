@@ -11,7 +11,9 @@ use clap::{Args, Subcommand};
 use ferry_connectors::registry::{self, Registration};
 use ferry_connectors::{ConnectorError, ResumeState, SourceState, StateAck, connector};
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
-use ferry_protocol::{AirbyteMessage, ConnectorRole, ErrorTrace, RecordLine, TraceMessage};
+use ferry_protocol::{
+    AirbyteMessage, ConnectorRole, ErrorTrace, PipeMessage, RecordLine, TraceMessage,
+};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
@@ -96,24 +98,33 @@ impl Output {
 
     fn send(&mut self, message: &AirbyteMessage) -> anyhow::Result<()> {
         self.line.clear();
-        match message {
-            // A batch of records is written as what it holds: a RECORD line each.
-            AirbyteMessage::Records { records } => {
-                for record in records {
-                    serde_json::to_writer(&mut self.line, &RecordLine(record))?;
-                    self.line.push(b'\n');
-                }
-            }
-            message => {
-                serde_json::to_writer(&mut self.line, message)?;
-                self.line.push(b'\n');
-            }
-        }
+        serde_json::to_writer(&mut self.line, message)?;
+        self.line.push(b'\n');
         self.writer.write_all(&self.line)?;
         if matches!(message, AirbyteMessage::State { .. }) {
             self.writer.flush()?;
         }
         Ok(())
+    }
+
+    /// What a source sent down the pipe: a batch of records is written as what it holds, a
+    /// RECORD line each.
+    fn send_piped(&mut self, message: &PipeMessage) -> anyhow::Result<()> {
+        match message {
+            PipeMessage::Message(message) => self.send(message),
+            PipeMessage::Records(records) => {
+                self.line.clear();
+                for record in records {
+                    serde_json::to_writer(&mut self.line, &RecordLine(record))?;
+                    self.line.push(b'\n');
+                }
+                self.writer.write_all(&self.line)?;
+                Ok(())
+            }
+            PipeMessage::CopyRows(_) => {
+                anyhow::bail!("COPY rows are only for a native PostgreSQL destination")
+            }
+        }
     }
 
     fn other(&mut self, kind: &str, body: Value) -> anyhow::Result<()> {
@@ -286,7 +297,7 @@ async fn operate(
                 source.read(&catalog, &resume, sender.clone()).await?;
                 for complete in catalog.streams_complete() {
                     sender
-                        .send(complete)
+                        .send(complete.into())
                         .await
                         .map_err(|_| ConnectorError::PipeClosed)?;
                 }
@@ -295,7 +306,7 @@ async fn operate(
             };
             let writing = async {
                 while let Some(message) = messages.recv().await {
-                    output.send(&message).map_err(pipe_failed)?;
+                    output.send_piped(&message).map_err(pipe_failed)?;
                 }
                 Ok(())
             };
@@ -318,7 +329,7 @@ async fn operate(
                     let Ok(message) = serde_json::from_str::<AirbyteMessage>(&line) else {
                         continue;
                     };
-                    if sender.send(message).await.is_err() {
+                    if sender.send(message.into()).await.is_err() {
                         break;
                     }
                 }

@@ -1,11 +1,10 @@
 #![allow(clippy::unwrap_used)]
 use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
-use ferry_protocol::{AirbyteMessage, RecordMessage, StateMessage, StreamDescriptor};
+use ferry_protocol::{AirbyteMessage, PipeMessage, RecordMessage, StateMessage, StreamDescriptor};
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::DevNullWriter;
-use crate::connector::Destination;
 
 #[tokio::test]
 async fn every_state_is_acknowledged_at_once_with_what_came_before_it() {
@@ -27,19 +26,20 @@ async fn every_state_is_acknowledged_at_once_with_what_came_before_it() {
         file: None,
     };
     sender
-        .send(AirbyteMessage::Records {
-            records: vec![record(1), record(2)],
-        })
+        .send(PipeMessage::Records(vec![record(1), record(2)]))
         .await
         .unwrap();
     sender
-        .send(AirbyteMessage::State {
-            state: StateMessage::for_stream(StreamDescriptor::new("users"), json!({"at": 2})),
-        })
+        .send(
+            AirbyteMessage::State {
+                state: StateMessage::for_stream(StreamDescriptor::new("users"), json!({"at": 2})),
+            }
+            .into(),
+        )
         .await
         .unwrap();
     sender
-        .send(AirbyteMessage::Record { record: record(3) })
+        .send(AirbyteMessage::Record { record: record(3) }.into())
         .await
         .unwrap();
     drop(sender);

@@ -2,7 +2,9 @@
 use std::sync::Arc;
 
 use ferry_protocol::catalog::ConfiguredCatalog;
-use ferry_protocol::{AirbyteMessage, CopyFormat, CopyRows, RecordMessage, StateMessage};
+use ferry_protocol::{
+    AirbyteMessage, CopyFormat, CopyRows, PipeMessage, RecordMessage, StateMessage,
+};
 use ferry_protocol::{StreamDescriptor, TraceMessage};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -92,19 +94,17 @@ fn complete(stream: &str) -> AirbyteMessage {
     }
 }
 
-fn copy_rows(stream: &str, count: u64) -> AirbyteMessage {
-    AirbyteMessage::CopyRows {
-        rows: CopyRows {
-            stream: StreamDescriptor::new(stream),
-            columns: Arc::from(vec!["id".to_owned()]),
-            format: CopyFormat::Text,
-            count,
-            data: b"1\n".repeat(usize::try_from(count).unwrap()),
-        },
-    }
+fn copy_rows(stream: &str, count: u64) -> PipeMessage {
+    PipeMessage::CopyRows(CopyRows {
+        stream: StreamDescriptor::new(stream),
+        columns: Arc::from(vec!["id".to_owned()]),
+        format: CopyFormat::Text,
+        count,
+        data: b"1\n".repeat(usize::try_from(count).unwrap()),
+    })
 }
 
-async fn run(messages: Vec<AirbyteMessage>) -> (Result<(), ConnectorError>, Vec<StateAck>) {
+async fn run(messages: Vec<PipeMessage>) -> (Result<(), ConnectorError>, Vec<StateAck>) {
     let (sender, input) = mpsc::channel(64);
     let (acks_sender, mut acks) = mpsc::channel(64);
     for message in messages {
@@ -123,13 +123,14 @@ async fn run(messages: Vec<AirbyteMessage>) -> (Result<(), ConnectorError>, Vec<
 #[tokio::test]
 async fn states_are_acknowledged_after_what_came_before_them() {
     let (outcome, acks) = run(vec![
-        AirbyteMessage::Records {
-            records: vec![record("kept", None, 1), record("kept", Some("public"), 2)],
-        },
-        state("kept"),
-        AirbyteMessage::Record {
+        PipeMessage::Records(vec![
+            record("kept", None, 1),
+            record("kept", Some("public"), 2),
+        ]),
+        state("kept").into(),
+        PipeMessage::from(AirbyteMessage::Record {
             record: record("kept", None, 3),
-        },
+        }),
     ])
     .await;
     outcome.unwrap();
@@ -150,12 +151,12 @@ async fn an_overwritten_streams_state_waits_for_the_swap() {
     let (outcome, acks) = run(vec![
         copy_rows("replaced", 2),
         copy_rows("replaced", 3),
-        state("replaced"),
-        AirbyteMessage::Record {
+        state("replaced").into(),
+        PipeMessage::from(AirbyteMessage::Record {
             record: record("kept", None, 1),
-        },
-        state("kept"),
-        complete("replaced"),
+        }),
+        state("kept").into(),
+        complete("replaced").into(),
     ])
     .await;
     outcome.unwrap();
@@ -179,15 +180,18 @@ async fn an_overwritten_streams_state_waits_for_the_swap() {
 
 #[tokio::test]
 async fn records_of_streams_the_catalog_does_not_configure_fail_the_write() {
-    let (outcome, _) = run(vec![AirbyteMessage::Record {
+    let (outcome, _) = run(vec![PipeMessage::from(AirbyteMessage::Record {
         record: record("other", None, 1),
-    }])
+    })])
     .await;
     let error = outcome.unwrap_err();
     assert!(error.to_string().contains("'other'"), "{error}");
-    let (outcome, _) = run(vec![AirbyteMessage::Record {
-        record: record("kept", Some("elsewhere"), 1),
-    }])
+    let (outcome, _) = run(vec![
+        AirbyteMessage::Record {
+            record: record("kept", Some("elsewhere"), 1),
+        }
+        .into(),
+    ])
     .await;
     assert!(outcome.is_err(), "another namespace is another stream");
 }
@@ -200,11 +204,11 @@ async fn a_copy_run_ends_at_the_first_other_message() {
     for message in [
         copy_rows("replaced", 1),
         copy_rows("replaced", 1),
-        AirbyteMessage::Record {
+        PipeMessage::from(AirbyteMessage::Record {
             record: record("kept", None, 9),
-        },
+        }),
         copy_rows("replaced", 1),
-        complete("replaced"),
+        complete("replaced").into(),
     ] {
         sender.send(message).await.unwrap();
     }
@@ -253,26 +257,24 @@ impl StreamWriter for NotesRef<'_> {
 async fn incoming_takes_batches_apart_in_order() {
     let (sender, receiver) = mpsc::channel(8);
     sender
-        .send(AirbyteMessage::Records {
-            records: vec![record("s", None, 1), record("s", None, 2)],
-        })
+        .send(PipeMessage::Records(vec![
+            record("s", None, 1),
+            record("s", None, 2),
+        ]))
         .await
         .unwrap();
     sender
-        .send(AirbyteMessage::Record {
+        .send(PipeMessage::from(AirbyteMessage::Record {
             record: record("s", None, 3),
-        })
+        }))
         .await
         .unwrap();
-    sender
-        .send(AirbyteMessage::Records { records: vec![] })
-        .await
-        .unwrap();
-    sender.send(state("s")).await.unwrap();
+    sender.send(PipeMessage::Records(vec![])).await.unwrap();
+    sender.send(state("s").into()).await.unwrap();
     drop(sender);
     let mut incoming = Incoming::new(receiver);
     let mut seen = Vec::new();
-    while let Some(message) = incoming.recv().await {
+    while let Some(message) = incoming.recv().await.unwrap() {
         seen.push(match message {
             AirbyteMessage::Record { record } => record.data.get().to_owned(),
             AirbyteMessage::State { .. } => "state".to_owned(),

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use ferry_protocol::catalog::ConfiguredCatalog;
-use ferry_protocol::{AirbyteMessage, StreamDescriptor};
+use ferry_protocol::{PipeMessage, StreamDescriptor};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -221,7 +221,7 @@ impl FakerSource {
         self,
         selected: &[&str],
         state: &[ResumeState],
-        output: mpsc::Sender<AirbyteMessage>,
+        output: mpsc::Sender<PipeMessage>,
     ) -> Result<(), ConnectorError> {
         let resumed = |name: &str| {
             state
@@ -332,7 +332,7 @@ impl Source for FakerSource {
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
         state: &'a SourceState,
-        output: mpsc::Sender<AirbyteMessage>,
+        output: mpsc::Sender<PipeMessage>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         Box::pin(async move {
             let selected: Vec<&str> = catalog

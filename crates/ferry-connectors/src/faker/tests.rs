@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)]
-use ferry_protocol::{AirbyteMessage, StreamDescriptor};
+use ferry_protocol::{AirbyteMessage, PipeMessage, StreamDescriptor};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -12,10 +12,18 @@ async fn read_all(configuration: Value, state: Vec<ResumeState>) -> Vec<AirbyteM
     let reader = tokio::spawn(async move { source.read_streams(&["users"], &state, sender).await });
     let mut messages = Vec::new();
     while let Some(message) = receiver.recv().await {
-        messages.push(message);
+        messages.push(message_of(message));
     }
     reader.await.unwrap().unwrap();
     messages
+}
+
+/// The faker sends protocol messages only.
+fn message_of(message: PipeMessage) -> AirbyteMessage {
+    match message {
+        PipeMessage::Message(message) => message,
+        other => panic!("{other:?}"),
+    }
 }
 
 fn ids(messages: &[AirbyteMessage]) -> Vec<u64> {
@@ -73,7 +81,7 @@ async fn all_three_streams_resume_exactly() {
         .unwrap();
     let mut per_stream = std::collections::HashMap::<String, u64>::new();
     while let Ok(message) = receiver.try_recv() {
-        if let AirbyteMessage::Record { record } = message {
+        if let AirbyteMessage::Record { record } = message_of(message) {
             *per_stream.entry(record.stream).or_default() += 1;
         }
     }
@@ -100,7 +108,7 @@ async fn all_three_streams_resume_exactly() {
         .unwrap();
     let mut streams = Vec::new();
     while let Ok(message) = receiver.try_recv() {
-        if let AirbyteMessage::Record { record } = message {
+        if let AirbyteMessage::Record { record } = message_of(message) {
             streams.push(record.stream);
         }
     }

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
-use ferry_protocol::AirbyteMessage;
 use ferry_protocol::catalog::ConfiguredCatalog;
+use ferry_protocol::{AirbyteMessage, PipeMessage};
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -164,7 +164,7 @@ impl FileSource {
     }
 
     /// The whole file as records of stream `dataset_name`, streamed.
-    async fn read_file(self, output: mpsc::Sender<AirbyteMessage>) -> Result<(), ConnectorError> {
+    async fn read_file(self, output: mpsc::Sender<PipeMessage>) -> Result<(), ConnectorError> {
         let emitter = Emitter::new(output.clone());
         let emitted_at = emitter.emitted_at();
         let record = move |name: &str, data: Box<RawValue>| AirbyteMessage::Record {
@@ -254,7 +254,7 @@ impl FileSource {
                         let data = serde_json::value::to_raw_value(&object)
                             .map_err(|error| ConnectorError::Failed(error.to_string()))?;
                         output
-                            .blocking_send(record(&self.dataset_name, data))
+                            .blocking_send(record(&self.dataset_name, data).into())
                             .map_err(|_| ConnectorError::PipeClosed)?;
                     }
                     Ok(())
@@ -355,7 +355,7 @@ impl Source for FileSource {
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
         _state: &'a SourceState,
-        output: mpsc::Sender<AirbyteMessage>,
+        output: mpsc::Sender<PipeMessage>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         Box::pin(async move {
             if catalog.streams.is_empty() {

@@ -173,9 +173,7 @@ pub fn sweep_stale_run_dirs_in(temp_dir: &Path) -> usize {
             continue;
         };
         // A symbolic link is not ours to follow; a live owner's directory is in use.
-        let is_directory = entry
-            .file_type()
-            .is_ok_and(|file_type| file_type.is_dir());
+        let is_directory = entry.file_type().is_ok_and(|file_type| file_type.is_dir());
         if !is_directory || process_exists(owner) {
             continue;
         }
@@ -214,7 +212,13 @@ mod tests {
     #[test]
     fn run_directories_are_private_and_named_after_this_process() {
         let files = RunFiles::new().unwrap();
-        let name = files.directory.path().file_name().unwrap().to_str().unwrap();
+        let name = files
+            .directory
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
         assert_eq!(run_dir_owner(name), Some(std::process::id()));
         #[cfg(unix)]
         {

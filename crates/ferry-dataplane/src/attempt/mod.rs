@@ -349,7 +349,7 @@ fn start(prepared: Prepared, log: &LogSink) -> (PipeThread<PipeOutcome>, mpsc::R
             // empties one.
             for message in catalog.streams_complete() {
                 records_sender
-                    .send(message)
+                    .send(message.into())
                     .await
                     .map_err(|_| ferry_connectors::ConnectorError::PipeClosed)?;
             }

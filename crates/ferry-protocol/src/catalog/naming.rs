@@ -81,11 +81,6 @@ impl DestinationNaming {
     pub fn apply_to_message(&self, message: &mut AirbyteMessage) {
         match message {
             AirbyteMessage::Record { record } => self.apply_to_record(record),
-            AirbyteMessage::Records { records } => {
-                for record in records {
-                    self.apply_to_record(record);
-                }
-            }
             AirbyteMessage::Trace { trace } => {
                 if let Some(descriptor) = trace
                     .extra

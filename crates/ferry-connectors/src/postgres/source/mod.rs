@@ -7,7 +7,7 @@ mod row_reader;
 #[cfg(test)]
 mod tests;
 
-use ferry_protocol::AirbyteMessage;
+use ferry_protocol::PipeMessage;
 use ferry_protocol::catalog::ConfiguredCatalog;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -179,7 +179,7 @@ impl PostgresSource {
         self,
         catalog: &ConfiguredCatalog,
         state: &[ResumeState],
-        output: mpsc::Sender<AirbyteMessage>,
+        output: mpsc::Sender<PipeMessage>,
     ) -> Result<(), ConnectorError> {
         let mut connection = connect(&self.options).await?;
         let tables = self.tables(&mut connection).await?;
@@ -226,7 +226,7 @@ impl Source for PostgresSource {
         self: Box<Self>,
         catalog: &'a ConfiguredCatalog,
         state: &'a SourceState,
-        output: mpsc::Sender<AirbyteMessage>,
+        output: mpsc::Sender<PipeMessage>,
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         Box::pin(self.read_tables(catalog, &state.streams, output))
     }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_protocol::{AirbyteMessage, CopyFormat, RecordMessage};
+use ferry_protocol::{AirbyteMessage, CopyFormat, PipeMessage, RecordMessage};
 use futures_util::TryStreamExt;
 use serde_json::value::RawValue;
 use sqlx::postgres::PgConnection;
@@ -265,7 +265,7 @@ impl RowReader<'_, '_> {
             data: std::mem::replace(&mut batch.data, Vec::with_capacity(BATCH_BYTES + 4096)),
         };
         batch.rows = 0;
-        self.output.send(AirbyteMessage::CopyRows { rows }).await
+        self.output.send_pipe(PipeMessage::CopyRows(rows)).await
     }
 
     async fn row(&mut self, line: &[u8]) -> Result<(), ConnectorError> {

@@ -1,0 +1,44 @@
+//! What goes down Ferry's in-process pipe between a source and a destination: the Airbyte
+//! protocol's messages, and Ferry's own batch forms beside them, which never reach a
+//! connector's stdin or stdout.
+
+use crate::{AirbyteMessage, RecordMessage, StreamDescriptor};
+
+#[derive(Debug, Clone)]
+pub enum PipeMessage {
+    /// A protocol message, as a connector would write it.
+    Message(AirbyteMessage),
+    /// Records that came in a row (from one read of an external source's output), passed
+    /// down the pipe as one message rather than one each. Written out, each is a RECORD line
+    /// of its own.
+    Records(Vec<RecordMessage>),
+    /// Rows already in PostgreSQL's COPY format, from a native PostgreSQL source to a native
+    /// PostgreSQL destination, so that they never become JSON on the way.
+    CopyRows(CopyRows),
+}
+
+impl From<AirbyteMessage> for PipeMessage {
+    fn from(message: AirbyteMessage) -> Self {
+        Self::Message(message)
+    }
+}
+
+/// Whole rows of one stream in a COPY format, with the columns they hold.
+#[derive(Debug, Clone)]
+pub struct CopyRows {
+    pub stream: StreamDescriptor,
+    pub columns: std::sync::Arc<[String]>,
+    pub format: CopyFormat,
+    pub count: u64,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyFormat {
+    /// COPY text: one row per line, tab-separated fields.
+    Text,
+    /// COPY binary tuples, without the format's header and trailer; each column's fields in
+    /// the binary form of the destination SQL type beside it (`bigint`, `numeric`, …), which
+    /// is only what a destination column of that type accepts.
+    Binary { types: std::sync::Arc<[String]> },
+}
