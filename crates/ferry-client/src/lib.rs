@@ -67,7 +67,12 @@ pub struct ControlPlaneClient {
 
 impl ControlPlaneClient {
     pub fn new(base_url: &str, client_id: &str, client_secret: &str) -> Result<Self, ClientError> {
-        Self::with_options(base_url, client_id, client_secret, &ClientOptions::default())
+        Self::with_options(
+            base_url,
+            client_id,
+            client_secret,
+            &ClientOptions::default(),
+        )
     }
 
     /// A client that also trusts `options.ca_cert` (and connects to `options.connect_to`).

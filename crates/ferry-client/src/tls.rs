@@ -122,6 +122,11 @@ fn tls_cause(error: &rustls::Error) -> String {
         rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
             "TLS: certificate not trusted (unknown issuer): pass its CA with --ca-cert or FERRY_CA_CERT".to_owned()
         }
+        rustls::Error::InvalidCertificate(certificate)
+            if certificate.to_string().contains("CaUsedAsEndEntity") =>
+        {
+            "TLS: certificate rejected: the server presents a CA certificate (CA:TRUE), not a server one".to_owned()
+        }
         rustls::Error::InvalidCertificate(certificate) => {
             format!("TLS: certificate rejected: {certificate}")
         }

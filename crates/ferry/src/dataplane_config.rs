@@ -79,7 +79,10 @@ mod tests {
             file.client_secret_file.as_deref(),
             Some(Path::new("/run/secrets/s"))
         );
-        assert_eq!(file.ca_cert.as_deref(), Some(Path::new("/etc/ferry/ca.pem")));
+        assert_eq!(
+            file.ca_cert.as_deref(),
+            Some(Path::new("/etc/ferry/ca.pem"))
+        );
     }
 
     #[test]

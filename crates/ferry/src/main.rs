@@ -280,7 +280,10 @@ async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
         .or(file.client_id)
         .context("no client id: pass --client-id or set DATA_PLANE_CLIENT_ID")?;
     let secret_file = args.connection.client_secret_file.as_deref();
-    let client_secret = match args.client_secret.or(secret_file.map(edge::read_secret).transpose()?) {
+    let client_secret = match args
+        .client_secret
+        .or(secret_file.map(edge::read_secret).transpose()?)
+    {
         Some(secret) => Some(secret),
         None => first_env(&["DATA_PLANE_CLIENT_SECRET", "DATAPLANE_CLIENT_SECRET"])
             .or(file.client_secret)
@@ -303,10 +306,19 @@ async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
     if let Some(storage_dir) = args.storage_dir.or(file.storage_dir) {
         config.storage_dir = storage_dir;
     }
-    if let Some(root) = args.local_root.or(file.local_root) {
-        // Set once, before any connector is built; the plane's own storage stays out of it.
-        let root = ferry_connectors::local_root::set(&root, &[&config.storage_dir])
-            .map_err(anyhow::Error::msg)?;
+    if let Some(root) = args.local_root.clone().or(file.local_root.clone()) {
+        // Set once, before any connector is built. The plane's own files (its storage, its
+        // settings and secret files) stay out of it.
+        let own: Vec<&Path> = [Some(config.storage_dir.as_path())]
+            .into_iter()
+            .chain([
+                args.config.as_deref(),
+                args.connection.client_secret_file.as_deref(),
+                file.client_secret_file.as_deref(),
+            ])
+            .flatten()
+            .collect();
+        let root = ferry_connectors::local_root::set(&root, &own).map_err(anyhow::Error::msg)?;
         tracing::info!(root = %root.display(), "local files under this root");
     }
     config.object_storage = args
@@ -438,17 +450,15 @@ async fn run_control_plane(
     tracing::info!(%address, database = ?store.backend(), "control plane started");
     let reaper = ferry_control::spawn_lease_reaper(state.clone());
     let scheduler = ferry_control::schedule::spawn_scheduler(state.clone());
-    let dataplane = if let Some(local_root) = local_root {
-        Some(tokio::spawn(supervise_default_dataplane(
+    let dataplane = local_root.map(|local_root| {
+        tokio::spawn(supervise_default_dataplane(
             args.edge
                 .default_dataplane_args(address, args.public_url.as_deref()),
             (storage_dir.clone(), args.storage_url.clone(), local_root),
             (store.clone(), credentials_path.clone()),
             args.heartbeat_interval_seconds,
-        )))
-    } else {
-        None
-    };
+        ))
+    });
     ferry_control::serve(listener, state, serve_options, shutdown_signal())
         .await
         .context("serving HTTP")?;

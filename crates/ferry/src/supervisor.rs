@@ -38,7 +38,10 @@ pub async fn supervise(
         let pause = match credentials::ensure_default_dataplane(&credentials_path, &store).await {
             Ok(plane) => run_once(&store, &plane, command(&plane.credentials)).await,
             Err(error) => {
-                tracing::error!(error = format!("{error:#}"), "cannot make the default data plane's credentials good");
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "cannot make the default data plane's credentials good"
+                );
                 Pause::Backoff
             }
         };

@@ -93,11 +93,21 @@ async fn killed_midway(
         options = options.env(key, value);
     }
     let ferry = FerryUp::start(BINARY.as_ref(), options).await;
+    // A files destination's directory is the planes' local root (they write only there).
+    let mut destination = destination;
+    let local_root = destination["destination_path"].as_str().map(str::to_owned);
+    if local_root.is_some() {
+        destination["destination_path"] = json!("/local");
+    }
+    let plane_env: Vec<(&str, &str)> = PLANE_ENV
+        .into_iter()
+        .chain(local_root.as_deref().map(|root| ("FERRY_LOCAL_ROOT", root)))
+        .collect();
     let region = ferry.default_region().await;
     let first = ferry.plane(&region, "first").await;
     let second = ferry.plane(&region, "second").await;
     // Connections are checked against the source's catalog, discovered in the region.
-    let mut first_process = first.start(&PLANE_ENV);
+    let mut first_process = first.start(&plane_env);
     let connection = ferry.connection(source, destination, streams).await;
     let job_id = ferry.admin.start_job(&connection, "sync").await;
     wait_for("rows to be committed", Duration::from_secs(60), || async {
@@ -109,7 +119,7 @@ async fn killed_midway(
         ahead.wait(&ferry.admin, &connection).await;
     }
     first_process.kill();
-    let _second_process = second.start(&PLANE_ENV);
+    let _second_process = second.start(&plane_env);
     let job = ferry
         .admin
         .wait_for_job_status(job_id, "succeeded", Duration::from_secs(120))

@@ -1,6 +1,7 @@
 //! Airbyte's file connectors, native: `source-file` (a real sample CSV from Airbyte's
 //! connector, and JSON Lines) into the local destinations and into PostgreSQL, through the
-//! public API of a real `ferry up`.
+//! public API of a real `ferry up`, under its local root (`<data-dir>/local`, Airbyte's
+//! `/local` mount; `fences_and_secrets.rs` proves nothing outside it is reached).
 
 #![allow(clippy::unwrap_used)]
 
@@ -38,11 +39,13 @@ fn lines(path: &Path) -> Vec<String> {
 #[tokio::test]
 async fn files_sync_to_local_files_and_postgres() {
     let ferry = up().await;
-    let output = tempfile::tempdir().unwrap();
+    let root = ferry.process.local_root();
+    std::fs::copy(people_csv(), root.join("people.csv")).unwrap();
+    let output = root.join("out");
 
     // The CSV Airbyte's own source-file sample reads, discovered as Airbyte types it.
     let csv_source = json!({"sourceType": "file", "dataset_name": "people", "format": "csv",
-                            "url": people_csv(), "provider": {"storage": "local"}, "reader_options": "{}"});
+                            "url": "/local/people.csv", "provider": {"storage": "local"}, "reader_options": "{}"});
     let source = ferry
         .admin
         .create(
@@ -63,12 +66,12 @@ async fn files_sync_to_local_files_and_postgres() {
     let to_json = ferry
         .connection(
             csv_source.clone(),
-            json!({"destinationType": "local-json", "destination_path": output.path()}),
+            json!({"destinationType": "local-json", "destination_path": "out"}),
             json!([{"name": "people", "syncMode": "full_refresh_overwrite"}]),
         )
         .await;
     let job = sync(&ferry, &to_json).await;
-    let written = lines(&output.path().join("_airbyte_raw_people.jsonl"));
+    let written = lines(&output.join("_airbyte_raw_people.jsonl"));
     assert_eq!(job["rowsSynced"], written.len(), "{job}");
     let first: Value = serde_json::from_str(&written[0]).unwrap();
     assert_eq!(
@@ -79,12 +82,12 @@ async fn files_sync_to_local_files_and_postgres() {
     // Overwrite: a second sync replaces the file, it does not grow it.
     sync(&ferry, &to_json).await;
     assert_eq!(
-        lines(&output.path().join("_airbyte_raw_people.jsonl")).len(),
+        lines(&output.join("_airbyte_raw_people.jsonl")).len(),
         written.len()
     );
 
     // JSON Lines → CSV, appended.
-    let events = output.path().join("events.jsonl");
+    let events = root.join("events.jsonl");
     std::fs::write(
         &events,
         "{\"id\": 1, \"kind\": \"a \\\"quoted\\\" one\"}\n{\"id\": 2, \"kind\": \"b\", \"extra\": [1, 2]}\n",
@@ -92,15 +95,15 @@ async fn files_sync_to_local_files_and_postgres() {
     .unwrap();
     let to_csv = ferry
         .connection(
-            json!({"sourceType": "file", "dataset_name": "events", "format": "jsonl", "url": format!("file://{}", events.display()),
+            json!({"sourceType": "file", "dataset_name": "events", "format": "jsonl", "url": "file:///local/events.jsonl",
                    "provider": {"storage": "local"}}),
-            json!({"destinationType": "csv", "destination_path": output.path()}),
+            json!({"destinationType": "csv", "destination_path": "/local/out"}),
             json!([{"name": "events", "syncMode": "full_refresh_append"}]),
         )
         .await;
     sync(&ferry, &to_csv).await;
     sync(&ferry, &to_csv).await;
-    let csv = std::fs::read(output.path().join("_airbyte_raw_events.csv")).unwrap();
+    let csv = std::fs::read(output.join("_airbyte_raw_events.csv")).unwrap();
     let mut reader = csv::Reader::from_reader(csv.as_slice());
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>(),
@@ -136,7 +139,7 @@ async fn files_sync_to_local_files_and_postgres() {
     // Bad configurations: refused at once, naming the field.
     for (configuration, field) in [
         (
-            json!({"sourceType": "file", "dataset_name": "x", "format": "parquet", "url": "/x"}),
+            json!({"sourceType": "file", "dataset_name": "x", "format": "parquet", "url": "x"}),
             "configuration.format",
         ),
         (
@@ -144,7 +147,7 @@ async fn files_sync_to_local_files_and_postgres() {
             "configuration.provider.storage",
         ),
         (
-            json!({"sourceType": "file", "format": "csv", "url": "/x"}),
+            json!({"sourceType": "file", "format": "csv", "url": "x"}),
             "configuration.dataset_name",
         ),
     ] {

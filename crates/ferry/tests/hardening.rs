@@ -27,7 +27,11 @@ fn status_kb(pid: u32, field: &str) -> u64 {
 fn processes() -> Vec<(u32, Vec<String>)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+        else {
             continue;
         };
         let Ok(bytes) = std::fs::read(entry.path().join("cmdline")) else {
@@ -127,7 +131,10 @@ async fn a_flood_of_wrong_secrets_stays_small_and_the_right_secret_still_works()
             .parse()
             .unwrap();
         assert!((1..=30).contains(&wait), "Retry-After {wait}");
-        assert!(Instant::now() < deadline, "the right secret never worked again");
+        assert!(
+            Instant::now() < deadline,
+            "the right secret never worked again"
+        );
         tokio::time::sleep(Duration::from_secs(wait)).await;
     }
 }
@@ -136,7 +143,8 @@ async fn a_flood_of_wrong_secrets_stays_small_and_the_right_secret_still_works()
 async fn the_last_instance_admin_keeps_its_application_and_its_permission() {
     let ferry = FerryUp::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
     let admin = &ferry.admin;
-    let own_application = text(&admin.get("/api/public/v1/applications").await.body["applications"][0]["id"]);
+    let own_application =
+        text(&admin.get("/api/public/v1/applications").await.body["applications"][0]["id"]);
     let own_permission = admin.get("/api/public/v1/permissions").await.body["data"]
         .as_array()
         .unwrap()
@@ -340,12 +348,16 @@ fn fixture_reads_of(parent: u32) -> Vec<(u32, PathBuf)> {
     processes()
         .into_iter()
         .filter(|(pid, arguments)| {
-            arguments.iter().any(|argument| argument.ends_with("protocol_connector.py"))
+            arguments
+                .iter()
+                .any(|argument| argument.ends_with("protocol_connector.py"))
                 && arguments.iter().any(|argument| argument == "read")
                 && parent_of(*pid) == Some(parent)
         })
         .filter_map(|(pid, arguments)| {
-            let config = arguments.iter().position(|argument| argument == "--config")?;
+            let config = arguments
+                .iter()
+                .position(|argument| argument == "--config")?;
             let directory = Path::new(arguments.get(config + 1)?).parent()?.to_owned();
             Some((pid, directory))
         })
@@ -354,7 +366,10 @@ fn fixture_reads_of(parent: u32) -> Vec<(u32, PathBuf)> {
 
 fn runs_the_fixture(pid: u32) -> bool {
     processes().iter().any(|(other, arguments)| {
-        *other == pid && arguments.iter().any(|argument| argument.ends_with("protocol_connector.py"))
+        *other == pid
+            && arguments
+                .iter()
+                .any(|argument| argument.ends_with("protocol_connector.py"))
     })
 }
 
@@ -383,6 +398,9 @@ async fn a_killed_data_plane_takes_its_connectors_along_and_its_leftovers_are_sw
     let destination = workspace
         .post_destination("null", json!({"destinationType": "dev-null"}))
         .await;
+    // The data plane discovers the source's streams for the connection.
+    let mut dataplane = plane.start(&[("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1")]);
+    let dataplane_pid = dataplane.pid();
     let connection = admin
         .create(
             "/api/public/v1/connections",
@@ -390,8 +408,6 @@ async fn a_killed_data_plane_takes_its_connectors_along_and_its_leftovers_are_sw
                    "configurations": {"streams": [{"name": "numbers", "syncMode": "full_refresh_overwrite"}]}}),
         )
         .await;
-    let mut dataplane = plane.start(&[("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1")]);
-    let dataplane_pid = dataplane.pid();
     admin.start_job(&connection["connectionId"], "sync").await;
     let reads = wait_for(
         "the slow source to run",
@@ -403,7 +419,10 @@ async fn a_killed_data_plane_takes_its_connectors_along_and_its_leftovers_are_sw
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&run_directory).unwrap().permissions().mode();
+        let mode = std::fs::metadata(&run_directory)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700, "{}", run_directory.display());
     }
 
@@ -428,12 +447,11 @@ async fn a_killed_data_plane_takes_its_connectors_along_and_its_leftovers_are_sw
 async fn signing_key_setting(data_dir: &Path) -> String {
     let url = format!("sqlite://{}", data_dir.join("ferry.db").display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let value: String = sqlx::query_scalar(
-        "SELECT value FROM instance_settings WHERE key = 'token_signing_key'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let value: String =
+        sqlx::query_scalar("SELECT value FROM instance_settings WHERE key = 'token_signing_key'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     pool.close().await;
     value
 }

@@ -94,9 +94,7 @@ impl LoginGuard {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         Err(ApiError::RetryLater {
             status: axum::http::StatusCode::TOO_MANY_REQUESTS,
-            detail: format!(
-                "too many failed attempts for this client_id; retry in {seconds} s"
-            ),
+            detail: format!("too many failed attempts for this client_id; retry in {seconds} s"),
             retry_after_seconds: seconds,
         })
     }
@@ -192,6 +190,10 @@ mod tests {
             axum::http::StatusCode::SERVICE_UNAVAILABLE
         );
         drop(held);
-        assert!(argon2_permit_within(Duration::from_millis(20)).await.is_ok());
+        assert!(
+            argon2_permit_within(Duration::from_millis(20))
+                .await
+                .is_ok()
+        );
     }
 }

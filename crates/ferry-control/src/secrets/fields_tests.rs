@@ -173,6 +173,11 @@ fn masks_in_arrays_are_resolved_by_identity_then_position() {
         json!([{"url": "b", "sesame": "s2"}, {"url": "c", "sesame": "s3"}, {"url": "a", "sesame": "s1"}])
     );
     assert_eq!(sent["keys"], json!(["k1", "k9"]));
+    // What names masked before the SPEC was known comes back as it was stored.
+    let stored_hint = json!({"host": "h", "password_hint": "pets"});
+    let mut echoed = json!({"host": "h", "password_hint": M});
+    keep_masked_secrets(&mut echoed, &stored_hint, Some(&spec)).unwrap();
+    assert_eq!(echoed["password_hint"], "pets");
     // An element pointed elsewhere keeps no secret.
     let mut moved = json!({"host": "h", "endpoints": [{"url": "evil", "sesame": M}]});
     let error = keep_masked_secrets(&mut moved, &stored, Some(&spec)).unwrap_err();

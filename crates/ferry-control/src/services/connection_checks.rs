@@ -126,7 +126,8 @@ mod tests {
             &catalog(&[("a.b", None), ("c", None), ("a_b", None)]),
         ));
         assert!(
-            message.contains("'a.b' and 'a_b'") && message.contains("/local/out/_airbyte_raw_a_b.jsonl"),
+            message.contains("'a.b' and 'a_b'")
+                && message.contains("/local/out/_airbyte_raw_a_b.jsonl"),
             "{message}"
         );
         // Two source namespaces into the destination's one schema.
