@@ -129,11 +129,12 @@ pub(crate) trait StreamWriter: Send {
         }
     }
 
-    /// Makes everything written so far durable, with `state` (the STATE that follows it)
-    /// recorded beside it by a destination that keeps its own checkpoints.
+    /// Makes everything written so far durable, with `states` (the STATEs that follow it,
+    /// one or more in a row) recorded beside it by a destination that keeps its own
+    /// checkpoints.
     fn make_durable(
         &mut self,
-        state: &StateMessage,
+        states: &[StateMessage],
     ) -> impl Future<Output = Result<(), ConnectorError>> + Send;
 
     /// The input ended: makes everything durable and replaces each overwritten stream that
@@ -340,14 +341,30 @@ pub(crate) async fn drive<W: StreamWriter>(
                 counts[index].1 += record.data.get().len() as u64;
             }
             AirbyteMessage::State { state } => {
-                writer.make_durable(&state).await?;
-                let ack = acknowledgement(catalog, &mut counts, Some(state));
-                if waits_for_swap(catalog, &ack) {
-                    held.push(ack);
-                } else {
-                    acks.send(ack)
-                        .await
-                        .map_err(|_| ConnectorError::PipeClosed)?;
+                // States that come in a row (a source that keeps one per stream ends a slice
+                // of several streams with one each) are made durable together: rows of the
+                // second stream committed with the first state but not recorded with their
+                // own would be read again after a crash in between.
+                let mut states = vec![state];
+                while let Ok(more) = input.try_recv() {
+                    match more {
+                        PipeMessage::Message(AirbyteMessage::State { state }) => states.push(state),
+                        other => {
+                            next = Some(other);
+                            break;
+                        }
+                    }
+                }
+                writer.make_durable(&states).await?;
+                for state in states {
+                    let ack = acknowledgement(catalog, &mut counts, Some(state));
+                    if waits_for_swap(catalog, &ack) {
+                        held.push(ack);
+                    } else {
+                        acks.send(ack)
+                            .await
+                            .map_err(|_| ConnectorError::PipeClosed)?;
+                    }
                 }
             }
             AirbyteMessage::Trace { trace } => {

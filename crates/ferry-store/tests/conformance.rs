@@ -55,6 +55,17 @@ async fn settings(store: &Store) {
         store.setting_or_insert("k", "second").await.unwrap(),
         "first"
     );
+    // Compare-and-set: only from the value expected.
+    assert!(!store.replace_setting("k", "second", "third").await.unwrap());
+    assert!(store.replace_setting("k", "first", "third").await.unwrap());
+    assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("third"));
+    store.set_setting("k", "fourth").await.unwrap();
+    store.set_setting("new", "value").await.unwrap();
+    assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("fourth"));
+    assert_eq!(
+        store.setting("new").await.unwrap().as_deref(),
+        Some("value")
+    );
 }
 
 fn new_region(name: &str) -> NewRegion {

@@ -91,7 +91,7 @@ async fn run_once(
             if started.elapsed() >= HEALTHY_RUN { Pause::Short } else { Pause::Backoff }
         }
         reason = credentials_revoked(store, plane) => {
-            tracing::warn!(dataplane_id = %plane.dataplane.id, "the default data plane's {reason}; restarting it with new credentials");
+            tracing::warn!(dataplane_id = %plane.dataplane.id, "the default data plane's credentials stopped working ({reason}); restarting it with new ones");
             let _ = child.start_kill();
             let _ = child.wait().await;
             Pause::None
@@ -104,12 +104,12 @@ async fn credentials_revoked(store: &Store, plane: &DefaultDataplane) -> &'stati
     loop {
         tokio::time::sleep(WATCH_INTERVAL).await;
         match store.dataplane(plane.dataplane.id).await {
-            Ok(row) if row.tombstone => return "data plane was deleted",
+            Ok(row) if row.tombstone => return "it was deleted",
             Ok(row) if row.secret_hash != plane.dataplane.secret_hash => {
-                return "secret was rotated";
+                return "its secret was rotated";
             }
             Ok(_) => {}
-            Err(ferry_store::StoreError::NotFound { .. }) => return "data plane is gone",
+            Err(ferry_store::StoreError::NotFound { .. }) => return "it is gone",
             Err(error) => tracing::debug!(%error, "reading the default data plane"),
         }
     }

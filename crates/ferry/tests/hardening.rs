@@ -104,7 +104,7 @@ async fn a_flood_of_wrong_secrets_stays_small_and_the_right_secret_still_works()
         "{statuses:?}"
     );
     assert!(
-        statuses.get(&429).is_some(),
+        statuses.contains_key(&429),
         "the admin's client id never backed off: {statuses:?}"
     );
 
@@ -301,6 +301,7 @@ async fn ferry_up_renews_its_data_plane_s_credentials_after_a_rotation_or_a_dele
         )
         .await;
     assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let started = Instant::now();
     let rotated_at = text(
         &admin
             .get(&format!("/api/public/v1/dataplanes/{plane_id}"))
@@ -308,6 +309,10 @@ async fn ferry_up_renews_its_data_plane_s_credentials_after_a_rotation_or_a_dele
             .body["updatedAt"],
     );
     default_plane_heartbeating(&ferry, &rotated_at).await;
+    eprintln!(
+        "heartbeating again {:?} after the rotation",
+        started.elapsed()
+    );
     // Its new secret is in credentials.json (still private), and on no command line.
     let path = ferry.process.data_dir.join("credentials.json");
     #[cfg(unix)]
@@ -331,7 +336,12 @@ async fn ferry_up_renews_its_data_plane_s_credentials_after_a_rotation_or_a_dele
         .delete(&format!("/api/public/v1/dataplanes/{plane_id}"))
         .await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let started = Instant::now();
     let renewed = default_plane_heartbeating(&ferry, &text(&deleted.body["updatedAt"])).await;
+    eprintln!(
+        "a new default data plane {:?} after the deletion",
+        started.elapsed()
+    );
     assert_ne!(text(&renewed["dataplaneId"]), plane_id);
     faker_sync(&ferry).await;
 }
@@ -384,6 +394,9 @@ async fn a_killed_data_plane_takes_its_connectors_along_and_its_leftovers_are_sw
     let region = ferry.region("eu").await;
     let plane = ferry.plane(&region, "eu-1").await;
     let workspace = ferry.workspace_in(&region, "eu").await;
+    // The data plane runs the definition's `spec` and the source's `discover` too.
+    let mut dataplane = plane.start(&[("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1")]);
+    let dataplane_pid = dataplane.pid();
     let definition = workspace
         .post_source_definition(json!({"name": "numbers", "command": ["python3", fixture()]}))
         .await;
@@ -398,9 +411,6 @@ async fn a_killed_data_plane_takes_its_connectors_along_and_its_leftovers_are_sw
     let destination = workspace
         .post_destination("null", json!({"destinationType": "dev-null"}))
         .await;
-    // The data plane discovers the source's streams for the connection.
-    let mut dataplane = plane.start(&[("FERRY_HEARTBEAT_INTERVAL_SECONDS", "1")]);
-    let dataplane_pid = dataplane.pid();
     let connection = admin
         .create(
             "/api/public/v1/connections",
@@ -426,6 +436,10 @@ async fn a_killed_data_plane_takes_its_connectors_along_and_its_leftovers_are_sw
         assert_eq!(mode & 0o777, 0o700, "{}", run_directory.display());
     }
 
+    // It is slow: still running a while later.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(runs_the_fixture(connector_pid), "{}", dataplane.log());
+    let started = Instant::now();
     dataplane.kill();
     wait_for(
         "the connector to die with its data plane",
@@ -433,6 +447,10 @@ async fn a_killed_data_plane_takes_its_connectors_along_and_its_leftovers_are_sw
         || async { (!runs_the_fixture(connector_pid)).then_some(()) },
     )
     .await;
+    eprintln!(
+        "the connector died {:?} after its data plane",
+        started.elapsed()
+    );
     // Killed, the data plane could not remove the connector's files: its next start does.
     assert!(run_directory.exists());
     let _next = plane.start(&[]);

@@ -39,7 +39,7 @@ impl StreamWriter for DevNullWriter {
         Ok(())
     }
 
-    async fn make_durable(&mut self, _: &StateMessage) -> Result<(), ConnectorError> {
+    async fn make_durable(&mut self, _: &[StateMessage]) -> Result<(), ConnectorError> {
         Ok(())
     }
 

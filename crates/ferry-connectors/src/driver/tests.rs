@@ -42,7 +42,7 @@ impl StreamWriter for Notes {
         Ok(())
     }
 
-    async fn make_durable(&mut self, _: &StateMessage) -> Result<(), ConnectorError> {
+    async fn make_durable(&mut self, _: &[StateMessage]) -> Result<(), ConnectorError> {
         self.calls.push("durable".to_owned());
         Ok(())
     }
@@ -245,8 +245,8 @@ impl StreamWriter for NotesRef<'_> {
     ) -> Result<(), ConnectorError> {
         self.0.write_copy_rows(stream, run).await
     }
-    async fn make_durable(&mut self, state: &StateMessage) -> Result<(), ConnectorError> {
-        self.0.make_durable(state).await
+    async fn make_durable(&mut self, states: &[StateMessage]) -> Result<(), ConnectorError> {
+        self.0.make_durable(states).await
     }
     async fn finish(&mut self, complete: &[bool]) -> Result<(), ConnectorError> {
         self.0.finish(complete).await

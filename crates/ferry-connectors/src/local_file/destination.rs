@@ -269,31 +269,38 @@ impl StreamWriter for FileWriter {
             .map_err(|error| io_error(&file.writing, error))
     }
 
-    /// Durable before acknowledged: flushed and synced to disk, then the state recorded.
-    async fn make_durable(&mut self, state: &StateMessage) -> Result<(), ConnectorError> {
+    /// Durable before acknowledged: flushed and synced to disk, then the states recorded.
+    async fn make_durable(&mut self, states: &[StateMessage]) -> Result<(), ConnectorError> {
         for file in &mut self.files {
             file.make_durable().await?;
         }
-        let (Some(checkpoints), Some(stream)) = (&mut self.checkpoints, &state.stream) else {
+        let Some(checkpoints) = &mut self.checkpoints else {
             return Ok(());
         };
-        let key = stream.stream_descriptor.key();
-        let Some(file) = self
-            .files
-            .iter()
-            .find(|file| file.recorded && file.key == key)
-        else {
-            return Ok(());
-        };
-        checkpoints.streams.insert(
-            key,
-            Checkpoint {
-                state: stream.as_ref().clone(),
-                file: file.name.clone(),
-                length: file.length,
-            },
-        );
-        checkpoints.save().await
+        let mut recorded = false;
+        for stream in states.iter().filter_map(|state| state.stream.as_ref()) {
+            let key = stream.stream_descriptor.key();
+            let Some(file) = self
+                .files
+                .iter()
+                .find(|file| file.recorded && file.key == key)
+            else {
+                continue;
+            };
+            checkpoints.streams.insert(
+                key,
+                Checkpoint {
+                    state: stream.as_ref().clone(),
+                    file: file.name.clone(),
+                    length: file.length,
+                },
+            );
+            recorded = true;
+        }
+        if recorded {
+            checkpoints.save().await?;
+        }
+        Ok(())
     }
 
     async fn finish(&mut self, complete: &[bool]) -> Result<(), ConnectorError> {

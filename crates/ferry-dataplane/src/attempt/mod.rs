@@ -402,6 +402,12 @@ async fn follow(
             ack = acks.recv() => {
                 let Some(ack) = ack else { break };
                 progress.take(ack);
+                // Acknowledgements that came together (states in a row) are committed
+                // together: a state whose rows were counted in another's commit must not
+                // be left behind.
+                while let Ok(more) = acks.try_recv() {
+                    progress.take(more);
+                }
                 if Instant::now() < due {
                     continue;
                 }

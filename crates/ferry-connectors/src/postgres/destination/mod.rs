@@ -220,9 +220,12 @@ impl StreamWriter for PostgresWriter {
         stream.copy_rows(run, ids, connection).await
     }
 
-    async fn make_durable(&mut self, state: &StateMessage) -> Result<(), ConnectorError> {
+    async fn make_durable(&mut self, states: &[StateMessage]) -> Result<(), ConnectorError> {
         self.flush_and_merge().await?;
-        if let (Some(checkpoints), Some(stream)) = (&self.checkpoints, &state.stream) {
+        for state in states {
+            let (Some(checkpoints), Some(stream)) = (&self.checkpoints, &state.stream) else {
+                continue;
+            };
             let descriptor = &stream.stream_descriptor;
             let recorded = self.recorded.iter().flatten().any(|configured| {
                 configured.takes(&descriptor.name, descriptor.namespace.as_deref())
