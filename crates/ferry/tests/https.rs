@@ -12,7 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ferry_testkit::{
-    DataplaneProcess, FerryOptions, FerryProcess, FerryUp, StoreKind, TlsFiles, wait_for,
+    DataplaneProcess, FerryOptions, FerryProcess, FerryUp, StoreKind, TestDatabase, TlsFiles,
+    wait_for,
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -105,17 +106,6 @@ async fn https_server(ca: &TestCa) -> FerryUp {
     FerryUp::start(BINARY.as_ref(), options).await
 }
 
-/// A faker → dev-null connection in the default workspace.
-async fn faker_connection(cluster: &FerryUp) -> serde_json::Value {
-    cluster
-        .connection(
-            json!({"sourceType": "faker", "count": 500, "seed": 1}),
-            json!({"destinationType": "dev-null"}),
-            json!([{"name": "users", "syncMode": "full_refresh_overwrite"}]),
-        )
-        .await
-}
-
 #[tokio::test]
 async fn a_data_plane_given_the_ca_syncs_over_https() {
     let ca = TestCa::new();
@@ -141,12 +131,33 @@ async fn a_data_plane_given_the_ca_syncs_over_https() {
         ],
         &[],
     );
-    let connection = faker_connection(&cluster).await;
+    // A PostgreSQL sync, every call of the plane over HTTPS.
+    let database = TestDatabase::create().await;
+    database
+        .execute(
+            "CREATE TABLE orders (id bigint PRIMARY KEY, total numeric);
+             INSERT INTO orders SELECT i, i * 1.5 FROM generate_series(1, 500) i",
+        )
+        .await;
+    let connection = cluster
+        .connection(
+            database.source_configuration(),
+            database.destination_configuration("copy"),
+            json!([{"name": "orders", "syncMode": "full_refresh_overwrite"}]),
+        )
+        .await;
     let job = cluster
         .admin
         .sync(&connection, Duration::from_secs(120))
         .await;
     assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["rowsSynced"], 500, "{job}");
+    assert_eq!(
+        database
+            .texts("SELECT count(*)::text FROM copy.orders")
+            .await,
+        [Some("500".to_owned())]
+    );
     assert!(
         dataplane.log().contains("data plane initialized"),
         "{}",
