@@ -262,9 +262,18 @@ impl Api {
 
     /// Starts a sync of `connection` and waits for it, which must succeed; the job.
     pub async fn sync(&self, connection: &Value, timeout: Duration) -> Value {
+        self.sync_ending(connection, "succeeded", timeout).await
+    }
+
+    /// Starts a sync of `connection` and waits for it, which must fail; the job.
+    pub async fn failed_sync(&self, connection: &Value, timeout: Duration) -> Value {
+        self.sync_ending(connection, "failed", timeout).await
+    }
+
+    async fn sync_ending(&self, connection: &Value, status: &str, timeout: Duration) -> Value {
         let job_id = self.start_job(connection, "sync").await;
         let job = self.finished_job(job_id, timeout).await;
-        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["status"], status, "{job}");
         job
     }
 

@@ -38,12 +38,10 @@ async fn a_missing_database_fails_once_as_a_config_error_in_the_destinations_wor
             json!([{"name": "users", "syncMode": "full_refresh_overwrite"}]),
         )
         .await;
-    let job_id = ferry.admin.start_job(&connection, "sync").await;
     let job = ferry
         .admin
-        .finished_job(job_id, Duration::from_secs(60))
+        .failed_sync(&connection, Duration::from_secs(60))
         .await;
-    assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["failureType"], "config_error", "{job}");
     assert_eq!(job["failureOrigin"], "destination", "{job}");
     let reason = text(&job["failureReason"]);
@@ -72,12 +70,10 @@ async fn a_schema_the_database_refuses_fails_once_naming_it() {
             json!([{"name": "orders", "syncMode": "incremental_deduped_history", "cursorField": ["id"]}]),
         )
         .await;
-    let job_id = ferry.admin.start_job(&connection, "sync").await;
     let job = ferry
         .admin
-        .finished_job(job_id, Duration::from_secs(60))
+        .failed_sync(&connection, Duration::from_secs(60))
         .await;
-    assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["failureOrigin"], "destination", "{job}");
     assert_eq!(job["failureType"], "config_error", "{job}");
     assert_eq!(job["attempts"].as_array().map(Vec::len), Some(1), "{job}");
@@ -86,7 +82,10 @@ async fn a_schema_the_database_refuses_fails_once_naming_it() {
     // The attempt's log holds the destination's words and what ran.
     let log = ferry
         .admin
-        .get(&format!("/api/public/v1/jobs/{job_id}/attempts/1/logs"))
+        .get(&format!(
+            "/api/public/v1/jobs/{}/attempts/1/logs",
+            job["jobId"]
+        ))
         .await;
     assert_eq!(log.status, 200, "{}", log.body);
     let log = text(&log.body);
@@ -116,12 +115,10 @@ async fn a_refused_connection_is_retried_as_a_transient_error() {
             json!([{"name": "users", "syncMode": "full_refresh_overwrite"}]),
         )
         .await;
-    let job_id = ferry.admin.start_job(&connection, "sync").await;
     let job = ferry
         .admin
-        .finished_job(job_id, Duration::from_secs(90))
+        .failed_sync(&connection, Duration::from_secs(90))
         .await;
-    assert_eq!(job["status"], "failed", "{job}");
     let attempts = job["attempts"].as_array().cloned().unwrap_or_default();
     assert_eq!(attempts.len(), 3, "every attempt was tried: {job}");
     for attempt in &attempts {
