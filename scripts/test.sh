@@ -88,6 +88,15 @@ if cargo tree -p ferry-control -e features -i ferry-connectors 2>/dev/null | gre
     exit 1
 fi
 
+echo "== test tools"
+# Each scripts/setup/*.sh installs (once, idempotently) a real tool some tests drive —
+# Chromium, a Helm engine, docker, moto, OpenBao — and exports where it is.
+for setup in scripts/setup/*.sh; do
+    [ -e "$setup" ] || continue
+    # shellcheck source=/dev/null
+    . "$setup"
+done
+
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast

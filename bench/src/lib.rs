@@ -33,6 +33,25 @@ pub fn ferry_binary() -> PathBuf {
     std::fs::canonicalize(path).unwrap()
 }
 
+/// Sling's binary, where installed: `FERRY_SLING`, else PyPI's `sling-linux-amd64` in the
+/// venv bench/README.md makes, else `sling` on the PATH.
+pub fn sling_binary() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("FERRY_SLING") {
+        return Some(PathBuf::from(path));
+    }
+    let venv = PathBuf::from(
+        "/var/cache/ferry-tools/sling/lib/python3.11/site-packages/sling_linux_amd64/bin/sling-linux-amd64",
+    );
+    if venv.exists() {
+        return Some(venv);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|directory| directory.join("sling"))
+            .find(|path| path.exists())
+    })
+}
+
 fn stat_fields(pid: u32) -> Vec<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     match stat.rfind(')') {

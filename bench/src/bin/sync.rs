@@ -8,7 +8,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry_bench::{argument, children_of, ferry_binary, flag, peak_rss_mb};
+use ferry_bench::{argument, children_of, ferry_binary, flag, peak_rss_mb, sling_binary};
 use ferry_testkit::{FerryOptions, FerryUp, StoreKind, TestDatabase};
 use serde_json::{Value, json};
 
@@ -171,6 +171,39 @@ async fn main() {
             raw_text / full_seconds,
             "ratio (target >= 0.8)",
         );
+        figures.add(
+            "ferry full refresh / raw binary pipe",
+            raw_binary / full_seconds,
+            "ratio (target >= 1.0)",
+        );
+
+        // Sling on the same table, where installed (its full refresh loads a temporary table
+        // and swaps it in, as Ferry's overwrite does).
+        if let Some(sling) = sling_binary() {
+            let url = |database: &TestDatabase| {
+                format!(
+                    "postgresql://postgres@127.0.0.1:5432/{}?sslmode=disable",
+                    database.name()
+                )
+            };
+            settle();
+            let sling_seconds = timed_shell(&format!(
+                "SLING_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 '{}' run --src-conn '{}' \
+                 --src-stream public.events --tgt-conn '{}' --tgt-object sling.events \
+                 --mode full-refresh 2>/dev/null",
+                sling.display(),
+                url(&source),
+                url(&destination)
+            ));
+            figures.add("sling full refresh", rows as f64 / sling_seconds, "rows/s");
+            figures.add(
+                "ferry full refresh / sling full refresh",
+                sling_seconds / full_seconds,
+                "ratio",
+            );
+        } else {
+            println!("sling: not installed (see bench/README.md)");
+        }
 
         let dedup = ferry
             .connection(
@@ -185,6 +218,12 @@ async fn main() {
             "ferry incremental dedup, initial load",
             rows as f64 / initial_seconds,
             "rows/s",
+        );
+        // An empty table loads as a full refresh does, its key index built once at the end.
+        figures.add(
+            "dedup initial load / full refresh",
+            full_seconds / initial_seconds,
+            "ratio (target >= 0.9)",
         );
         // The database's own cost of changing those rows in place, for scale: each changed
         // row dirties a page, and the first change of a page after a checkpoint writes the

@@ -240,6 +240,11 @@ pub struct StreamStats {
     pub stream_namespace: Option<String>,
     pub records_committed: i64,
     pub bytes_committed: i64,
+    /// What the source estimated the stream holds (its `ESTIMATE` trace), when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_records: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_bytes: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -94,8 +94,12 @@ pub struct AttemptConfig {
 pub struct StreamState {
     /// `namespace.name`, or the stream name alone without a namespace.
     pub stream: String,
-    /// The Airbyte STATE message's state object for that stream, as the source emitted it.
+    /// The Airbyte STATE message's state object for that stream, as the source emitted it
+    /// (`null` when it is kept in the state bucket instead).
     pub state: Value,
+    /// Where a large state is kept instead (the guide's `state` bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<crate::StateReference>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -139,9 +143,4 @@ pub struct AttemptDirectives {
     /// Attempts this data plane no longer holds (lease lost): stop them, commit nothing.
     #[serde(default)]
     pub lost: Vec<Uuid>,
-}
-
-/// Where an attempt's log is kept in the storage both planes share (Airbyte's `log` bucket).
-pub fn attempt_log_path(job_id: i64, attempt_number: i64) -> String {
-    format!("logs/job-{job_id}/attempt-{attempt_number}.log")
 }

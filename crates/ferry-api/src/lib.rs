@@ -12,6 +12,7 @@ pub mod kinds;
 pub mod organizations;
 pub mod problem;
 pub mod regions;
+pub mod storage;
 pub mod users;
 pub mod workspaces;
 
@@ -23,6 +24,7 @@ pub use kinds::*;
 pub use organizations::*;
 pub use problem::*;
 pub use regions::*;
+pub use storage::*;
 pub use users::*;
 pub use workspaces::*;
 

@@ -52,6 +52,9 @@ impl ClientError {
 /// Renew this long before the token expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(30);
 
+/// Longest one log part may take to send; the next try resends it.
+const LOG_APPEND_TIMEOUT: Duration = Duration::from_secs(20);
+
 struct CachedToken {
     token: String,
     refresh_at: Instant,
@@ -63,6 +66,8 @@ pub struct ControlPlaneClient {
     client_secret: String,
     http: reqwest::Client,
     token: Mutex<Option<CachedToken>>,
+    /// Tokens fetched so far (the data plane's metrics report it).
+    tokens_fetched: std::sync::atomic::AtomicU64,
 }
 
 impl ControlPlaneClient {
@@ -109,11 +114,18 @@ impl ControlPlaneClient {
             client_secret: client_secret.to_owned(),
             http,
             token: Mutex::new(None),
+            tokens_fetched: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// How many tokens this client has fetched.
+    pub fn tokens_fetched(&self) -> u64 {
+        self.tokens_fetched
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn error_of(response: reqwest::Response) -> ClientError {
@@ -143,6 +155,8 @@ impl ControlPlaneClient {
             .json()
             .await
             .map_err(|error| ClientError::Decode(error.to_string()))?;
+        self.tokens_fetched
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let lifetime = Duration::from_secs(u64::try_from(body.expires_in).unwrap_or(0));
         Ok(CachedToken {
             token: body.access_token,
@@ -291,6 +305,48 @@ impl ControlPlaneClient {
         Ok(())
     }
 
+    /// Appends the attempt's log from byte `offset` on (text); answers how many bytes of it
+    /// the control plane holds, from where the next part starts.
+    pub async fn append_log(
+        &self,
+        job_id: i64,
+        attempt_id: Uuid,
+        offset: u64,
+        text: &[u8],
+    ) -> Result<u64, ClientError> {
+        let url = format!(
+            "{}{}?offset={offset}",
+            self.base_url,
+            Self::attempt_path(job_id, attempt_id, "logs")
+        );
+        let mut refreshed = false;
+        loop {
+            let token = self.token(refreshed).await?;
+            let response = self
+                .http
+                .post(&url)
+                .bearer_auth(token)
+                .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .timeout(LOG_APPEND_TIMEOUT)
+                .body(text.to_vec())
+                .send()
+                .await
+                .map_err(ClientError::Transport)?;
+            if response.status() == StatusCode::UNAUTHORIZED && !refreshed {
+                refreshed = true;
+                continue;
+            }
+            if !response.status().is_success() {
+                return Err(Self::error_of(response).await);
+            }
+            let reply: ferry_api::LogAppendResponse = response
+                .json()
+                .await
+                .map_err(|error| ClientError::Decode(error.to_string()))?;
+            return Ok(reply.received);
+        }
+    }
+
     pub async fn finish(
         &self,
         job_id: i64,
@@ -302,6 +358,24 @@ impl ControlPlaneClient {
                 Method::POST,
                 &Self::attempt_path(job_id, attempt_id, "finish"),
                 Some(report),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Hands the attempt back (its data plane is draining): the job returns to its region's
+    /// lane at once with what was committed, for another plane of the region to resume.
+    pub async fn hand_back(
+        &self,
+        job_id: i64,
+        attempt_id: Uuid,
+        counts: &ProgressReport,
+    ) -> Result<(), ClientError> {
+        let _: serde_json::Value = self
+            .call(
+                Method::POST,
+                &Self::attempt_path(job_id, attempt_id, "hand-back"),
+                Some(counts),
             )
             .await?;
         Ok(())

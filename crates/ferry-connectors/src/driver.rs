@@ -27,6 +27,56 @@ pub struct StateAck {
     pub bytes: u64,
     /// The same, stream by stream.
     pub streams: Vec<StreamCount>,
+    /// The source's latest ESTIMATEs of streams, passed on as they come (they cover
+    /// nothing and need not wait for a state).
+    pub estimates: Vec<StreamEstimate>,
+}
+
+impl StateAck {
+    /// An acknowledgement of nothing, carrying a source's estimate of a stream.
+    pub fn of_estimate(estimate: StreamEstimate) -> Self {
+        Self {
+            state: None,
+            records: 0,
+            bytes: 0,
+            streams: Vec::new(),
+            estimates: vec![estimate],
+        }
+    }
+}
+
+/// What a source's `ESTIMATE` trace says a stream holds (Airbyte's `row_estimate` and
+/// `byte_estimate`), for the job's stats beside what was synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEstimate {
+    pub stream: StreamDescriptor,
+    pub records: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+impl StreamEstimate {
+    /// The estimate a trace carries: only a `STREAM` one (a `SYNC` estimate names no stream
+    /// and is only logged).
+    pub fn of_trace(trace: &TraceMessage) -> Option<Self> {
+        if trace.trace_type != "ESTIMATE" {
+            return None;
+        }
+        let estimate = trace.extra.get("estimate")?;
+        if estimate["type"]
+            .as_str()
+            .is_some_and(|kind| kind != "STREAM")
+        {
+            return None;
+        }
+        Some(Self {
+            stream: StreamDescriptor {
+                name: estimate["name"].as_str()?.to_owned(),
+                namespace: estimate["namespace"].as_str().map(str::to_owned),
+            },
+            records: estimate["row_estimate"].as_u64(),
+            bytes: estimate["byte_estimate"].as_u64(),
+        })
+    }
 }
 
 /// Records and bytes of one stream (as the source names it).
@@ -89,6 +139,7 @@ impl Tally {
             records: streams.iter().map(|count| count.records).sum(),
             bytes: streams.iter().map(|count| count.bytes).sum(),
             streams,
+            estimates: Vec::new(),
         }
     }
 }
@@ -368,6 +419,11 @@ pub(crate) async fn drive<W: StreamWriter>(
                 }
             }
             AirbyteMessage::Trace { trace } => {
+                if let Some(estimate) = StreamEstimate::of_trace(&trace) {
+                    acks.send(StateAck::of_estimate(estimate))
+                        .await
+                        .map_err(|_| ConnectorError::PipeClosed)?;
+                }
                 if let Some((name, namespace)) = completed_stream(&trace) {
                     for (index, stream) in streams.iter().enumerate() {
                         complete[index] |= stream.takes(name, namespace);

@@ -1,6 +1,8 @@
 //! What every native source sends down the pipe, and how.
 
-use ferry_protocol::{AirbyteMessage, PipeMessage, RecordMessage, StateMessage, StreamDescriptor};
+use ferry_protocol::{
+    AirbyteMessage, PipeMessage, RecordMessage, StateMessage, StreamDescriptor, TraceMessage,
+};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -65,6 +67,34 @@ impl Emitter {
             file: None,
         };
         self.send(AirbyteMessage::Record { record }).await
+    }
+
+    /// An `ESTIMATE` trace of what a stream will send, as Airbyte's sources emit before
+    /// reading it: the job's stats show it beside what was synced.
+    pub(crate) async fn estimate(
+        &self,
+        stream: &StreamDescriptor,
+        rows: u64,
+        bytes: u64,
+    ) -> Result<(), ConnectorError> {
+        let mut extra = serde_json::Map::new();
+        extra.insert(
+            "estimate".to_owned(),
+            serde_json::json!({
+                "name": stream.name,
+                "namespace": stream.namespace,
+                "type": "STREAM",
+                "row_estimate": rows,
+                "byte_estimate": bytes,
+            }),
+        );
+        let trace = TraceMessage {
+            trace_type: "ESTIMATE".to_owned(),
+            emitted_at: now_millis() as f64,
+            error: None,
+            extra,
+        };
+        self.send(AirbyteMessage::Trace { trace }).await
     }
 
     pub(crate) async fn state(

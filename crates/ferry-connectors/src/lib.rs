@@ -36,6 +36,6 @@ pub use registry::{CONNECTORS, Registration};
 #[cfg(feature = "runtime")]
 pub use connector::{Destination, ResumeState, Source, SourceState, destination_for, source_for};
 #[cfg(feature = "runtime")]
-pub use driver::{StateAck, StreamCount, Tally};
+pub use driver::{StateAck, StreamCount, StreamEstimate, Tally};
 #[cfg(feature = "runtime")]
 pub use process::{CheckResult, ExternalConnector, LogSink};

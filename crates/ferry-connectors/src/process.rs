@@ -27,7 +27,7 @@ use tokio::process::ChildStdout;
 use tokio::sync::mpsc;
 
 use crate::driver::Incoming;
-use crate::{ConnectorError, StateAck, Tally};
+use crate::{ConnectorError, StateAck, StreamEstimate, Tally};
 use launch::{ConnectorProcess, RunFiles};
 
 /// How long `spec`, `check` and `discover` may take.
@@ -205,13 +205,19 @@ impl Said {
         };
         let Some(message) = message else {
             let text = String::from_utf8_lossy(text);
-            tracing::info!(connector = %self.name, stream = "stdout", "{text}");
+            // With an attempt's log to take it, a line goes there only, where secrets are
+            // masked: the process log would keep them in clear.
+            if self.log.is_none() {
+                tracing::info!(connector = %self.name, stream = "stdout", "{text}");
+            }
             to_log(&self.log, &self.name, text);
             return None;
         };
         match &message {
             AirbyteMessage::Log { log } => {
-                tracing::info!(connector = %self.name, level = %log.level, "{}", log.message);
+                if self.log.is_none() {
+                    tracing::info!(connector = %self.name, level = %log.level, "{}", log.message);
+                }
                 to_log(
                     &self.log,
                     &self.name,
@@ -301,7 +307,9 @@ impl ExternalConnector {
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    tracing::info!(connector = %name, stream = "stderr", "{line}");
+                    if sink.is_none() {
+                        tracing::info!(connector = %name, stream = "stderr", "{line}");
+                    }
                     to_log(&sink, &name, &line);
                 }
             });
@@ -484,6 +492,7 @@ impl ExternalConnector {
             .ok_or_else(|| ConnectorError::Failed("no stdin".to_owned()))?;
         // States sent and not yet echoed, each with what was sent before it.
         let (sent_sender, mut sent) = mpsc::unbounded_channel::<(StateMessage, Tally)>();
+        let estimates = acks.clone();
         let feeder = async move {
             let mut tally = Tally::default();
             let mut line = Vec::with_capacity(1 << 12);
@@ -498,6 +507,11 @@ impl ExternalConnector {
                     ),
                     AirbyteMessage::State { state } => {
                         let _ = sent_sender.send((state.clone(), std::mem::take(&mut tally)));
+                    }
+                    AirbyteMessage::Trace { trace } => {
+                        if let Some(estimate) = StreamEstimate::of_trace(trace) {
+                            let _ = estimates.send(StateAck::of_estimate(estimate)).await;
+                        }
                     }
                     _ => {}
                 }

@@ -96,8 +96,13 @@ async fn read_streams_records_and_states_and_resumes_from_state() {
         panic!("first is the stream status: {:?}", messages[0])
     };
     assert_eq!(trace.trace_type, "STREAM_STATUS");
+    // And its estimate of what is to come.
+    let AirbyteMessage::Trace { trace } = &messages[1] else {
+        panic!("then the estimate: {:?}", messages[1])
+    };
+    assert_eq!(trace.trace_type, "ESTIMATE");
     // The record's data passes through as the connector wrote it.
-    let AirbyteMessage::Record { record } = &messages[1] else {
+    let AirbyteMessage::Record { record } = &messages[2] else {
         panic!("then a record")
     };
     assert_eq!(record.data.get(), r#"{"id": 1, "square": 1}"#);
@@ -147,11 +152,24 @@ async fn write_all(config: Value, source_config: Value) -> (Vec<StateAck>, Resul
             .map_err(|error| error.to_string())
     });
     let mut received = Vec::new();
+    let mut estimated = false;
     while let Some(ack) = acks.recv().await {
-        received.push(ack);
+        // The source's ESTIMATE reaches the data plane as an acknowledgement of nothing.
+        if ack.estimates.is_empty() {
+            received.push(ack);
+        } else {
+            assert!(ack.state.is_none() && ack.records == 0, "{ack:?}");
+            assert_eq!(ack.estimates[0].records, Some(25), "{ack:?}");
+            estimated = true;
+        }
     }
     let _ = source.await.unwrap();
-    (received, writer.await.unwrap())
+    let written = writer.await.unwrap();
+    assert!(
+        estimated || written.is_err(),
+        "the source's estimate was not passed on"
+    );
+    (received, written)
 }
 
 #[tokio::test]

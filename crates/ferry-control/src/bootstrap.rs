@@ -15,7 +15,8 @@ use crate::error::{ApiError, ApiResult};
 pub const DEFAULT_REGION_NAME: &str = "AUTO";
 pub const DEFAULT_DATAPLANE_NAME: &str = "default";
 pub const DEFAULT_WORKSPACE_NAME: &str = "Default Workspace";
-pub const ADMIN_EMAIL: &str = "admin@ferry.local";
+/// The instance admin's email (and sign-in name) unless `FERRY_ADMIN_EMAIL` names another.
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@example.com";
 
 const DEFAULT_DATAPLANE_SETTING: &str = "default_dataplane_id";
 const DEFAULT_WORKSPACE_SETTING: &str = "default_workspace_id";
@@ -27,6 +28,9 @@ pub struct BootstrapOptions {
     /// Admin credentials to use instead of generated ones (`FERRY_ADMIN_CLIENT_ID` /
     /// `FERRY_ADMIN_CLIENT_SECRET`).
     pub admin_credentials: Option<(String, String)>,
+    /// The instance admin's email, when first made (`FERRY_ADMIN_EMAIL`); default
+    /// [`DEFAULT_ADMIN_EMAIL`].
+    pub admin_email: Option<String>,
 }
 
 /// What the bootstrap created. Secrets appear only when they were made in this run: they
@@ -39,6 +43,11 @@ pub struct BootstrapReport {
     pub admin_user_id: Uuid,
     pub new_admin_credentials: Option<Credentials>,
     pub new_dataplane_credentials: Option<Credentials>,
+    /// The instance admin's email, which signs in to the web UI.
+    pub admin_email: String,
+    /// The admin's web-UI password, when this run made it (first start, or an instance from
+    /// before passwords): printed once, only its hash is kept.
+    pub new_admin_password: Option<String>,
 }
 
 fn setting_uuid(value: Option<String>) -> ApiResult<Option<Uuid>> {
@@ -51,8 +60,25 @@ fn setting_uuid(value: Option<String>) -> ApiResult<Option<Uuid>> {
 }
 
 pub async fn bootstrap(store: &Store, options: &BootstrapOptions) -> ApiResult<BootstrapReport> {
+    let admin_email = options
+        .admin_email
+        .as_deref()
+        .map(str::trim)
+        .filter(|email| !email.is_empty())
+        .unwrap_or(DEFAULT_ADMIN_EMAIL)
+        .to_owned();
+    if !admin_email.contains('@') || admin_email.chars().any(char::is_whitespace) {
+        return Err(ApiError::field(
+            "FERRY_ADMIN_EMAIL",
+            format!("'{admin_email}' is not an email address"),
+        ));
+    }
     let organization = store
-        .ensure_organization(DEFAULT_ORGANIZATION_ID, "Default Organization", ADMIN_EMAIL)
+        .ensure_organization(
+            DEFAULT_ORGANIZATION_ID,
+            "Default Organization",
+            &admin_email,
+        )
         .await?;
     let default_region_id = match organization.default_region_id {
         Some(id) => id,
@@ -116,11 +142,11 @@ pub async fn bootstrap(store: &Store, options: &BootstrapOptions) -> ApiResult<B
     let admin_user_id = match setting_uuid(store.setting(ADMIN_USER_SETTING).await?)? {
         Some(id) => id,
         None => {
-            let user = match store.user_by_email(ADMIN_EMAIL).await? {
+            let user = match store.user_by_email(&admin_email).await? {
                 Some(user) => user,
                 None => {
                     store
-                        .create_user(Uuid::new_v4(), "admin", ADMIN_EMAIL)
+                        .create_user(Uuid::new_v4(), "admin", &admin_email)
                         .await?
                 }
             };
@@ -141,6 +167,9 @@ pub async fn bootstrap(store: &Store, options: &BootstrapOptions) -> ApiResult<B
     };
 
     let new_admin_credentials = ensure_admin_application(store, admin_user_id, options).await?;
+    let new_admin_password =
+        crate::services::passwords::ensure_password(store, admin_user_id).await?;
+    let admin_email = store.user(admin_user_id).await?.email;
 
     Ok(BootstrapReport {
         organization_id: organization.id,
@@ -150,6 +179,8 @@ pub async fn bootstrap(store: &Store, options: &BootstrapOptions) -> ApiResult<B
         admin_user_id,
         new_admin_credentials,
         new_dataplane_credentials,
+        admin_email,
+        new_admin_password,
     })
 }
 

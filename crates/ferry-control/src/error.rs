@@ -98,7 +98,7 @@ impl ApiError {
         }
     }
 
-    fn problem(&self) -> Problem {
+    pub(crate) fn problem(&self) -> Problem {
         let status = self.status();
         let detail = match self {
             // Internal details stay in the log; the client learns only that it was ours.

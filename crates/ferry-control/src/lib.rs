@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 mod openapi;
 mod pagination;
 pub(crate) mod routes;
@@ -15,6 +16,7 @@ pub mod server;
 pub(crate) mod services;
 mod time_format;
 pub mod tls;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +90,9 @@ pub struct AppState {
     pub store: Store,
     /// Encrypts connector configurations at rest.
     pub secrets: secrets::SecretCipher,
+    /// Where connector secrets live when a secrets manager is configured (the stored
+    /// configurations then hold references to them): `secrets::managed`.
+    pub secrets_manager: Option<Arc<ferry_secrets::SecretsManager>>,
     pub tokens: TokenIssuer,
     pub config: Arc<ControlConfig>,
     /// Woken when a job becomes claimable, so long-polling claims return at once.
@@ -109,6 +114,7 @@ impl AppState {
         Ok(Self {
             store,
             secrets,
+            secrets_manager: None,
             tokens,
             config: Arc::new(config),
             job_created: Arc::new(tokio::sync::Notify::new()),
@@ -116,11 +122,20 @@ impl AppState {
             job_cancelled: Arc::new(tokio::sync::Notify::new()),
         })
     }
+
+    /// Keeps connector secrets in `manager` from now on (`secrets::managed`).
+    pub fn with_secrets_manager(mut self, manager: Option<ferry_secrets::SecretsManager>) -> Self {
+        self.secrets_manager = manager.map(Arc::new);
+        self
+    }
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    routes::router(state)
+    // `/metrics` beside the API, every route counted and timed.
+    routes::router(state.clone())
+        .merge(metrics::router(state))
+        .layer(axum::middleware::from_fn(metrics::track))
 }
 
 /// Every second: fails the attempts whose data plane stopped heartbeating and puts their
@@ -148,6 +163,11 @@ pub fn spawn_lease_reaper(state: AppState) -> tokio::task::JoinHandle<()> {
                 && let Err(error) = state.store.purge_expired_access_tokens().await
             {
                 tracing::error!(%error, "purging expired tokens failed");
+            }
+            if ticks.is_multiple_of(60)
+                && let Err(error) = state.store.purge_expired_ui_sessions().await
+            {
+                tracing::error!(%error, "purging expired web-UI sessions failed");
             }
         }
     })

@@ -39,6 +39,7 @@ use crate::routes;
         routes::permissions::remove,
         routes::permissions::list_users,
         routes::permissions::create_user,
+        routes::user_passwords::set_password,
         routes::actors::create_source,
         routes::actors::list_sources,
         routes::actors::read_source,

@@ -5,6 +5,7 @@
 //! [`fields`].
 
 pub mod fields;
+pub mod managed;
 
 pub use fields::{keep_masked_secrets, mask};
 

@@ -154,7 +154,7 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let Some(acceptor) = acceptor else {
-        return serve_http(TokioIo::new(stream), remote, app, stop).await;
+        return serve_http(TokioIo::new(stream), (remote, false), app, stop).await;
     };
     let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
     let stream = tokio::select! {
@@ -171,12 +171,16 @@ async fn serve_connection(
         },
         () = stopped(&mut stop) => return,
     };
-    serve_http(TokioIo::new(stream), remote, app, stop).await;
+    serve_http(TokioIo::new(stream), (remote, true), app, stop).await;
 }
+
+/// Marks a request that came over TLS (the web UI's cookies are then `Secure`).
+#[derive(Debug, Clone, Copy)]
+pub struct ServedOverTls(pub bool);
 
 async fn serve_http<I>(
     io: TokioIo<I>,
-    remote: SocketAddr,
+    (remote, tls): (SocketAddr, bool),
     app: App,
     mut stop: watch::Receiver<bool>,
 ) where
@@ -185,6 +189,7 @@ async fn serve_http<I>(
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let mut request = request.map(|body| Body::new(TimeoutBody::new(BODY_READ_TIMEOUT, body)));
         request.extensions_mut().insert(ConnectInfo(remote));
+        request.extensions_mut().insert(ServedOverTls(tls));
         let app = app.clone();
         async move {
             Ok::<_, Infallible>(

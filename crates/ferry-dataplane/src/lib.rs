@@ -4,6 +4,11 @@
 //! primary-key values) and counts go back.
 
 mod attempt;
+mod drain;
+pub mod health;
+pub mod metrics;
+mod output;
+mod secrets;
 mod task;
 
 use std::collections::HashMap;
@@ -17,6 +22,16 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use attempt::Signal;
+
+/// The guide's three buckets, as a data plane uses them: its own copy of an attempt's log
+/// when the control plane cannot take it, large states, and each attempt's and task's
+/// output (`workloadOutput`).
+#[derive(Debug, Clone)]
+pub struct StorageBuckets {
+    pub log: Arc<dyn object_store::ObjectStore>,
+    pub state: Arc<dyn object_store::ObjectStore>,
+    pub workload_output: Arc<dyn object_store::ObjectStore>,
+}
 
 /// Settings of a data plane, each with a flag and an environment variable in `ferry dataplane`.
 #[derive(Debug, Clone)]
@@ -33,12 +48,19 @@ pub struct DataplaneConfig {
     pub heartbeat_interval: Duration,
     /// How long one claim request waits for a job (long poll).
     pub claim_wait: Duration,
-    /// The storage attempt logs go to (Airbyte's `log` bucket): a local directory, or
-    /// `object_storage` (S3) when set.
+    /// The local storage directory, used for the three buckets unless `buckets` is set.
     pub storage_dir: std::path::PathBuf,
-    pub object_storage: Option<Arc<dyn object_store::ObjectStore>>,
+    /// The guide's `log`, `state` and `workloadOutput` buckets, when not local.
+    pub buckets: Option<StorageBuckets>,
     /// How the control plane is reached: a CA file trusted beside the system's roots.
     pub connection: ferry_client::ClientOptions,
+    /// The secrets manager the control plane keeps connector secrets in (its references
+    /// are resolved here); none: configurations come with their secrets.
+    pub secrets_manager: Option<Arc<ferry_secrets::SecretsManager>>,
+    /// Where `/health/liveness`, `/health/readiness` and `/metrics` are served, if anywhere.
+    pub health_listen: Option<std::net::SocketAddr>,
+    /// On shutdown, how long running attempts may go on before they are handed back.
+    pub drain: Duration,
 }
 
 /// Tasks are short and mostly wait on the network; this bounds the external connector
@@ -60,8 +82,11 @@ impl DataplaneConfig {
             heartbeat_interval: Duration::from_secs(10),
             claim_wait: Duration::from_secs(20),
             storage_dir: std::path::PathBuf::from(".ferry-dataplane/storage"),
-            object_storage: None,
+            buckets: None,
             connection: ferry_client::ClientOptions::default(),
+            secrets_manager: None,
+            health_listen: None,
+            drain: Duration::from_secs(30),
         }
     }
 }
@@ -78,8 +103,9 @@ pub enum DataplaneError {
 
 type Running = Arc<Mutex<HashMap<Uuid, watch::Sender<Signal>>>>;
 
-/// Runs the data plane until `shutdown` resolves; attempts still running then are stopped
-/// and reported failed, so their jobs go back to the region's lane at once.
+/// Runs the data plane until `shutdown` resolves; then it drains (see `drain`): no more
+/// claims, running attempts get `config.drain` to finish, the rest are handed back with
+/// their committed state, so their jobs go back to the region's lane at once.
 pub async fn run(
     config: DataplaneConfig,
     shutdown: impl std::future::Future<Output = ()>,
@@ -95,7 +121,23 @@ pub async fn run(
         &config.client_secret,
         &config.connection,
     )?);
-    let identity = initialize(&client).await?;
+    let observers = health::Observers::default();
+    if let Some(address) = config.health_listen {
+        let (bound, _server) =
+            health::spawn(address, observers.health.clone(), observers.metrics.clone()).await?;
+        tracing::info!(address = %bound, "health and metrics served");
+    }
+    let mut shutdown = std::pin::pin!(shutdown);
+    // Not ready, but up, until the control plane answers: a control plane down at boot
+    // must not make its data planes crash-loop.
+    let identity = tokio::select! {
+        identity = initialize(&client) => identity?,
+        () = &mut shutdown => {
+            tracing::info!("data plane stopping before the control plane answered");
+            return Ok(());
+        }
+    };
+    observers.health.authenticated();
     tracing::info!(
         dataplane_id = %identity.dataplane_id,
         dataplane_name = %identity.dataplane_name,
@@ -104,8 +146,8 @@ pub async fn run(
         enabled = identity.dataplane_enabled,
         "data plane initialized"
     );
-    let storage: Arc<dyn object_store::ObjectStore> = match &config.object_storage {
-        Some(storage) => storage.clone(),
+    let storage: StorageBuckets = match &config.buckets {
+        Some(buckets) => buckets.clone(),
         None => {
             std::fs::create_dir_all(&config.storage_dir).map_err(|error| {
                 DataplaneError::Config(format!(
@@ -113,16 +155,22 @@ pub async fn run(
                     config.storage_dir.display()
                 ))
             })?;
-            Arc::new(
+            let local: Arc<dyn object_store::ObjectStore> = Arc::new(
                 object_store::local::LocalFileSystem::new_with_prefix(&config.storage_dir)
                     .map_err(|error| DataplaneError::Config(format!("storage dir: {error}")))?,
-            )
+            );
+            StorageBuckets {
+                log: local.clone(),
+                state: local.clone(),
+                workload_output: local,
+            }
         }
     };
 
     let running: Running = Arc::new(Mutex::new(HashMap::new()));
     let slots = Arc::new(Semaphore::new(config.concurrency));
     let task_slots = Arc::new(Semaphore::new(config.task_concurrency));
+    let task_slots_left = task_slots.clone();
     let started = Arc::new(Notify::new());
     let (enabled_sender, enabled) = watch::channel(identity.dataplane_enabled);
     let heartbeat = tokio::spawn(heartbeat_loop(
@@ -132,6 +180,7 @@ pub async fn run(
         slots.clone(),
         enabled_sender,
         started.clone(),
+        observers.clone(),
     ));
     let claimer = Claimer {
         client: client.clone(),
@@ -139,32 +188,34 @@ pub async fn run(
         running: running.clone(),
         storage,
         started,
+        observers: observers.clone(),
     };
     // Jobs and connector tasks are claimed apart, each when a slot of its own is free.
     let claims = async {
         tokio::try_join!(
             claimer.claim_loop(ClaimKind::Jobs, slots.clone(), enabled.clone()),
-            claimer.claim_loop(ClaimKind::Tasks, task_slots, enabled),
+            claimer.claim_loop(ClaimKind::Tasks, task_slots.clone(), enabled),
         )
         .map(drop)
     };
     tokio::select! {
-        () = shutdown => tracing::info!("data plane stopping"),
+        () = &mut shutdown => tracing::info!("data plane stopping"),
         result = claims => {
             heartbeat.abort();
             return result;
         }
     }
-    heartbeat.abort();
-    for signal in running.lock().await.values() {
-        let _ = signal.send(Signal::Stop);
-    }
-    // Let stopped attempts report before the process ends.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(10),
-        slots.acquire_many(u32::try_from(config.concurrency).unwrap_or(u32::MAX)),
+    // The claim loops are dropped (their long polls with them); heartbeats go on renewing
+    // the leases of the attempts still running.
+    observers.health.start_draining();
+    drain::drain(
+        &running,
+        (&slots, config.concurrency),
+        (&task_slots_left, config.task_concurrency),
+        config.drain,
     )
     .await;
+    heartbeat.abort();
     Ok(())
 }
 
@@ -207,6 +258,7 @@ async fn heartbeat_loop(
     slots: Arc<Semaphore>,
     enabled: watch::Sender<bool>,
     started: Arc<Notify>,
+    observers: health::Observers,
 ) {
     let hostname = std::fs::read_to_string("/etc/hostname")
         .map(|name| name.trim().to_owned())
@@ -238,6 +290,7 @@ async fn heartbeat_loop(
             () = started.notified() => continue,
         };
         let mut paced = false;
+        observers.heartbeat(reply.is_ok(), client.tokens_fetched());
         match reply {
             Ok(reply) => {
                 let _ = enabled.send(reply.dataplane_enabled);
@@ -282,9 +335,10 @@ struct Claimer {
     client: Arc<ControlPlaneClient>,
     config: DataplaneConfig,
     running: Running,
-    storage: Arc<dyn object_store::ObjectStore>,
+    storage: StorageBuckets,
     /// Told when an attempt starts, for the heartbeat to name it at once.
     started: Arc<Notify>,
+    observers: health::Observers,
 }
 
 impl Claimer {
@@ -301,6 +355,7 @@ impl Claimer {
             running,
             storage,
             started,
+            observers,
         } = self;
         let mut failures = 0u32;
         loop {
@@ -312,15 +367,24 @@ impl Claimer {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return Ok(());
             };
-            match client.claim(config.claim_wait, Some(kind)).await {
+            let asked = Instant::now();
+            let claimed = client.claim(config.claim_wait, Some(kind)).await;
+            observers.claimed(&claimed, asked.elapsed());
+            match claimed {
                 Ok(ClaimResponse {
                     task: Some(task), ..
                 }) => {
                     failures = 0;
                     tracing::info!(task_id = %task.task_id, kind = %task.kind, role = %task.role, "claimed connector task");
                     let client = client.clone();
+                    let storage = storage.clone();
+                    let secrets = config.secrets_manager.clone();
                     tokio::spawn(async move {
-                        task::run_task(&client, task).await;
+                        if let Some(task) =
+                            secrets::resolve_task(&client, task, secrets.as_deref()).await
+                        {
+                            task::run_task(&client, task, &storage).await;
+                        }
                         drop(permit);
                     });
                 }
@@ -344,9 +408,15 @@ impl Claimer {
                     let client = client.clone();
                     let running = running.clone();
                     let storage = storage.clone();
+                    let observers = observers.clone();
+                    let secrets = config.secrets_manager.clone();
                     tokio::spawn(async move {
                         let attempt_id = claimed.attempt_id;
-                        attempt::run(&client, claimed, signal, storage.as_ref()).await;
+                        observers.metrics.attempts_running.inc();
+                        let ended =
+                            attempt::run(&client, claimed, signal, &storage, secrets.as_deref())
+                                .await;
+                        observers.attempt_ended(&ended);
                         running.lock().await.remove(&attempt_id);
                         drop(permit);
                     });

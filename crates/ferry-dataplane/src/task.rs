@@ -16,8 +16,15 @@ const DISCOVER_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// Longest a `spec` runs here: a program printing what it reads, reaching nothing.
 const SPEC_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs a connector task, within its deadline, and reports its answer.
-pub async fn run_task(client: &ControlPlaneClient, task: ClaimedTask) {
+/// Runs a connector task, within its deadline, and reports its answer; the answer is also
+/// the task's workload output.
+pub async fn run_task(
+    client: &ControlPlaneClient,
+    task: ClaimedTask,
+    storage: &crate::StorageBuckets,
+) {
+    let started_at = crate::output::now_text();
+    let started = std::time::Instant::now();
     let own = match task.kind {
         TaskKind::Check => CHECK_TIMEOUT,
         TaskKind::Discover => DISCOVER_TIMEOUT,
@@ -47,6 +54,24 @@ pub async fn run_task(client: &ControlPlaneClient, task: ClaimedTask) {
             )),
         },
     };
+    let output = json!({
+        "version": crate::output::OUTPUT_VERSION,
+        "taskId": task.task_id,
+        "kind": task.kind,
+        "role": task.role,
+        "connectorType": task.connector_type,
+        "startedAt": started_at,
+        "endedAt": crate::output::now_text(),
+        "durationMs": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "result": answer.result,
+        "error": answer.error,
+    });
+    crate::output::write(
+        storage.workload_output.as_ref(),
+        ferry_api::task_output_path(task.task_id),
+        &output,
+    )
+    .await;
     if let Err(error) = client.task_result(task.task_id, &answer).await {
         tracing::warn!(task_id = %task.task_id, %error, "could not report the task's answer");
     }

@@ -259,6 +259,11 @@ impl Store {
                 Ok((
                     &state.stream,
                     to_json("connection_state", "state", &state.state)?,
+                    state
+                        .reference
+                        .as_ref()
+                        .map(|reference| to_json("connection_state", "state_reference", reference))
+                        .transpose()?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -280,18 +285,20 @@ impl Store {
             return Err(fenced(job_id, attempt_id));
         };
         let connection_id: String = Columns::of("jobs", &guard).get("connection_id")?;
-        for (stream, state) in states {
+        for (stream, state, reference) in states {
             sqlx::query(
-                "INSERT INTO connection_state (connection_id, stream, state, attempt_id, updated_at)
-                 VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO connection_state (connection_id, stream, state, attempt_id, updated_at, state_reference)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (connection_id, stream)
-                 DO UPDATE SET state = excluded.state, attempt_id = excluded.attempt_id, updated_at = excluded.updated_at",
+                 DO UPDATE SET state = excluded.state, attempt_id = excluded.attempt_id, updated_at = excluded.updated_at,
+                   state_reference = excluded.state_reference",
             )
             .bind(&connection_id)
             .bind(stream)
             .bind(state)
             .bind(attempt_id.to_string())
             .bind(now)
+            .bind(reference)
             .execute(&mut *transaction)
             .await?;
         }
@@ -427,7 +434,7 @@ impl Store {
 
     pub async fn connection_states(&self, connection_id: Uuid) -> Result<Vec<StoredState>> {
         sqlx::query(
-            "SELECT stream, state FROM connection_state WHERE connection_id = $1 ORDER BY stream",
+            "SELECT stream, state, state_reference FROM connection_state WHERE connection_id = $1 ORDER BY stream",
         )
         .bind(connection_id.to_string())
         .fetch_all(&self.pool)
@@ -438,6 +445,7 @@ impl Store {
             Ok(StoredState {
                 stream: columns.get("stream")?,
                 state: columns.json("state")?,
+                reference: columns.optional_json("state_reference")?,
             })
         })
         .collect()

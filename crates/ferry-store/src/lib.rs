@@ -16,14 +16,22 @@ mod regions;
 mod workspaces;
 
 mod actors;
+mod attempt_counts;
 mod attempts;
 mod dataplanes;
+mod handback;
 mod jobs;
+mod stats;
+mod storage;
 mod tasks;
+mod ui_sessions;
 
 pub use attempts::{AttemptOutcome, Failure};
 pub use error::StoreError;
+pub use handback::HANDED_BACK_REASON;
 pub use models::*;
+pub use stats::{HeartbeatAge, JobCount, QueueStats};
+pub use ui_sessions::UiSession;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -69,6 +69,16 @@ const SOURCES: &[(i64, &str, &str)] = &[
         "custom definitions' SPECs",
         include_str!("../migrations/0011_definition_specs.sql"),
     ),
+    (
+        12,
+        "web UI passwords and sessions",
+        include_str!("../migrations/0012_ui_sign_in.sql"),
+    ),
+    (
+        13,
+        "attempt log lengths and state references",
+        include_str!("../migrations/0013_storage.sql"),
+    ),
 ];
 
 /// The embedded list, handed to sqlx's migrator through its public source trait.

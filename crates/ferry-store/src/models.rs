@@ -369,6 +369,8 @@ impl RetryPolicy {
 pub struct StoredState {
     pub stream: String,
     pub state: Value,
+    /// Where a large state is kept instead (the state bucket); `state` is then null.
+    pub reference: Option<ferry_api::StateReference>,
 }
 
 /// What a heartbeat learns about the attempts a data plane says it runs.

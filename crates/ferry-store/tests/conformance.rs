@@ -648,10 +648,13 @@ async fn jobs(store: &Store, url: &str) {
         stream_namespace: Some("public".to_owned()),
         records_committed: 5,
         bytes_committed: 50,
+        estimated_records: Some(5_000),
+        estimated_bytes: None,
     }];
     let state = ferry_store::StoredState {
         stream: "public.users".to_owned(),
         state: serde_json::json!({"cursor": 10}),
+        reference: None,
     };
     store
         .commit_state(
@@ -666,8 +669,38 @@ async fn jobs(store: &Store, url: &str) {
         .unwrap();
     assert_eq!(
         store.connection_states(connection.id).await.unwrap(),
-        [state]
+        std::slice::from_ref(&state)
     );
+    // A large state is kept as a reference (its key and digest) in the state's place.
+    let referenced = ferry_store::StoredState {
+        stream: "public.big".to_owned(),
+        state: serde_json::Value::Null,
+        reference: Some(ferry_api::StateReference {
+            key: "state/connection-x/ab/cd.json".to_owned(),
+            sha256: "cd".to_owned(),
+            bytes: 2_000_000,
+        }),
+    };
+    store
+        .commit_state(
+            job.id,
+            retry.id,
+            std::slice::from_ref(&referenced),
+            5,
+            50,
+            &stats,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.connection_states(connection.id).await.unwrap(),
+        [referenced, state]
+    );
+    // An attempt's log length moves only from what it is (two requests racing: one wins).
+    assert_eq!(store.attempt_log_bytes(retry.id).await.unwrap(), 0);
+    assert!(store.advance_attempt_log(retry.id, 0, 100).await.unwrap());
+    assert!(!store.advance_attempt_log(retry.id, 0, 150).await.unwrap());
+    assert_eq!(store.attempt_log_bytes(retry.id).await.unwrap(), 100);
     let done = store
         .finish_attempt(
             job.id,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct CredentialsFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin: Option<ClientCredentials>,
+    pub admin: Option<AdminCredentials>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_dataplane: Option<DataplaneCredentials>,
 }
@@ -22,6 +22,21 @@ pub struct CredentialsFile {
 pub struct ClientCredentials {
     pub client_id: String,
     pub client_secret: String,
+}
+
+/// The instance admin's API credentials and web-UI sign-in, each part present once made
+/// here (API credentials given by `FERRY_ADMIN_CLIENT_ID`/`_SECRET` are not written).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminCredentials {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,7 +56,10 @@ fn client(credentials: &Credentials) -> ClientCredentials {
 
 /// Merges the secrets this start created into the file, leaving older ones in place.
 pub fn record(path: &Path, report: &BootstrapReport) -> anyhow::Result<()> {
-    if report.new_admin_credentials.is_none() && report.new_dataplane_credentials.is_none() {
+    if report.new_admin_credentials.is_none()
+        && report.new_dataplane_credentials.is_none()
+        && report.new_admin_password.is_none()
+    {
         return Ok(());
     }
     let mut file: CredentialsFile = match std::fs::read(path) {
@@ -51,8 +69,14 @@ pub fn record(path: &Path, report: &BootstrapReport) -> anyhow::Result<()> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => CredentialsFile::default(),
         Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
     };
-    if let Some(admin) = &report.new_admin_credentials {
-        file.admin = Some(client(admin));
+    let admin = file.admin.get_or_insert_with(AdminCredentials::default);
+    if let Some(credentials) = &report.new_admin_credentials {
+        admin.client_id = Some(credentials.client_id.clone());
+        admin.client_secret = Some(credentials.client_secret.clone());
+    }
+    if let Some(password) = &report.new_admin_password {
+        admin.email = Some(report.admin_email.clone());
+        admin.password = Some(password.clone());
     }
     if let Some(dataplane) = &report.new_dataplane_credentials {
         let credentials = client(dataplane);

@@ -6,6 +6,9 @@ mod connector_exec;
 mod credentials;
 mod dataplane_config;
 mod edge;
+mod logging;
+mod secrets_manager;
+mod storage_settings;
 mod supervisor;
 
 use std::net::SocketAddr;
@@ -92,18 +95,24 @@ struct ControlArgs {
         default_value_t = 300
     )]
     dataplane_unhealthy_after_seconds: u64,
-    /// Where attempt logs are read from (and, for `ferry up`, written to).
-    #[arg(long, env = "FERRY_STORAGE_DIR")]
-    storage_dir: Option<PathBuf>,
-    /// Object storage for attempt logs instead of the directory: `s3://bucket/prefix`
-    /// (credentials, region and endpoint from `AWS_*`, as the AWS tools read them).
-    #[arg(long, env = "FERRY_STORAGE_URL")]
-    storage_url: Option<String>,
+    /// Storage (the guide's `storage.*`): the control plane keeps attempts' logs in its
+    /// `log` bucket (`<data-dir>/storage` unless given).
+    #[command(flatten)]
+    storage: storage_settings::StorageArgs,
     /// Heartbeat interval of `ferry up`'s own data plane, in seconds.
     #[arg(long, env = "FERRY_HEARTBEAT_INTERVAL_SECONDS", default_value_t = 10)]
     heartbeat_interval_seconds: u64,
+    /// Logs on stderr as `text` or as JSON lines (`json`).
+    #[arg(long, env = "FERRY_LOG_FORMAT", value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
+    /// Also serve `/metrics` (Prometheus text) alone on this address, e.g. `0.0.0.0:9102`;
+    /// it is always served on the API port too.
+    #[arg(long, env = "FERRY_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     edge: edge::ServerEdgeArgs,
+    #[command(flatten)]
+    secrets_manager: secrets_manager::SecretsManagerArgs,
 }
 
 #[derive(Args)]
@@ -129,16 +138,28 @@ struct DataplaneArgs {
     /// Seconds between heartbeats (default 10).
     #[arg(long, env = "FERRY_HEARTBEAT_INTERVAL_SECONDS")]
     heartbeat_interval_seconds: Option<u64>,
-    /// Directory for attempt logs (the storage the control plane reads them from).
-    #[arg(long, env = "FERRY_STORAGE_DIR")]
-    storage_dir: Option<PathBuf>,
-    /// Object storage for attempt logs instead: `s3://bucket/prefix` (`AWS_*` settings).
-    #[arg(long, env = "FERRY_STORAGE_URL")]
-    storage_url: Option<String>,
+    /// Storage (the guide's `storage.*`, also the YAML's `storage:` block): the `state`
+    /// and `workloadOutput` buckets, and the `log` bucket for a log the control plane
+    /// could not take (`.ferry-dataplane/storage` unless given).
+    #[command(flatten)]
+    storage: storage_settings::StorageArgs,
     /// The one directory the local-file connectors (`file`, `local-json`, `csv`) may read
     /// and write (Airbyte's `/local` mount); without it they are refused.
     #[arg(long, env = "FERRY_LOCAL_ROOT")]
     local_root: Option<PathBuf>,
+    #[command(flatten)]
+    secrets_manager: secrets_manager::SecretsManagerArgs,
+    /// Serve `/health/liveness`, `/health/readiness` and `/metrics` here, e.g. `0.0.0.0:8085`
+    /// (the chart's); not served unless given.
+    #[arg(long, env = "FERRY_HEALTH_LISTEN")]
+    health_listen: Option<SocketAddr>,
+    /// On SIGTERM, seconds running attempts may go on before they are handed back (with
+    /// their committed state) for another plane of the region (default 30).
+    #[arg(long, env = "FERRY_DRAIN_SECONDS")]
+    drain_seconds: Option<u64>,
+    /// Logs on stderr as `text` or as JSON lines (`json`, the chart's).
+    #[arg(long, env = "FERRY_LOG_FORMAT", value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Args)]
@@ -189,14 +210,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .init();
+    logging::init(match &cli.command {
+        Command::Up(args) => args.control.log_format,
+        Command::Server(args) => args.control.log_format,
+        Command::Dataplane(args) => args.log_format,
+        _ => logging::LogFormat::Text,
+    });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -239,32 +258,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Object storage named by a URL: `s3://bucket/prefix`, with credentials, region and endpoint
-/// from the `AWS_*` environment variables as the AWS tools read them.
-fn object_storage(url: &str) -> anyhow::Result<std::sync::Arc<dyn object_store::ObjectStore>> {
-    let parsed = url::Url::parse(url).with_context(|| format!("storage URL '{url}'"))?;
-    if parsed.scheme() != "s3" {
-        bail!("storage URL '{url}': only s3://bucket/prefix is supported (or --storage-dir)");
-    }
-    let bucket = object_store::aws::AmazonS3Builder::from_env()
-        .with_url(url)
-        .build()
-        .with_context(|| format!("storage URL '{url}'"))?;
-    let prefix = parsed.path().trim_matches('/');
-    Ok(if prefix.is_empty() {
-        std::sync::Arc::new(bucket)
-    } else {
-        std::sync::Arc::new(object_store::prefix::PrefixStore::new(bucket, prefix))
-    })
-}
-
-/// The first of these environment variables that is set.
-fn first_env(names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
-}
-
 async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
     let file = match &args.config {
         Some(path) => dataplane_config::load(path)?,
@@ -272,12 +265,11 @@ async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
     };
     let control_plane_url = args
         .control_plane_url
-        .or(file.control_plane_url)
+        .or(file.control_plane_url.clone())
         .context("no control plane: pass --control-plane-url or set FERRY_CONTROL_PLANE_URL")?;
     let client_id = args
         .client_id
-        .or_else(|| first_env(&["DATA_PLANE_CLIENT_ID", "DATAPLANE_CLIENT_ID"]))
-        .or(file.client_id)
+        .or_else(|| file.client_id())
         .context("no client id: pass --client-id or set DATA_PLANE_CLIENT_ID")?;
     let secret_file = args.connection.client_secret_file.as_deref();
     let client_secret = match args
@@ -285,8 +277,9 @@ async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
         .or(secret_file.map(edge::read_secret).transpose()?)
     {
         Some(secret) => Some(secret),
-        None => first_env(&["DATA_PLANE_CLIENT_SECRET", "DATAPLANE_CLIENT_SECRET"])
-            .or(file.client_secret)
+        None => file
+            .client_secret_from_env()
+            .or_else(|| file.client_secret_in_file())
             .map(Ok)
             .or_else(|| file.client_secret_file.as_deref().map(edge::read_secret))
             .transpose()?,
@@ -303,9 +296,29 @@ async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
     {
         config.heartbeat_interval = Duration::from_secs(seconds.max(1));
     }
-    if let Some(storage_dir) = args.storage_dir.or(file.storage_dir) {
-        config.storage_dir = storage_dir;
+    config.health_listen = args.health_listen.or(file.health_listen);
+    if let Some(seconds) = args.drain_seconds.or(file.drain_seconds) {
+        config.drain = Duration::from_secs(seconds);
     }
+    let ignored = file.ignored_keys();
+    if !ignored.is_empty() {
+        tracing::info!(keys = ?ignored, "accepted and ignored: Ferry has no editions and needs no licence key");
+    }
+    if let Some(name) = &file.data_plane.id {
+        tracing::info!(data_plane = %name, "dataPlane.id from the config (informational: the credentials decide which plane this is)");
+    }
+    let default_storage_dir = file
+        .storage_dir
+        .clone()
+        .unwrap_or_else(|| config.storage_dir.clone());
+    let buckets =
+        storage_settings::open(&args.storage, file.storage.as_ref(), &default_storage_dir)?;
+    if let Some(dir) = &buckets.local_dir {
+        config.storage_dir = dir.clone();
+    } else {
+        storage_settings::probe(&[&buckets.log, &buckets.state, &buckets.workload_output]).await?;
+    }
+    config.buckets = Some(buckets.for_dataplane());
     if let Some(root) = args.local_root.clone().or(file.local_root.clone()) {
         // Set once, before any connector is built. The plane's own files (its storage, its
         // settings and secret files) stay out of it.
@@ -321,15 +334,14 @@ async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
         let root = ferry_connectors::local_root::set(&root, &own).map_err(anyhow::Error::msg)?;
         tracing::info!(root = %root.display(), "local files under this root");
     }
-    config.object_storage = args
-        .storage_url
-        .as_deref()
-        .map(object_storage)
-        .transpose()?;
     config.connection = ferry_client::ClientOptions {
         ca_cert: args.connection.ca_cert.or(file.ca_cert),
         connect_to: args.connection.connect_to,
     };
+    config.secrets_manager =
+        secrets_manager::start(&args.secrets_manager, file.secrets_manager.as_ref())
+            .await?
+            .map(std::sync::Arc::new);
     connector_exec::prepare_dataplane();
     let parent_gone = watch_parent(std::env::var(PARENT_PID_VARIABLE).ok());
     let stop = async {
@@ -380,13 +392,12 @@ async fn run_control_plane(
     local_root: Option<&Path>,
 ) -> anyhow::Result<()> {
     let admin_credentials = admin_credentials_from_env()?;
-    let object_storage = args
-        .storage_url
-        .as_deref()
-        .map(object_storage)
-        .transpose()?;
-    let storage_dir = args
-        .storage_dir
+    let buckets = storage_settings::open(&args.storage, None, &data_dir.join("storage"))?;
+    if buckets.local_dir.is_none() {
+        storage_settings::probe(&[&buckets.log]).await?;
+    }
+    let storage_dir = buckets
+        .local_dir
         .clone()
         .unwrap_or_else(|| data_dir.join("storage"));
     std::fs::create_dir_all(&storage_dir)
@@ -398,25 +409,31 @@ async fn run_control_plane(
         .map(|root| ferry_connectors::local_root::prepare(root, &[data_dir, &storage_dir]))
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let log_storage: std::sync::Arc<dyn object_store::ObjectStore> = match object_storage {
-        Some(storage) => storage,
-        None => std::sync::Arc::new(
-            object_store::local::LocalFileSystem::new_with_prefix(&storage_dir)
-                .with_context(|| format!("opening the storage dir {}", storage_dir.display()))?,
-        ),
-    };
+    let log_storage = buckets.log.store.clone();
     let store = Store::connect(database_url)
         .await
         .context("opening the control-plane store")?;
-    let report = bootstrap(&store, &BootstrapOptions { admin_credentials })
-        .await
-        .context("bootstrapping the default organization")?;
+    let admin_email = std::env::var("FERRY_ADMIN_EMAIL").ok();
+    let report = bootstrap(
+        &store,
+        &BootstrapOptions {
+            admin_credentials,
+            admin_email,
+        },
+    )
+    .await
+    .context("bootstrapping the default organization")?;
     let credentials_path = data_dir.join("credentials.json");
     credentials::record(&credentials_path, &report)?;
     if let Some(admin) = &report.new_admin_credentials {
         // Printed once: only the hash is stored.
         println!("admin client id:     {}", admin.client_id);
         println!("admin client secret: {}", admin.client_secret);
+        println!("(also written to {})", credentials_path.display());
+    }
+    if let Some(password) = &report.new_admin_password {
+        // Printed once: only the hash is stored.
+        println!("admin sign-in:       {} / {password}", report.admin_email);
         println!("(also written to {})", credentials_path.display());
     }
     let config = ControlConfig {
@@ -432,9 +449,24 @@ async fn run_control_plane(
         log_storage,
     };
     let secrets = credentials::secrets_cipher(data_dir)?;
+    let manager = secrets_manager::start(&args.secrets_manager, None).await?;
     let state = AppState::new(store.clone(), config, secrets)
         .await
-        .context("loading the token signing key")?;
+        .context("loading the token signing key")?
+        .with_secrets_manager(manager);
+    // Before anything is served: no configuration keeps a secret inline once a manager is
+    // configured, and none refers to a manager that is not.
+    let moved = ferry_control::secrets::managed::migrate(&state)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("moving connector secrets to the secrets manager: {error}")
+        })?;
+    if moved > 0 {
+        tracing::info!(
+            configurations = moved,
+            "connector secrets moved into the secrets manager"
+        );
+    }
     let serve_options = args.edge.serve_options()?;
     let listener = TcpListener::bind(args.listen)
         .await
@@ -448,15 +480,32 @@ async fn run_control_plane(
         tracing::warn!(%address, "serving plain HTTP beyond loopback: pass --tls-cert and --tls-key unless a proxy terminates TLS");
     }
     tracing::info!(%address, database = ?store.backend(), "control plane started");
+    if let Some(metrics_address) = args.metrics_listen {
+        let metrics_listener = TcpListener::bind(metrics_address)
+            .await
+            .with_context(|| format!("--metrics-listen {metrics_address}"))?;
+        println!(
+            "ferry metrics on http://{}/metrics",
+            metrics_listener
+                .local_addr()
+                .context("reading the bound address")?
+        );
+        tokio::spawn(ferry_control::metrics::serve(
+            metrics_listener,
+            state.clone(),
+            shutdown_signal(),
+        ));
+    }
     let reaper = ferry_control::spawn_lease_reaper(state.clone());
     let scheduler = ferry_control::schedule::spawn_scheduler(state.clone());
     let dataplane = local_root.map(|local_root| {
         tokio::spawn(supervise_default_dataplane(
             args.edge
                 .default_dataplane_args(address, args.public_url.as_deref()),
-            (storage_dir.clone(), args.storage_url.clone(), local_root),
+            (storage_dir.clone(), args.storage.child_args(), local_root),
             (store.clone(), credentials_path.clone()),
             args.heartbeat_interval_seconds,
+            secrets_manager::child_environment(&args.secrets_manager),
         ))
     });
     ferry_control::serve(listener, state, serve_options, shutdown_signal())
@@ -493,9 +542,10 @@ async fn watch_parent(expected: Option<String>) {
 /// renewing its credentials if they stop working (`supervisor`).
 async fn supervise_default_dataplane(
     connection_args: Vec<std::ffi::OsString>,
-    (storage_dir, storage_url, local_root): (PathBuf, Option<String>, PathBuf),
+    (storage_dir, storage_args, local_root): (PathBuf, Vec<std::ffi::OsString>, PathBuf),
     (store, credentials_path): (Store, PathBuf),
     heartbeat_interval_seconds: u64,
+    secrets_manager_environment: Vec<(&'static str, String)>,
 ) {
     let Ok(executable) = std::env::current_exe() else {
         tracing::error!("cannot find the ferry executable to start the default data plane");
@@ -503,14 +553,15 @@ async fn supervise_default_dataplane(
     };
     let command = |credentials: &credentials::DataplaneCredentials| {
         let mut command = tokio::process::Command::new(&executable);
-        if let Some(url) = &storage_url {
-            command.env("FERRY_STORAGE_URL", url);
-        }
         command
             .arg("dataplane")
             .args(&connection_args)
+            .args(&storage_args)
             .arg("--heartbeat-interval-seconds")
             .arg(heartbeat_interval_seconds.to_string())
+            // `ferry up` stopping stops its control plane too: hand back at once.
+            .arg("--drain-seconds")
+            .arg("0")
             .arg("--storage-dir")
             .arg(&storage_dir)
             .arg("--local-root")
@@ -519,6 +570,7 @@ async fn supervise_default_dataplane(
             .env("DATA_PLANE_CLIENT_ID", &credentials.client_id)
             .env("DATA_PLANE_CLIENT_SECRET", &credentials.client_secret)
             .env(PARENT_PID_VARIABLE, std::process::id().to_string())
+            .envs(secrets_manager_environment.iter().cloned())
             .stdin(std::process::Stdio::null());
         command
     };

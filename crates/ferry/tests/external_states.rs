@@ -55,6 +55,12 @@ async fn global_and_legacy_states_resume_as_given() {
         let connection_id = connection["connectionId"].clone();
         let job = admin.sync(&connection_id, Duration::from_secs(60)).await;
         assert_eq!(job["rowsSynced"], 45, "{state_type}: {job}");
+        // The source's ESTIMATE trace shows in the stream's stats beside what was synced.
+        let numbers = &job["streamStats"][0];
+        assert_eq!(numbers["streamName"], "numbers", "{job}");
+        assert_eq!(numbers["recordsCommitted"], 45, "{job}");
+        assert_eq!(numbers["estimatedRecords"], 45, "{job}");
+        assert_eq!(numbers["estimatedBytes"], 45 * 25, "{job}");
         let stored = admin
             .get(&format!(
                 "/api/public/v1/connections/{}",

@@ -131,3 +131,66 @@ async fn a_refused_connection_is_retried_as_a_transient_error() {
         );
     }
 }
+
+/// An external destination that refuses the data says why in a TRACE error: that message,
+/// not the source's view of a closed pipe, is the job's failure reason and is in the
+/// attempt's log; a config error is not retried.
+#[tokio::test]
+async fn an_external_destinations_trace_error_is_the_reason_once() {
+    let ferry = ferry().await;
+    let workspace = ferry.default_workspace();
+    let fixture = format!(
+        "{}/../ferry-connectors/tests/fixtures/protocol_connector.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let definition = workspace
+        .post_destination_definition(json!({"name": "refuses", "command": ["python3", fixture]}))
+        .await;
+    assert_eq!(definition.status, 200, "{}", definition.body);
+    let destination = ferry
+        .admin
+        .create(
+            "/api/public/v1/destinations",
+            json!({"name": "refuses", "workspaceId": workspace.id,
+                   "definitionId": definition.body["id"], "configuration": {"fail_write": true}}),
+        )
+        .await;
+    let source = ferry
+        .admin
+        .create(
+            "/api/public/v1/sources",
+            json!({"name": "faker", "workspaceId": workspace.id, "configuration": faker()}),
+        )
+        .await;
+    let connection = ferry
+        .admin
+        .create(
+            "/api/public/v1/connections",
+            json!({"sourceId": source["sourceId"], "destinationId": destination["destinationId"],
+                   "configurations": {"streams": [{"name": "users", "syncMode": "full_refresh_append"}]}}),
+        )
+        .await;
+    let job = ferry
+        .admin
+        .failed_sync(&connection["connectionId"], Duration::from_secs(60))
+        .await;
+    assert_eq!(job["failureType"], "config_error", "{job}");
+    assert_eq!(job["failureOrigin"], "destination", "{job}");
+    let reason = text(&job["failureReason"]);
+    assert!(
+        reason.contains("the destination refused the data"),
+        "{reason}"
+    );
+    let attempts = job["attempts"].as_array().cloned().unwrap_or_default();
+    assert_eq!(attempts.len(), 1, "a config error is not retried: {job}");
+    let log = ferry
+        .admin
+        .get(&format!(
+            "/api/public/v1/jobs/{}/attempts/1/logs",
+            job["jobId"]
+        ))
+        .await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let log = log.body.to_string();
+    assert!(log.contains("the destination refused the data"), "{log}");
+}

@@ -334,7 +334,8 @@ async fn a_full_refresh_of_matching_types_moves_rows_in_copy_binary() {
                  SELECT i, i / 7.0, repeat(md5(i::text), 3), jsonb_build_object('i', i),
                         timestamptz '2024-01-01' + i * interval '1 second'
                  FROM generate_series(4, 20000) i;
-               CREATE TABLE nothing (id bigint PRIMARY KEY, label text);"#,
+               CREATE TABLE nothing (id bigint PRIMARY KEY, label text);
+               ANALYZE exact;"#,
         )
         .await;
     let ferry = up(FerryOptions::new(StoreKind::Sqlite)).await;
@@ -355,6 +356,20 @@ async fn a_full_refresh_of_matching_types_moves_rows_in_copy_binary() {
         .await;
         let job = sync(&ferry, &connection).await;
         assert_eq!(job["rowsSynced"], 20000, "{mode}: {job}");
+        // The planner's estimate of the analysed table, beside what was synced; the table
+        // never analysed has none.
+        let stats = job["streamStats"].as_array().unwrap();
+        let exact = stats.iter().find(|stream| stream["streamName"] == "exact");
+        let exact = exact.unwrap_or_else(|| panic!("{job}"));
+        assert_eq!(exact["estimatedRecords"], 20000, "{job}");
+        assert!(exact["estimatedBytes"].as_i64().unwrap() > 0, "{job}");
+        let nothing = stats
+            .iter()
+            .find(|stream| stream["streamName"] == "nothing");
+        assert!(
+            nothing.is_none_or(|stream| stream.get("estimatedRecords").is_none()),
+            "{job}"
+        );
     }
     for table in ["replaced.exact", "appended.exact"] {
         for column in [

@@ -1,6 +1,8 @@
-//! Attempt logs in S3-compatible object storage (`--storage-url s3://…`): written there by
-//! the data plane, served from there by the control plane. The S3 endpoint is a real
-//! S3-speaking server from PyPI (moto), run by the test on a loopback port.
+//! `ferry up` with one S3-compatible bucket for all its storage (`--storage-url s3://…`,
+//! handed to its own data plane too): the attempt's log is kept there and served from
+//! there. The S3 endpoint is a real S3-speaking server from PyPI (moto, installed by
+//! `scripts/setup/moto.sh`), run by the test on a loopback port; `storage_s3.rs` tests the
+//! guide's `storage.type: s3` with three buckets and signature checks.
 
 #![allow(clippy::unwrap_used)]
 
@@ -25,18 +27,15 @@ impl Drop for S3Server {
 }
 
 async fn s3_server() -> S3Server {
-    let venv = ferry_testkit::python_venv(
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
-        "venv-moto-server",
-        "moto[server]",
-        "moto.server",
-    );
+    let moto = std::env::var("FERRY_MOTO_SERVER").unwrap_or_else(|_| {
+        panic!("FERRY_MOTO_SERVER is not set: run `. scripts/setup/moto.sh` (it installs moto's server)")
+    });
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(venv.join("bin/moto_server"))
+    let child = Command::new(moto)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -92,6 +92,7 @@ async fn identity(
         .store
         .record_dataplane_heartbeat(caller.dataplane.id, request.version.as_deref())
         .await?;
+    crate::services::heartbeat_pulse::remember(caller.dataplane.id);
     let region = state.store.region(caller.dataplane.region_id).await?;
     Ok(DataplaneIdentityResponse {
         dataplane_name: caller.dataplane.name.clone(),

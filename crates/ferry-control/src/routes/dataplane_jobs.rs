@@ -20,7 +20,7 @@ use crate::AppState;
 use crate::auth::DataplaneCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, parse_uuid};
-use crate::services::{access, connector_tasks, definitions, jobs};
+use crate::services::{access, attempt_logs, connector_tasks, definitions, jobs};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .route("/{jobId}/attempts/{attemptId}/progress", post(progress))
         .route("/{jobId}/attempts/{attemptId}/state", post(commit_state))
         .route("/{jobId}/attempts/{attemptId}/finish", post(finish))
+        .route("/{jobId}/attempts/{attemptId}/hand-back", post(hand_back))
+        .route("/{jobId}/attempts/{attemptId}/logs", post(append_log))
 }
 
 fn parse_job_id(text: &str) -> ApiResult<i64> {
@@ -93,6 +95,9 @@ pub async fn config(
     } else {
         Vec::new()
     };
+    // With a secrets manager these hold references, which the data plane resolves itself.
+    let source_configuration = crate::secrets::managed::for_dataplane(&state, &source)?;
+    let destination_configuration = crate::secrets::managed::for_dataplane(&state, &destination)?;
     let source_command = definitions::custom_command(&state, &source).await?;
     let destination_command = definitions::custom_command(&state, &destination).await?;
     Ok(Json(AttemptConfig {
@@ -106,14 +111,15 @@ pub async fn config(
         job_type: job.job_type,
         connection_id: connection.id,
         source_type: source.connector_type,
-        source_configuration: state.secrets.decrypt(&source.configuration)?,
+        source_configuration,
         destination_type: destination.connector_type,
-        destination_configuration: state.secrets.decrypt(&destination.configuration)?,
+        destination_configuration,
         state: committed
             .into_iter()
             .map(|row| StreamState {
                 stream: row.stream,
                 state: row.state,
+                reference: row.reference,
             })
             .collect(),
     }))
@@ -146,6 +152,7 @@ pub async fn commit_state(
         .map(|stream_state| StoredState {
             stream: stream_state.stream,
             state: stream_state.state,
+            reference: stream_state.reference,
         })
         .collect();
     state
@@ -170,5 +177,52 @@ pub async fn finish(
 ) -> ApiResult<Json<Value>> {
     let (job, attempt_id) = held_attempt(&state, &caller, &job_id, &attempt_id).await?;
     let job = jobs::finish_attempt(&state, job.id, attempt_id, report).await?;
+    attempt_logs::join_when_ended(&state, job.id, attempt_id);
     Ok(Json(serde_json::json!({"job_status": job.status})))
+}
+
+/// `POST …/hand-back`: the caller, draining, gives the attempt up with what it committed; the
+/// job is claimable at once by any plane of the region.
+pub async fn hand_back(
+    State(state): State<AppState>,
+    caller: DataplaneCaller,
+    Path((job_id, attempt_id)): Path<(String, String)>,
+    ApiJson(counts): ApiJson<ProgressReport>,
+) -> ApiResult<Json<Value>> {
+    let (job, attempt_id) = held_attempt(&state, &caller, &job_id, &attempt_id).await?;
+    let job = jobs::hand_back_attempt(&state, job.id, attempt_id, &counts).await?;
+    Ok(Json(serde_json::json!({"job_status": job.status})))
+}
+
+/// `POST …/attempts/{attemptId}/logs?offset=N`: the attempt's log from byte N on (text).
+/// Taken from the data plane holding the attempt, even after its end, so that its last
+/// lines are never refused; the answer says how much of the log is held.
+pub async fn append_log(
+    State(state): State<AppState>,
+    caller: DataplaneCaller,
+    Path((job_id, attempt_id)): Path<(String, String)>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    body: axum::body::Body,
+) -> ApiResult<Json<ferry_api::LogAppendResponse>> {
+    let (job, attempt_id) = held_attempt(&state, &caller, &job_id, &attempt_id).await?;
+    let offset = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "offset")
+        .map(|(_, value)| value.into_owned())
+        .ok_or_else(|| ApiError::field("offset", "is required (the log's byte offset)"))?;
+    let offset: u64 = offset.parse().map_err(|_| {
+        ApiError::field(
+            "offset",
+            format!("must be a non-negative integer, got '{offset}'"),
+        )
+    })?;
+    let bytes = axum::body::to_bytes(body, attempt_logs::MAX_PART_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!(
+                "a log part may hold at most {} bytes",
+                attempt_logs::MAX_PART_BYTES
+            ))
+        })?;
+    let received = attempt_logs::append(&state, job.id, attempt_id, offset, &bytes).await?;
+    Ok(Json(ferry_api::LogAppendResponse { received }))
 }

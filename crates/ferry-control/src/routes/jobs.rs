@@ -1,25 +1,20 @@
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::Router;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
-use ferry_api::{
-    AttemptResponse, JobCreateRequest, JobResponse, JobStatus, JobType, JobsResponse, StreamStats,
-};
-use ferry_store::{Job, JobQuery, now_millis};
+use ferry_api::{JobCreateRequest, JobResponse, JobStatus, JobType, JobsResponse};
+use ferry_store::JobQuery;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{Access, Caller};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, QueryParams};
 use crate::pagination::links;
-use crate::services::{access, jobs};
-use crate::time_format::rfc3339;
+use crate::services::job_views::{self, job_response};
+use crate::services::{access, attempt_logs};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,99 +49,6 @@ fn status_filter(text: &str) -> ApiResult<JobStatus> {
     })
 }
 
-/// `PT8M30S`, as Airbyte reports a job's duration.
-pub fn iso8601_duration(millis: i64) -> String {
-    let total = millis.max(0) / 1000;
-    let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
-    let mut text = "PT".to_owned();
-    if hours > 0 {
-        text.push_str(&format!("{hours}H"));
-    }
-    if minutes > 0 {
-        text.push_str(&format!("{minutes}M"));
-    }
-    if seconds > 0 || (hours == 0 && minutes == 0) {
-        text.push_str(&format!("{seconds}S"));
-    }
-    text
-}
-
-pub async fn job_response(state: &AppState, job: Job) -> ApiResult<JobResponse> {
-    let attempts = state.store.attempts(job.id).await?;
-    let mut dataplane_names: HashMap<Uuid, String> = HashMap::new();
-    let mut attempt_responses = Vec::with_capacity(attempts.len());
-    for attempt in attempts {
-        if let std::collections::hash_map::Entry::Vacant(entry) =
-            dataplane_names.entry(attempt.dataplane_id)
-        {
-            entry.insert(state.store.dataplane(attempt.dataplane_id).await?.name);
-        }
-        attempt_responses.push(AttemptResponse {
-            attempt_id: attempt.id,
-            attempt_number: attempt.attempt_number,
-            status: attempt.status,
-            region_id: attempt.region_id,
-            dataplane_id: attempt.dataplane_id,
-            dataplane_name: dataplane_names[&attempt.dataplane_id].clone(),
-            started_at: rfc3339(attempt.created_at),
-            ended_at: attempt.ended_at.map(rfc3339),
-            failure_reason: attempt.failure_reason,
-            failure_origin: attempt.failure_origin,
-            failure_type: attempt.failure_type,
-            rows_synced: attempt.rows_synced,
-            bytes_synced: attempt.bytes_synced,
-            stream_stats: attempt.stream_stats,
-        });
-    }
-    // The job's per-stream figures: each attempt's, added up (a retry resumes, so together
-    // they count each row once, like rowsSynced).
-    let mut stream_stats: Vec<StreamStats> = Vec::new();
-    for stats in attempt_responses
-        .iter()
-        .flat_map(|attempt| &attempt.stream_stats)
-    {
-        match stream_stats.iter_mut().find(|total| {
-            total.stream_name == stats.stream_name
-                && total.stream_namespace == stats.stream_namespace
-        }) {
-            Some(total) => {
-                total.records_committed += stats.records_committed;
-                total.bytes_committed += stats.bytes_committed;
-            }
-            None => stream_stats.push(stats.clone()),
-        }
-    }
-    let terminal = job.status.is_terminal();
-    let duration = match (job.status, job.ended_at) {
-        (JobStatus::Pending, _) => None,
-        (_, Some(ended)) => Some(iso8601_duration(ended - job.created_at)),
-        _ => Some(iso8601_duration(now_millis() - job.created_at)),
-    };
-    Ok(JobResponse {
-        job_id: job.id,
-        status: job.status,
-        job_type: job.job_type,
-        start_time: rfc3339(job.created_at),
-        connection_id: job.connection_id,
-        last_updated_at: terminal.then(|| rfc3339(job.updated_at)),
-        duration,
-        rows_synced: attempt_responses
-            .iter()
-            .map(|attempt| attempt.rows_synced)
-            .sum(),
-        bytes_synced: attempt_responses
-            .iter()
-            .map(|attempt| attempt.bytes_synced)
-            .sum(),
-        region_id: job.region_id,
-        failure_reason: job.failure_reason,
-        failure_origin: job.failure_origin,
-        failure_type: job.failure_type,
-        stream_stats,
-        attempts: attempt_responses,
-    })
-}
-
 #[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = JobCreateRequest,
     responses((status = 200, body = JobResponse), (status = 409, body = ferry_api::Problem)))]
 pub async fn create(
@@ -154,45 +56,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<JobCreateRequest>,
 ) -> ApiResult<Json<JobResponse>> {
-    let job_type = match request.job_type.parse() {
-        Ok(JobType::Refresh) => {
-            return Err(ApiError::unprocessable_field(
-                "jobType",
-                "Refreshes are not supported in the public API",
-            ));
-        }
-        Ok(job_type) => job_type,
-        Err(_) => {
-            return Err(ApiError::field(
-                "jobType",
-                format!(
-                    "must be one of {}, got '{}'",
-                    JobType::NAMES.join(", "),
-                    request.job_type
-                ),
-            ));
-        }
-    };
-    let connection = access::visible_connection(&state, &caller, request.connection_id)
-        .await
-        .map_err(|error| match error {
-            ApiError::Store(ferry_store::StoreError::NotFound { .. }) | ApiError::NotFound(_) => {
-                ApiError::field(
-                    "connectionId",
-                    format!("connection {} does not exist", request.connection_id),
-                )
-            }
-            other => other,
-        })?;
-    let workspace = state.store.live_workspace(connection.workspace_id).await?;
-    let needed = if job_type == JobType::Clear {
-        Access::Edit
-    } else {
-        Access::Run
-    };
-    caller.require_workspace_access(&workspace, needed)?;
-    let job = jobs::start_job(&state, &connection, job_type).await?;
-    Ok(Json(job_response(&state, job).await?))
+    Ok(Json(job_views::create(&state, &caller, request).await?))
 }
 
 fn parse_time(query: &QueryParams, name: &str) -> ApiResult<Option<i64>> {
@@ -320,10 +184,8 @@ pub async fn cancel(
     caller: Caller,
     Path(job_id): Path<String>,
 ) -> ApiResult<Json<JobResponse>> {
-    let job = access::visible_job(&state, &caller, parse_job_id(&job_id)?).await?;
-    access::require_workspace(&state, &caller, job.workspace_id, Access::Run).await?;
-    let job = jobs::cancel_job(&state, &job).await?;
-    Ok(Json(job_response(&state, job).await?))
+    let job_id = parse_job_id(&job_id)?;
+    Ok(Json(job_views::cancel(&state, &caller, job_id).await?))
 }
 
 /// Ferry extension: an attempt's log, as its data plane stored it (text).
@@ -332,7 +194,6 @@ pub async fn attempt_log(
     caller: Caller,
     Path((job_id, attempt_number)): Path<(String, String)>,
 ) -> ApiResult<(axum::http::HeaderMap, String)> {
-    use object_store::ObjectStoreExt;
     let job = access::visible_job(&state, &caller, parse_job_id(&job_id)?).await?;
     let attempt_number: i64 = attempt_number.parse().map_err(|_| {
         ApiError::field(
@@ -340,20 +201,11 @@ pub async fn attempt_log(
             format!("must be an integer, got '{attempt_number}'"),
         )
     })?;
-    let storage = &state.config.log_storage;
-    let path = object_store::path::Path::from(ferry_api::attempt_log_path(job.id, attempt_number));
-    let bytes = match storage.get(&path).await {
-        Ok(object) => object
-            .bytes()
-            .await
-            .map_err(|error| ApiError::Internal(format!("reading a log: {error}")))?,
-        Err(object_store::Error::NotFound { .. }) => {
-            return Err(ApiError::NotFound(format!(
-                "no log for attempt {attempt_number} of job {} (yet)",
-                job.id
-            )));
-        }
-        Err(error) => return Err(ApiError::Internal(format!("reading a log: {error}"))),
+    let Some(bytes) = attempt_logs::read(&state, job.id, attempt_number).await? else {
+        return Err(ApiError::NotFound(format!(
+            "no log for attempt {attempt_number} of job {} (yet)",
+            job.id
+        )));
     };
     let mut headers = axum::http::HeaderMap::new();
     headers.insert(
@@ -361,17 +213,4 @@ pub async fn attempt_log(
         axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     Ok((headers, String::from_utf8_lossy(&bytes).into_owned()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_airbytes() {
-        assert_eq!(iso8601_duration(0), "PT0S");
-        assert_eq!(iso8601_duration(510_000), "PT8M30S");
-        assert_eq!(iso8601_duration(3_600_000), "PT1H");
-        assert_eq!(iso8601_duration(3_661_999), "PT1H1M1S");
-    }
 }

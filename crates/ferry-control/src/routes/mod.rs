@@ -16,11 +16,12 @@ pub(crate) mod organizations;
 pub(crate) mod permissions;
 pub(crate) mod regions;
 pub(crate) mod streams;
+pub(crate) mod user_passwords;
 pub(crate) mod workspaces;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -42,11 +43,9 @@ pub fn router(state: AppState) -> Router {
             post(dataplane_jobs::task_result),
         )
         .route("/health", get(health))
-        .route(
-            "/",
-            get(|| async { Redirect::temporary("/api/public/v1/openapi.json") }),
-        )
-        .fallback(not_found)
+        // The web UI: `/` and its pages, outside `/api`.
+        .merge(crate::ui::router())
+        .fallback(crate::ui::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_panic| {
@@ -70,6 +69,7 @@ fn public_api() -> Router<AppState> {
         .merge(jobs::router())
         .merge(definitions::router())
         .merge(streams::router())
+        .merge(user_passwords::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -3,16 +3,12 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use ferry_api::{RegionCreateRequest, RegionPatchRequest, RegionResponse, RegionsResponse};
-use ferry_store::{NewRegion, Region, RegionChanges};
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, QueryParams, parse_uuid, valid_name};
-use crate::time_format::rfc3339;
-
-const REGIONS: &str = "regions";
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, QueryParams, parse_uuid};
+use crate::services::regions;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,17 +19,6 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-pub fn region_response(region: Region) -> RegionResponse {
-    RegionResponse {
-        region_id: region.id,
-        name: region.name,
-        organization_id: region.organization_id,
-        enabled: region.enabled,
-        created_at: rfc3339(region.created_at),
-        updated_at: rfc3339(region.updated_at),
-    }
-}
-
 #[utoipa::path(get, path = "/regions", tag = "regions",
     params(("organizationId" = Uuid, Query, description = "organization whose regions to list")),
     responses((status = 200, body = RegionsResponse)))]
@@ -42,16 +27,8 @@ pub async fn list(
     caller: Caller,
     query: QueryParams,
 ) -> ApiResult<Json<RegionsResponse>> {
-    caller.require_instance_admin(REGIONS)?;
     let organization_id = query.required_uuid("organizationId")?;
-    state.store.organization(organization_id).await?;
-    let data = state
-        .store
-        .regions(organization_id)
-        .await?
-        .into_iter()
-        .map(region_response)
-        .collect();
+    let data = regions::list_regions(&state, &caller, organization_id).await?;
     Ok(Json(RegionsResponse { data }))
 }
 
@@ -62,28 +39,9 @@ pub async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<RegionCreateRequest>,
 ) -> ApiResult<Json<RegionResponse>> {
-    caller.require_instance_admin(REGIONS)?;
-    let name = valid_name("name", &request.name)?;
-    state
-        .store
-        .organization(request.organization_id)
-        .await
-        .map_err(|_| {
-            ApiError::field(
-                "organizationId",
-                format!("organization {} does not exist", request.organization_id),
-            )
-        })?;
-    let region = state
-        .store
-        .create_region(&NewRegion {
-            id: Uuid::new_v4(),
-            organization_id: request.organization_id,
-            name,
-            enabled: request.enabled.unwrap_or(true),
-        })
-        .await?;
-    Ok(Json(region_response(region)))
+    Ok(Json(
+        regions::create_region(&state, &caller, request).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/regions/{regionId}", tag = "regions",
@@ -93,11 +51,10 @@ pub async fn read(
     caller: Caller,
     Path(region_id): Path<String>,
 ) -> ApiResult<Json<RegionResponse>> {
-    caller.require_instance_admin(REGIONS)?;
     let region_id = parse_uuid("regionId", &region_id)?;
-    Ok(Json(region_response(
-        state.store.live_region(region_id).await?,
-    )))
+    Ok(Json(
+        regions::read_region(&state, &caller, region_id).await?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/regions/{regionId}", tag = "regions", request_body = RegionPatchRequest,
@@ -108,24 +65,10 @@ pub async fn update(
     Path(region_id): Path<String>,
     ApiJson(request): ApiJson<RegionPatchRequest>,
 ) -> ApiResult<Json<RegionResponse>> {
-    caller.require_instance_admin(REGIONS)?;
     let region_id = parse_uuid("regionId", &region_id)?;
-    let name = request
-        .name
-        .as_deref()
-        .map(|name| valid_name("name", name))
-        .transpose()?;
-    let region = state
-        .store
-        .update_region(
-            region_id,
-            &RegionChanges {
-                name,
-                enabled: request.enabled,
-            },
-        )
-        .await?;
-    Ok(Json(region_response(region)))
+    Ok(Json(
+        regions::update_region(&state, &caller, region_id, request).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/regions/{regionId}", tag = "regions",
@@ -136,9 +79,8 @@ pub async fn remove(
     caller: Caller,
     Path(region_id): Path<String>,
 ) -> ApiResult<Json<RegionResponse>> {
-    caller.require_instance_admin(REGIONS)?;
     let region_id = parse_uuid("regionId", &region_id)?;
-    Ok(Json(region_response(
-        state.store.delete_region(region_id).await?,
-    )))
+    Ok(Json(
+        regions::delete_region(&state, &caller, region_id).await?,
+    ))
 }

@@ -14,6 +14,7 @@ use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{QueryParams, parse_uuid};
 use crate::services::access::visible_actor;
+use crate::services::connections;
 use crate::services::connector_tasks;
 
 pub fn router() -> Router<AppState> {
@@ -24,23 +25,6 @@ pub fn router() -> Router<AppState> {
             "/destinations/{destinationId}/check",
             post(check_destination),
         )
-}
-
-/// Airbyte's `ConnectionSyncModeEnum` values a stream supports.
-fn sync_modes(stream: &Value) -> Vec<&'static str> {
-    let supports = |mode: &str| {
-        stream["supported_sync_modes"]
-            .as_array()
-            .is_some_and(|modes| modes.iter().any(|supported| supported == mode))
-    };
-    let mut modes = Vec::new();
-    if supports("full_refresh") {
-        modes.extend(["full_refresh_overwrite", "full_refresh_append"]);
-    }
-    if supports("incremental") {
-        modes.extend(["incremental_append", "incremental_deduped_history"]);
-    }
-    modes
 }
 
 /// `GET /streams?sourceId=`: the source's streams, as Airbyte's `StreamPropertiesResponse`
@@ -64,7 +48,7 @@ pub async fn streams(
             json!({
                 "streamName": stream["name"],
                 "streamnamespace": stream.get("namespace").cloned().unwrap_or(Value::Null),
-                "syncModes": sync_modes(stream),
+                "syncModes": connections::sync_modes(stream),
                 "defaultCursorField": stream.get("default_cursor_field").cloned().unwrap_or_else(|| json!([])),
                 "sourceDefinedCursorField": stream["source_defined_cursor"].as_bool().unwrap_or(false),
                 "sourceDefinedPrimaryKey": stream.get("source_defined_primary_key").cloned().unwrap_or_else(|| json!([])),

@@ -319,6 +319,40 @@ fn masked(value: &Value, rule: &Rule<'_>) -> Value {
     }
 }
 
+/// The JSON pointers of the values [`mask`] would mask (a secrets manager's reference in
+/// place of one is skipped: it is no secret).
+pub fn secret_pointers(configuration: &Value, spec: Option<&Value>) -> Vec<String> {
+    fn walk(value: &Value, rule: &Rule<'_>, path: &mut Vec<Step>, found: &mut Vec<String>) {
+        match value {
+            _ if ferry_secrets::references::is_reference(value) => {}
+            Value::Object(fields) => {
+                for (key, value) in fields {
+                    path.push(Step::Key(key.clone()));
+                    walk(value, &rule.child(key), path, found);
+                    path.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    path.push(Step::Index(index));
+                    walk(item, &rule.item(index), path, found);
+                    path.pop();
+                }
+            }
+            Value::String(_) | Value::Number(_) if rule.is_secret() => found.push(pointer(path)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(
+        configuration,
+        &Rule::root(spec),
+        &mut Vec::new(),
+        &mut found,
+    );
+    found
+}
+
 /// One step of a path into a configuration.
 #[derive(Debug, Clone)]
 enum Step {

@@ -38,7 +38,7 @@ pub async fn check(
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     let catalog = catalog::configure(&discovered, &wanted)
         .map_err(|error| ApiError::field(error.field, error.message))?;
-    let configuration = state.secrets.decrypt(&destination.configuration)?;
+    let configuration = crate::secrets::managed::without_secrets(state, destination)?;
     distinct_tables(
         &destination.connector_type,
         &configuration,

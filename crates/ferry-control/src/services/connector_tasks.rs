@@ -101,7 +101,9 @@ pub async fn claimed(state: &AppState, task: ConnectorTask) -> ApiResult<Claimed
     let actor = state.store.actor(task.actor_kind, task.actor_id).await?;
     let configuration = match task.kind {
         TaskKind::Spec => json!({}),
-        TaskKind::Check | TaskKind::Discover => state.secrets.decrypt(&actor.configuration)?,
+        TaskKind::Check | TaskKind::Discover => {
+            crate::secrets::managed::for_dataplane(state, &actor)?
+        }
     };
     Ok(ClaimedTask {
         task_id: task.id,

@@ -196,6 +196,7 @@ pub async fn claim(
                 )
                 .await?
         {
+            crate::metrics::job_claimed(job.next_attempt_at);
             tracing::info!(
                 job_id = job.id,
                 attempt_id = %attempt.id,
@@ -262,6 +263,11 @@ pub async fn finish_attempt(
             state.config.retry_policy(),
         )
         .await?;
+    crate::metrics::attempt_ended(
+        report.status.as_str(),
+        report.rows_synced,
+        report.bytes_synced,
+    );
     tracing::info!(
         job_id = job.id,
         %attempt_id,
@@ -272,5 +278,27 @@ pub async fn finish_attempt(
     if job.status == JobStatus::Incomplete {
         state.job_created.notify_waiters();
     }
+    Ok(job)
+}
+
+/// Puts a draining data plane's attempt back in its region's lane with what it committed,
+/// and wakes the region's waiting claims so another plane resumes it at once.
+pub async fn hand_back_attempt(
+    state: &AppState,
+    job_id: i64,
+    attempt_id: Uuid,
+    counts: &ferry_api::ProgressReport,
+) -> ApiResult<Job> {
+    let job = state
+        .store
+        .hand_back_attempt(
+            job_id,
+            attempt_id,
+            (counts.rows_synced, counts.bytes_synced),
+        )
+        .await?;
+    tracing::info!(job_id, %attempt_id, "attempt handed back by its draining data plane; job requeued");
+    crate::metrics::attempt_ended("handed_back", counts.rows_synced, counts.bytes_synced);
+    state.job_created.notify_waiters();
     Ok(job)
 }

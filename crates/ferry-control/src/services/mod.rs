@@ -12,12 +12,28 @@
 //!   and the destination's naming rules.
 //! * `definitions`: custom connector definitions, the command lines data planes run.
 //! * `dataplane_health`: a data plane's status from its heartbeats.
+//! * `heartbeat_pulse`: the heartbeats of the last minutes, per data plane (this replica's).
 //! * `admins`: the instance keeps an instance admin who can sign in.
+//! * `workspaces`, `regions` (and their data planes): what the API and the web UI do to
+//!   them, with the same checks.
+//! * `actors`: sources and destinations, their configurations checked, sealed and masked.
+//! * `connections`: connections created with the roles' and the catalog's checks.
+//! * `job_views`: jobs as users see them, started and cancelled with the roles' checks.
+//! * `passwords`: users' web-UI passwords (set by instance admins) and sign-in.
+//! * `attempt_logs`: attempts' logs, streamed by data planes into the log bucket.
 
 pub(crate) mod access;
+pub(crate) mod actors;
 pub(crate) mod admins;
+pub(crate) mod attempt_logs;
 pub(crate) mod connection_checks;
+pub(crate) mod connections;
 pub(crate) mod connector_tasks;
 pub(crate) mod dataplane_health;
 pub(crate) mod definitions;
+pub(crate) mod heartbeat_pulse;
+pub(crate) mod job_views;
 pub(crate) mod jobs;
+pub(crate) mod passwords;
+pub(crate) mod regions;
+pub(crate) mod workspaces;

@@ -2,25 +2,27 @@
 //! state the destination acknowledges, and report how it ended (with the real cause).
 
 mod failure;
+mod large_state;
 mod log;
+mod mask;
 mod pipe;
 mod progress;
+mod record;
 
-use ferry_api::attempt_log_path;
 use ferry_api::{AttemptConfig, AttemptStatus, ClaimedJob, FinishReport};
 use ferry_client::ControlPlaneClient;
 use ferry_connectors::{Destination, LogSink, ResumeState, Source, SourceState, StateAck};
 use ferry_connectors::{destination_for, source_for};
 use ferry_protocol::catalog::{self, AirbyteCatalog, ConfiguredCatalog, DestinationNaming};
 use ferry_protocol::failure::{FailureOrigin, FailureType};
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use failure::{Failure, SideOutcome};
+use mask::Masker;
 use pipe::PipeThread;
 use progress::Progress;
+use record::Record;
 
 /// What the data plane asks of a running attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +32,8 @@ pub enum Signal {
     Cancel,
     /// The lease is gone: stop, report and commit nothing.
     Lost,
-    /// The data plane is shutting down: stop, report `failed` so the job is retried.
+    /// The data plane is draining and its grace ran out: stop, commit what the destination
+    /// acknowledged, and hand the job back for another plane of the region to resume.
     Stop,
 }
 
@@ -55,6 +58,42 @@ pub(crate) enum Ending {
     Finished(FinishReport),
     /// Fenced: the attempt is not ours any more; report nothing.
     Abandoned,
+    /// Stopped by a draining data plane after committing what it could: the job goes back
+    /// to its lane at once.
+    HandedBack {
+        rows: i64,
+        bytes: i64,
+    },
+}
+
+/// How an attempt ended, for the data plane's metrics.
+pub(crate) struct Ended {
+    /// `succeeded`, `failed`, `cancelled`, `handed_back` or `abandoned`.
+    pub(crate) how: &'static str,
+    pub(crate) rows: i64,
+    pub(crate) bytes: i64,
+}
+
+impl Ending {
+    fn summary(&self) -> Ended {
+        match self {
+            Self::Finished(report) => Ended {
+                how: report.status.as_str(),
+                rows: report.rows_synced,
+                bytes: report.bytes_synced,
+            },
+            Self::Abandoned => Ended {
+                how: "abandoned",
+                rows: 0,
+                bytes: 0,
+            },
+            Self::HandedBack { rows, bytes } => Ended {
+                how: "handed_back",
+                rows: *rows,
+                bytes: *bytes,
+            },
+        }
+    }
 }
 
 impl Ending {
@@ -85,43 +124,61 @@ pub async fn run(
     client: &ControlPlaneClient,
     claimed: ClaimedJob,
     signal: watch::Receiver<Signal>,
-    storage: &dyn ObjectStore,
-) {
+    storage: &crate::StorageBuckets,
+    secrets: Option<&ferry_secrets::SecretsManager>,
+) -> Ended {
     let (job_id, attempt_id) = (claimed.job_id, claimed.attempt_id);
     let (log, lines) = mpsc::unbounded_channel();
-    let collector = tokio::spawn(log::collect_log(lines));
-    let _ = log.send(format!(
-        "attempt {} of job {job_id} ({}) started, attempt id {attempt_id}",
-        claimed.attempt_number, claimed.job_type
-    ));
-    let ending = execute(client, &claimed, signal, &log).await;
-    match &ending {
-        Ending::Finished(report) => {
-            let cause = match (&report.failure_reason, report.failure_type) {
-                (Some(reason), Some(kind)) => format!(" ({kind}: {reason})"),
-                (Some(reason), None) => format!(" ({reason})"),
-                _ => String::new(),
-            };
+    let (log_done, log_ended) = oneshot::channel();
+    let masker = Masker::default();
+    let record = Record::new();
+    // The log goes to the control plane while the attempt runs, beside it in this task.
+    let collector = log::collect_log(
+        lines,
+        log_ended,
+        masker.clone(),
+        log::LogTarget {
+            client,
+            job_id,
+            attempt_id,
+        },
+    );
+    let work = async {
+        let _ = log.send(format!(
+            "attempt {} of job {job_id} ({}) started, attempt id {attempt_id}",
+            claimed.attempt_number, claimed.job_type
+        ));
+        if claimed.attempt_number > 1 {
             let _ = log.send(format!(
-                "attempt ended: {}{cause}, {} rows and {} bytes committed",
-                report.status, report.rows_synced, report.bytes_synced
+                "a retry: {} earlier attempt(s) of this job did not succeed (their logs: attempts 1 to {})",
+                claimed.attempt_number - 1,
+                claimed.attempt_number - 1
             ));
         }
-        Ending::Abandoned => {
-            let _ = log.send("attempt abandoned: no longer this data plane's".to_owned());
-        }
-    }
-    drop(log);
-    // The log is stored before the end is reported, so it is there when the job shows ended.
-    if let Ok(text) = collector.await {
-        let path = ObjectPath::from(attempt_log_path(job_id, claimed.attempt_number));
-        if let Err(error) = storage
-            .put(&path, PutPayload::from(text.into_bytes()))
-            .await
-        {
-            tracing::warn!(job_id, %attempt_id, %error, "could not store the attempt's log");
-        }
-    }
+        let ending = execute(
+            client,
+            &claimed,
+            signal,
+            &log,
+            (storage, secrets),
+            (&masker, &record),
+        )
+        .await;
+        log::log_ending(&ending, &log);
+        drop(log);
+        // Connectors' log senders may outlive them a little: what they queued is kept.
+        let _ = log_done.send(());
+        ending
+    };
+    let (ending, collected) = tokio::join!(work, collector);
+    let summary = ending.summary();
+    let report = match &ending {
+        Ending::Finished(report) => Some(report),
+        _ => None,
+    };
+    record
+        .keep(storage, &claimed, collected, (summary.how, report))
+        .await;
     match ending {
         Ending::Finished(report) => {
             tracing::info!(job_id, %attempt_id, status = %report.status, rows = report.rows_synced, "attempt ended");
@@ -132,7 +189,20 @@ pub async fn run(
         Ending::Abandoned => {
             tracing::warn!(job_id, %attempt_id, "attempt abandoned: no longer ours")
         }
+        Ending::HandedBack { rows, bytes } => {
+            let counts = ferry_api::ProgressReport {
+                rows_synced: rows,
+                bytes_synced: bytes,
+            };
+            match client.hand_back(job_id, attempt_id, &counts).await {
+                Ok(()) => tracing::info!(job_id, %attempt_id, rows, "attempt handed back"),
+                Err(error) => {
+                    tracing::warn!(job_id, %attempt_id, %error, "could not hand the attempt back; its lease will lapse")
+                }
+            }
+        }
     }
+    summary
 }
 
 /// Everything an attempt runs, made ready: nothing has moved yet.
@@ -154,8 +224,13 @@ async fn execute(
     claimed: &ClaimedJob,
     signal: watch::Receiver<Signal>,
     log: &LogSink,
+    (storage, secrets): (
+        &crate::StorageBuckets,
+        Option<&ferry_secrets::SecretsManager>,
+    ),
+    (masker, record): (&Masker, &Record),
 ) -> Ending {
-    let config = match client
+    let mut config = match client
         .attempt_config(claimed.job_id, claimed.attempt_id)
         .await
     {
@@ -173,6 +248,40 @@ async fn execute(
             );
         }
     };
+    // Before the masker learns them: the secrets it must hide are the resolved ones.
+    if let Err(error) = crate::secrets::resolve_attempt(&mut config, secrets).await {
+        let failure = Failure::new(
+            FailureOrigin::AirbytePlatform,
+            crate::secrets::failure_type(&error),
+            format!("could not read the connectors' secrets from the secrets manager: {error}"),
+        );
+        let _ = log.send(format!("{}: {}", failure.failure_type, failure.message));
+        return Ending::failed(failure, 0, 0);
+    }
+    masker
+        .learn(
+            ferry_protocol::ConnectorRole::Source,
+            &config.source_type,
+            config.source_command.as_deref(),
+            &config.source_configuration,
+        )
+        .await;
+    masker
+        .learn(
+            ferry_protocol::ConnectorRole::Destination,
+            &config.destination_type,
+            config.destination_command.as_deref(),
+            &config.destination_configuration,
+        )
+        .await;
+    record.connectors(&config, log);
+    let state_bucket = match large_state::StateBucket::for_attempt(storage, &mut config).await {
+        Ok(bucket) => bucket,
+        Err(failure) => {
+            let _ = log.send(format!("{}: {}", failure.failure_type, failure.message));
+            return Ending::failed(failure, 0, 0);
+        }
+    };
     let prepared = match prepare(&config, log).await {
         Ok(prepared) => prepared,
         Err(failure) => {
@@ -181,8 +290,17 @@ async fn execute(
         }
     };
     describe(&prepared, log);
+    record.streams(&prepared.destination_catalog, &prepared.naming);
     let (pipe, acks) = start(prepared, log);
-    follow(client, claimed, pipe, acks, signal, log).await
+    let progress = Progress::new(state_bucket, log.clone());
+    follow(
+        client,
+        claimed,
+        (pipe, acks, progress),
+        signal,
+        (log, record),
+    )
+    .await
 }
 
 /// Makes the connectors and the configured catalog: from what the source offers
@@ -293,10 +411,7 @@ async fn prefer_destination_checkpoints(
 fn describe(prepared: &Prepared, log: &LogSink) {
     for configured in &prepared.destination_catalog.streams {
         let stream = &configured.stream;
-        let target = match prepared.naming.namespace(stream.namespace.as_deref()) {
-            Some(namespace) => format!("{namespace}.{}", prepared.naming.name(&stream.name)),
-            None => format!("(default).{}", prepared.naming.name(&stream.name)),
-        };
+        let target = record::target(&prepared.naming, &stream.descriptor());
         let resumes = prepared.resume.streams.iter().any(|resume| {
             configured.takes(&resume.stream.name, resume.stream.namespace.as_deref())
         });
@@ -387,13 +502,15 @@ fn start(prepared: Prepared, log: &LogSink) -> (PipeThread<PipeOutcome>, mpsc::R
 async fn follow(
     client: &ControlPlaneClient,
     claimed: &ClaimedJob,
-    mut pipe: PipeThread<PipeOutcome>,
-    mut acks: mpsc::Receiver<StateAck>,
+    (mut pipe, mut acks, mut progress): (
+        PipeThread<PipeOutcome>,
+        mpsc::Receiver<StateAck>,
+        Progress,
+    ),
     mut signal: watch::Receiver<Signal>,
-    log: &LogSink,
+    (log, record): (&LogSink, &Record),
 ) -> Ending {
     let (job_id, attempt_id) = (claimed.job_id, claimed.attempt_id);
-    let mut progress = Progress::default();
     // The first acknowledged state is committed at once; later ones at most once a period.
     let mut last_commit = Instant::now() - STATE_COMMIT_INTERVAL;
     loop {
@@ -443,15 +560,7 @@ async fn follow(
                 let (rows, bytes) = (progress.rows, progress.bytes);
                 return match now {
                     Signal::Cancel => Ending::ended(AttemptStatus::Cancelled, rows, bytes),
-                    _ => Ending::failed(
-                        Failure::new(
-                            FailureOrigin::AirbytePlatform,
-                            FailureType::TransientError,
-                            "the data plane running this attempt shut down",
-                        ),
-                        rows,
-                        bytes,
-                    ),
+                    _ => Ending::HandedBack { rows, bytes },
                 };
             }
         }
@@ -465,6 +574,7 @@ async fn follow(
         pipe.abort();
         return ending;
     }
+    record.counts(progress.streams.counts());
     for count in progress.streams.counts() {
         let _ = log.send(format!(
             "stream {}: {} rows, {} bytes committed",

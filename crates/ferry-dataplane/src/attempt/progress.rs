@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use ferry_api::{StateCommit, StreamState, StreamStats};
 use ferry_client::ControlPlaneClient;
-use ferry_connectors::{ResumeState, SourceState, StateAck, Tally};
+use ferry_connectors::{ResumeState, SourceState, StateAck, StreamEstimate, Tally};
 use ferry_protocol::StateMessage;
 use ferry_protocol::catalog::{ConfiguredCatalog, SyncMode};
 use ferry_protocol::failure::{FailureOrigin, FailureType};
@@ -20,12 +20,30 @@ pub(super) struct Progress {
     pub(super) bytes: i64,
     /// Per stream, all of this attempt.
     pub(super) streams: Tally,
+    /// The source's latest estimate per stream.
+    estimates: Vec<StreamEstimate>,
     /// The latest acknowledged state per stream, not yet committed.
     states: BTreeMap<String, StreamState>,
     pub(super) pending: bool,
+    /// Where states too large to send go (the guide's `state` bucket).
+    pub(super) state_bucket: Option<super::large_state::StateBucket>,
+    /// The attempt's log, told of each checkpoint committed.
+    pub(super) log: Option<ferry_connectors::LogSink>,
 }
 
 impl Progress {
+    /// Progress that keeps large states in `state_bucket` and tells `log` of checkpoints.
+    pub(super) fn new(
+        state_bucket: super::large_state::StateBucket,
+        log: ferry_connectors::LogSink,
+    ) -> Self {
+        Self {
+            state_bucket: Some(state_bucket),
+            log: Some(log),
+            ..Self::default()
+        }
+    }
+
     pub(super) fn take(&mut self, ack: StateAck) {
         self.rows += i64::try_from(ack.records).unwrap_or(i64::MAX);
         self.bytes += i64::try_from(ack.bytes).unwrap_or(i64::MAX);
@@ -36,6 +54,16 @@ impl Progress {
                 count.records,
                 count.bytes,
             );
+        }
+        for estimate in ack.estimates {
+            match self
+                .estimates
+                .iter_mut()
+                .find(|known| known.stream == estimate.stream)
+            {
+                Some(known) => *known = estimate,
+                None => self.estimates.push(estimate),
+            }
         }
         if let Some(stored) = ack.state.as_ref().and_then(stored_state) {
             self.states.insert(stored.stream.clone(), stored);
@@ -53,25 +81,47 @@ impl Progress {
         if !self.pending {
             return Ok(());
         }
+        let mut states: Vec<StreamState> = std::mem::take(&mut self.states).into_values().collect();
+        if let Some(bucket) = &self.state_bucket
+            && let Err(failure) = bucket.offload(&mut states).await
+        {
+            return Err(Ending::failed(failure, self.rows, self.bytes));
+        }
         let commit = StateCommit {
-            states: std::mem::take(&mut self.states).into_values().collect(),
+            states,
             rows_synced: self.rows,
             bytes_synced: self.bytes,
-            streams: self
-                .streams
-                .counts()
-                .iter()
-                .map(|count| StreamStats {
-                    stream_name: count.stream.name.clone(),
-                    stream_namespace: count.stream.namespace.clone(),
-                    records_committed: i64::try_from(count.records).unwrap_or(i64::MAX),
-                    bytes_committed: i64::try_from(count.bytes).unwrap_or(i64::MAX),
-                })
-                .collect(),
+            streams: self.stream_stats(),
         };
         self.pending = false;
         match client.commit_state(job_id, attempt_id, &commit).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(bucket) = &mut self.state_bucket {
+                    bucket.committed(&commit.states).await;
+                }
+                if let Some(log) = &self.log
+                    && !commit.states.is_empty()
+                {
+                    let streams: Vec<String> = commit
+                        .states
+                        .iter()
+                        .map(|state| match &state.reference {
+                            Some(reference) => format!(
+                                "{} ({} bytes, in the state bucket as {})",
+                                state.stream, reference.bytes, reference.key
+                            ),
+                            None => state.stream.clone(),
+                        })
+                        .collect();
+                    let _ = log.send(format!(
+                        "checkpoint committed: state of {}; {} rows and {} bytes committed so far",
+                        streams.join(", "),
+                        self.rows,
+                        self.bytes
+                    ));
+                }
+                Ok(())
+            }
             Err(error) if error.is_fenced() => Err(Ending::Abandoned),
             Err(error) => Err(Ending::failed(
                 Failure::new(
@@ -83,6 +133,45 @@ impl Progress {
                 self.bytes,
             )),
         }
+    }
+}
+
+impl Progress {
+    /// Each stream's counts, with the source's estimate where it gave one (a stream
+    /// estimated but not yet written shows with nothing committed).
+    fn stream_stats(&self) -> Vec<StreamStats> {
+        let as_i64 = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        let mut stats: Vec<StreamStats> = self
+            .streams
+            .counts()
+            .iter()
+            .map(|count| StreamStats {
+                stream_name: count.stream.name.clone(),
+                stream_namespace: count.stream.namespace.clone(),
+                records_committed: as_i64(count.records),
+                bytes_committed: as_i64(count.bytes),
+                ..StreamStats::default()
+            })
+            .collect();
+        for estimate in &self.estimates {
+            let index = match stats.iter().position(|stream| {
+                stream.stream_name == estimate.stream.name
+                    && stream.stream_namespace == estimate.stream.namespace
+            }) {
+                Some(index) => index,
+                None => {
+                    stats.push(StreamStats {
+                        stream_name: estimate.stream.name.clone(),
+                        stream_namespace: estimate.stream.namespace.clone(),
+                        ..StreamStats::default()
+                    });
+                    stats.len() - 1
+                }
+            };
+            stats[index].estimated_records = estimate.records.map(as_i64);
+            stats[index].estimated_bytes = estimate.bytes.map(as_i64);
+        }
+        stats
     }
 }
 
@@ -99,6 +188,7 @@ fn stored_state(state: &StateMessage) -> Option<StreamState> {
         return Some(StreamState {
             stream: key,
             state: serde_json::to_value(stream).ok()?,
+            reference: None,
         });
     }
     let key = match state.state_type.as_deref() {
@@ -109,6 +199,7 @@ fn stored_state(state: &StateMessage) -> Option<StreamState> {
     Some(StreamState {
         stream: key.to_owned(),
         state: serde_json::to_value(state).ok()?,
+        reference: None,
     })
 }
 

@@ -88,7 +88,7 @@ impl StreamTable {
         copy.finish()
             .await
             .map_err(|error| database_error(&context, error))?;
-        self.staged |= self.mode == Mode::AppendDedup;
+        self.staged |= self.mode == Mode::AppendDedup && !self.first_load;
         Ok(())
     }
 
@@ -115,7 +115,7 @@ impl StreamTable {
             .await
             .map_err(|error| database_error(&context, error))?;
         self.buffer.clear();
-        self.staged |= self.mode == Mode::AppendDedup;
+        self.staged |= self.mode == Mode::AppendDedup && !self.first_load;
         Ok(())
     }
 }

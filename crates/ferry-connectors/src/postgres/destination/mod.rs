@@ -243,6 +243,14 @@ impl StreamWriter for PostgresWriter {
     /// transaction.
     async fn finish(&mut self, complete: &[bool]) -> Result<(), ConnectorError> {
         self.flush_and_merge().await?;
+        // A first load's key index, once its rows are in: built once, in the transaction
+        // that commits the last of them.
+        for stream in &mut self.streams {
+            if stream.first_load {
+                stream.build_key_index(&mut self.connection).await?;
+                stream.first_load = false;
+            }
+        }
         for (index, stream) in self.streams.iter().enumerate() {
             if stream.mode == Mode::Overwrite && complete.get(index).copied().unwrap_or(false) {
                 stream.swap(&mut self.connection).await?;

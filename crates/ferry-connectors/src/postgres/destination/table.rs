@@ -41,6 +41,10 @@ pub(super) struct StreamTable {
     /// A deduplicated table with a unique index on its primary key merges with one upsert;
     /// one whose rows already repeat a key (appended before) falls back to delete + insert.
     pub(super) unique_key: bool,
+    /// A deduplicated stream whose table held no row when the write began: its rows go
+    /// straight into the table, as a full refresh's do, and its key index is built at the
+    /// end (a first load cut short is finished by the merge of the next attempt).
+    pub(super) first_load: bool,
 }
 
 /// PostgreSQL cuts identifiers at 63 bytes: every name made here is shortened first, with a
@@ -114,6 +118,7 @@ impl StreamTable {
             buffer: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
             staged: false,
             unique_key: false,
+            first_load: false,
         })
     }
 
@@ -138,6 +143,7 @@ impl StreamTable {
     pub(super) fn load_table(&self) -> String {
         match self.mode {
             Mode::Append => self.final_table(),
+            Mode::AppendDedup if self.first_load => self.final_table(),
             Mode::AppendDedup => quote_identifier(&self.stage),
             Mode::Overwrite => self.qualified(&self.temporary_name()),
         }

@@ -7,8 +7,8 @@ mod row_reader;
 #[cfg(test)]
 mod tests;
 
-use ferry_protocol::PipeMessage;
 use ferry_protocol::catalog::ConfiguredCatalog;
+use ferry_protocol::{PipeMessage, StreamDescriptor};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::mpsc;
@@ -199,10 +199,41 @@ impl PostgresSource {
                 })?;
             let mut plan = ReadPlan::new(table, configured, state)?;
             plan.settle_cursor(&mut connection).await?;
+            if plan.resume.is_none() {
+                estimate(&mut connection, &plan.descriptor, &emitter).await?;
+            }
             plan.run(&mut connection, &emitter, self.copy_rows).await?;
         }
         Ok(())
     }
+}
+
+/// The planner's figures for a table read whole (`reltuples`, the heap's size; as Airbyte's
+/// source-postgres estimates), sent as an ESTIMATE. A table never analysed has no row
+/// estimate (`reltuples` is -1) and gets none.
+async fn estimate(
+    connection: &mut sqlx::PgConnection,
+    stream: &StreamDescriptor,
+    emitter: &Emitter,
+) -> Result<(), ConnectorError> {
+    let namespace = stream.namespace.as_deref().unwrap_or("public");
+    let figures: Option<(f32, i64)> = sqlx::query_as(
+        "SELECT c.reltuples, pg_relation_size(c.oid) FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+    )
+    .bind(namespace)
+    .bind(&stream.name)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(|error| database_error(&format!("estimating {}", stream.key()), error))?;
+    if let Some((rows, bytes)) = figures
+        && rows >= 0.0
+    {
+        emitter
+            .estimate(stream, rows as u64, u64::try_from(bytes).unwrap_or(0))
+            .await?;
+    }
+    Ok(())
 }
 
 impl Source for PostgresSource {
