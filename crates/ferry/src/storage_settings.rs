@@ -64,6 +64,10 @@ pub struct StorageBlock {
     pub bucket: BucketNames,
     #[serde(default)]
     pub s3: S3Block,
+    /// Airbyte's chart's default (`type: minio`): S3's API at `minio.endpoint` (or
+    /// `MINIO_ENDPOINT`), with `minio.accessKeyId` / `secretAccessKey`.
+    #[serde(default)]
+    pub minio: S3Block,
     #[serde(default)]
     pub gcs: GcsBlock,
     #[serde(default)]
@@ -285,9 +289,12 @@ pub fn open(
         };
         let store = match storage_type.as_str() {
             "s3" => s3(&bucket, args, &block.s3)?,
+            "minio" => s3(&bucket, args, &minio(&block.minio)?)?,
             "gcs" => gcs(&bucket, &block.gcs)?,
             "azure" => azure(&bucket, &block.azure)?,
-            other => bail!("storage: storage.type '{other}' is not one of local, s3, gcs, azure"),
+            other => {
+                bail!("storage: storage.type '{other}' is not one of local, s3, gcs, azure, minio")
+            }
         };
         opened.push(Bucket {
             store: with_prefix(store, &prefix),
@@ -305,6 +312,19 @@ pub fn open(
         state,
         workload_output,
         local_dir: None,
+    })
+}
+
+/// MinIO as an S3 block: its endpoint is required.
+fn minio(block: &S3Block) -> anyhow::Result<S3Block> {
+    let endpoint = block
+        .endpoint
+        .clone()
+        .or_else(|| first_env(&["MINIO_ENDPOINT"]))
+        .context("storage: storage.type minio needs storage.minio.endpoint (or MINIO_ENDPOINT)")?;
+    Ok(S3Block {
+        endpoint: Some(endpoint),
+        ..block.clone()
     })
 }
 

@@ -19,6 +19,36 @@ async fn count(database: &TestDatabase, sql: &str) -> i64 {
         .unwrap()
 }
 
+/// A new incremental-deduplicated connection of `stream` (with `extra` stream settings) into
+/// `schema`, and its first sync, which must succeed.
+async fn connect_and_sync(
+    ferry: &FerryUp,
+    source: &TestDatabase,
+    destination: &TestDatabase,
+    schema: &str,
+    stream: serde_json::Value,
+) -> (String, serde_json::Value) {
+    let mut stream = stream;
+    stream["syncMode"] = json!("incremental_deduped_history");
+    let connection = ferry
+        .default_workspace()
+        .connect(
+            source.source_configuration(),
+            destination.destination_configuration(schema),
+            json!({"configurations": {"streams": [stream]}}),
+        )
+        .await;
+    let job = sync(ferry, &connection).await;
+    (connection, job)
+}
+
+async fn sync(ferry: &FerryUp, connection: &str) -> serde_json::Value {
+    ferry
+        .admin
+        .sync(&json!(connection), Duration::from_secs(120))
+        .await
+}
+
 #[tokio::test]
 async fn a_first_load_keeps_each_keys_latest_row_and_later_syncs_merge() {
     let source = TestDatabase::create().await;
@@ -32,20 +62,14 @@ async fn a_first_load_keeps_each_keys_latest_row_and_later_syncs_merge() {
         )
         .await;
     let ferry = FerryUp::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
-    let connection = ferry
-        .default_workspace()
-        .connect(
-            source.source_configuration(),
-            destination.destination_configuration("loaded"),
-            json!({"configurations": {"streams": [{"name": "people",
-                "syncMode": "incremental_deduped_history",
-                "cursorField": ["updated_at"], "primaryKey": [["id"]]}]}}),
-        )
-        .await;
-    let job = ferry
-        .admin
-        .sync(&json!(connection), Duration::from_secs(120))
-        .await;
+    let (connection, job) = connect_and_sync(
+        &ferry,
+        &source,
+        &destination,
+        "loaded",
+        json!({"name": "people", "cursorField": ["updated_at"], "primaryKey": [["id"]]}),
+    )
+    .await;
     assert_eq!(job["rowsSynced"], 1100, "{job}");
     assert_eq!(
         count(&destination, "SELECT count(*) FROM loaded.people").await,
@@ -81,10 +105,7 @@ async fn a_first_load_keeps_each_keys_latest_row_and_later_syncs_merge() {
              INSERT INTO people VALUES (7, 5, 'older 7');",
         )
         .await;
-    let job = ferry
-        .admin
-        .sync(&json!(connection), Duration::from_secs(120))
-        .await;
+    let job = sync(&ferry, &connection).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(
         count(&destination, "SELECT count(*) FROM loaded.people").await,
@@ -104,7 +125,7 @@ async fn a_first_load_keeps_each_keys_latest_row_and_later_syncs_merge() {
 }
 
 #[tokio::test]
-async fn an_emptied_table_loads_afresh_and_one_with_rows_merges() {
+async fn an_emptied_table_loads_afresh_with_its_one_index() {
     let source = TestDatabase::create().await;
     let destination = TestDatabase::create().await;
     source
@@ -114,19 +135,8 @@ async fn an_emptied_table_loads_afresh_and_one_with_rows_merges() {
         )
         .await;
     let ferry = FerryUp::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
-    let connection = ferry
-        .default_workspace()
-        .connect(
-            source.source_configuration(),
-            destination.destination_configuration("kept"),
-            json!({"configurations": {"streams": [{"name": "items",
-                "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"]}]}}),
-        )
-        .await;
-    let job = ferry
-        .admin
-        .sync(&json!(connection), Duration::from_secs(120))
-        .await;
+    let items = json!({"name": "items", "cursorField": ["updated_at"]});
+    let (_, job) = connect_and_sync(&ferry, &source, &destination, "kept", items.clone()).await;
     assert_eq!(job["rowsSynced"], 500, "{job}");
     // Someone empties the table, keeping its index, and a new connection (no state) loads
     // it again: afresh, with one row per key and the one unique index.
@@ -134,19 +144,7 @@ async fn an_emptied_table_loads_afresh_and_one_with_rows_merges() {
     source
         .execute("UPDATE items SET updated_at = 2, label = 'new ' || id WHERE id <= 10")
         .await;
-    let again = ferry
-        .default_workspace()
-        .connect(
-            source.source_configuration(),
-            destination.destination_configuration("kept"),
-            json!({"configurations": {"streams": [{"name": "items",
-                "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"]}]}}),
-        )
-        .await;
-    let job = ferry
-        .admin
-        .sync(&json!(again), Duration::from_secs(120))
-        .await;
+    let (_, job) = connect_and_sync(&ferry, &source, &destination, "kept", items).await;
     assert_eq!(job["rowsSynced"], 500, "{job}");
     assert_eq!(
         count(&destination, "SELECT count(*) FROM kept.items").await,

@@ -223,3 +223,60 @@ async fn metrics_move_when_a_job_runs(store: StoreKind) {
     let plane_age = sample(&plane_metrics, "ferry_dataplane_heartbeat_age_seconds{}");
     assert!((0.0..30.0).contains(&plane_age), "{plane_age}");
 }
+
+/// `/metrics` is read without a token, and anyone reaching the API port can send requests:
+/// what they choose (a made-up method, a path of ids) must not become a series each, or
+/// a loop of requests grows the process's memory and every scrape without bound.
+#[tokio::test]
+async fn made_up_methods_and_paths_do_not_become_series_of_their_own() {
+    let cluster = FerryUp::start(
+        BINARY.as_ref(),
+        FerryOptions::new(StoreKind::Sqlite).control_plane_only(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    for index in 0..40 {
+        let method = reqwest::Method::from_bytes(format!("PROBE{index}").as_bytes()).unwrap();
+        let url = format!(
+            "{}/api/public/v1/jobs/{index}?x={index}",
+            cluster.base_url()
+        );
+        let status = client.request(method, &url).send().await.unwrap().status();
+        assert!(status.is_client_error(), "{status}");
+        let status = client
+            .get(format!("{}/no/such/path/{index}", cluster.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_client_error(), "{status}");
+    }
+    let text = reqwest::get(format!("{}/metrics", cluster.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let samples = parse_metrics(&text);
+    let series: Vec<&String> = samples
+        .keys()
+        .filter(|key| key.starts_with("ferry_http_request"))
+        .collect();
+    assert!(
+        !series
+            .iter()
+            .any(|key| key.contains("PROBE") || key.contains("/no/such")),
+        "{series:#?}"
+    );
+    // A handful of (method, route, status) counters: the fixture's requests and these.
+    let counters = series
+        .iter()
+        .filter(|key| key.starts_with("ferry_http_requests_total{"))
+        .count();
+    assert!(counters <= 8, "{counters} counters: {series:#?}");
+    // The made-up methods are counted, together.
+    assert!(
+        series.iter().any(|key| key.contains(r#"method="other""#)),
+        "{series:#?}"
+    );
+}

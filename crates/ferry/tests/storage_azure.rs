@@ -64,7 +64,10 @@ async fn create_container(endpoint: &str, container: &str) {
         "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{ACCOUNT}/{ACCOUNT}/{container}\nrestype:container"
     );
     let engine = base64::engine::general_purpose::STANDARD;
-    let signature = engine.encode(hmac_sha256(&engine.decode(KEY).unwrap(), to_sign.as_bytes()));
+    let signature = engine.encode(hmac_sha256(
+        &engine.decode(KEY).unwrap(),
+        to_sign.as_bytes(),
+    ));
     let reply = reqwest::Client::new()
         .put(format!("{endpoint}/{container}?restype=container"))
         .header("x-ms-date", date)
@@ -199,9 +202,11 @@ async fn logs_and_output_land_in_the_azure_container() {
 
     let container = azure.container();
     let log_key = format!("logs/job-{job_id}/attempt-1.log");
-    let log = wait_for("the joined log in the container", Duration::from_secs(30), || async {
-        object(container.as_ref(), &log_key).await
-    })
+    let log = wait_for(
+        "the joined log in the container",
+        Duration::from_secs(30),
+        || async { object(container.as_ref(), &log_key).await },
+    )
     .await;
     let log = String::from_utf8(log).unwrap();
     assert!(log.contains("attempt ended: succeeded"), "{log}");
@@ -288,7 +293,10 @@ async fn a_wrong_container_or_key_is_refused_at_start() {
             ],
         );
         assert!(!status.success(), "started anyway: {stderr}");
-        let lines: Vec<&str> = stderr.lines().filter(|line| !line.trim().is_empty()).collect();
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect();
         assert_eq!(lines.len(), 1, "not one line: {stderr}");
         assert!(lines[0].contains(reason), "'{reason}' not in: {stderr}");
         assert!(!stderr.contains(key), "the key in the message: {stderr}");

@@ -24,8 +24,23 @@ fn fixture() -> String {
     )
 }
 
-/// A connection from the gated storage source (20 records) into dev-null; its id.
+/// A connection from the storage source waiting for `gate`; its id.
 async fn gated_connection(ferry: &FerryUp, workspace: &Workspace, gate: &Path) -> Value {
+    storage_source_connection(
+        ferry,
+        workspace,
+        json!({"gate": gate.display().to_string()}),
+    )
+    .await
+}
+
+/// A connection from the storage source (20 records, secrets set, `extra` configuration
+/// added) into dev-null; its id.
+async fn storage_source_connection(ferry: &FerryUp, workspace: &Workspace, extra: Value) -> Value {
+    let mut configuration = json!({"password": SECRET, "sesame": SESAME, "records": 20});
+    for (key, value) in extra.as_object().unwrap() {
+        configuration[key] = value.clone();
+    }
     let definition = workspace
         .post_source_definition(
             json!({"name": "storage source", "command": ["python3", fixture()]}),
@@ -37,7 +52,7 @@ async fn gated_connection(ferry: &FerryUp, workspace: &Workspace, gate: &Path) -
         .create(
             "/api/public/v1/sources",
             json!({"name": "gated", "workspaceId": workspace.id, "definitionId": definition.body["id"],
-                   "configuration": {"password": SECRET, "sesame": SESAME, "gate": gate.display().to_string(), "records": 20}}),
+                   "configuration": configuration}),
         )
         .await;
     let destination = ferry
@@ -396,4 +411,42 @@ async fn lines_logged_while_the_control_plane_is_unreachable_arrive_after() {
     let expected: Vec<u64> = (1..=*seen.last().unwrap()).collect();
     assert_eq!(seen, expected, "ticks lost or repeated: {ended}");
     assert!(ended.starts_with(&resumed), "{ended}");
+}
+
+#[tokio::test]
+async fn a_failed_attempts_log_and_summary_name_the_failure_and_its_origin() {
+    let ferry = FerryUp::start(
+        BINARY.as_ref(),
+        FerryOptions::new(StoreKind::Sqlite)
+            .control_plane_only()
+            .env("FERRY_JOB_MAX_ATTEMPTS", "1"),
+    )
+    .await;
+    let region = ferry.region("far-away").await;
+    let plane = ferry.plane(&region, "far plane").await;
+    let dataplane = plane.start(&[]);
+    let workspace = ferry.workspace_in(&region, "far").await;
+    let connection = storage_source_connection(&ferry, &workspace, json!({"fail": true})).await;
+    let job = ferry
+        .admin
+        .failed_sync(&connection, Duration::from_secs(60))
+        .await;
+    let job_id = job["jobId"].as_i64().unwrap();
+    let log = log_holding(&ferry, job_id, "attempt ended: failed").await;
+    assert!(
+        log.contains("attempt ended: failed (config_error from source: "),
+        "{log}"
+    );
+    assert!(log.contains("the storage source was told to fail"), "{log}");
+    let summary: Value = serde_json::from_slice(
+        &std::fs::read(
+            own_storage(&dataplane.log_path)
+                .join(format!("workload-output/job-{job_id}/attempt-1.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["status"], "failed", "{summary}");
+    assert_eq!(summary["failure"]["origin"], "source", "{summary}");
+    assert_eq!(summary["failure"]["type"], "config_error", "{summary}");
 }

@@ -478,4 +478,11 @@ async fn a_wrong_bucket_or_credential_is_refused_at_start() {
         ],
     );
     assert_one_line_refusal(status, &stderr, "S3_ACCESS_KEY_ID");
+    // Airbyte's chart's default, `type: minio`, is S3's API at MinIO's endpoint.
+    let minio = format!(
+        "storage:\n  type: minio\n  bucket:\n    log: no-such-bucket\n  minio:\n    endpoint: {}\n    accessKeyId: {}\n    secretAccessKey: {}\n",
+        s3.endpoint, s3.key_id, s3.secret
+    );
+    let (status, stderr) = dataplane(minio, &s3.secret);
+    assert_one_line_refusal(status, &stderr, "NoSuchBucket");
 }

@@ -317,6 +317,11 @@ async fn the_404_page_the_assets_and_the_api_beside_them() {
             .unwrap()
             .starts_with("text/html")
     );
+    // Pages are private, unframed, and run only this site's scripts.
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"));
     assert!(page.text().await.unwrap().contains("Page not found"));
     // API clients still get problem bodies, under /api and elsewhere.
     ferry
@@ -351,6 +356,19 @@ async fn the_404_page_the_assets_and_the_api_beside_them() {
         );
         assert!(!asset.bytes().await.unwrap().is_empty());
     }
+    // A page's live part whose session is gone sends the whole page to sign in.
+    let refresh = http
+        .get(format!("{}/jobs/7/summary?attempts=0", ferry.base_url()))
+        .header("HX-Request", "true")
+        .header("HX-Current-URL", format!("{}/jobs/7", ferry.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), StatusCode::OK);
+    assert_eq!(
+        refresh.headers()["hx-redirect"],
+        "/sign-in?next=%2Fjobs%2F7"
+    );
     // Nothing the pages load comes from elsewhere.
     let sign_in_page = http
         .get(format!("{}/sign-in", ferry.base_url()))

@@ -191,6 +191,7 @@ pub async fn hand_back(
 ) -> ApiResult<Json<Value>> {
     let (job, attempt_id) = held_attempt(&state, &caller, &job_id, &attempt_id).await?;
     let job = jobs::hand_back_attempt(&state, job.id, attempt_id, &counts).await?;
+    attempt_logs::join_when_ended(&state, job.id, attempt_id);
     Ok(Json(serde_json::json!({"job_status": job.status})))
 }
 

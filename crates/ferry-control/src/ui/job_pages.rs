@@ -78,7 +78,7 @@ async fn attempt_rows(state: &AppState, attempts: &[AttemptResponse]) -> ApiResu
                     td { (attempt.rows_synced) }
                     td { (bytes(attempt.bytes_synced)) }
                     td { (attempt.failure_reason.as_deref().unwrap_or("—"))
-                        @if let Some(kind) = attempt.failure_type { br; span.muted { (format!("{kind:?}")) } } }
+                        @if let Some(kind) = attempt.failure_type { br; span.muted { (kind.as_str()) } } }
                 }
             } }
         } }
@@ -159,7 +159,7 @@ async fn job_page(State(state): State<AppState>, ui: Ui, Path(id): Path<String>)
                             hx-get={ "/jobs/" (job.job_id) "/attempts/" (attempt.attempt_number) "/log" }
                             hx-target={ "#log-body-" (attempt.attempt_number) } hx-swap="outerHTML" {
                             label.inline for={ "search-" (attempt.attempt_number) } { "Search" }
-                            input type="text" id={ "search-" (attempt.attempt_number) } name="q" style="max-width: 260px";
+                            input type="text" id={ "search-" (attempt.attempt_number) } name="q" class="search";
                             button.secondary type="submit" { "Find" }
                             a.button.secondary href={ "/jobs/" (job.job_id) "/attempts/" (attempt.attempt_number) "/log.txt" } { "Download log" }
                         }

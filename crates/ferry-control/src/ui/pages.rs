@@ -72,8 +72,22 @@ pub fn page(ui: Option<&Ui>, place: Option<&Place>, title: &str, body: Markup) -
     }
 }
 
+/// What every page is sent with: never cached (pages hold what only this user may see, and
+/// once a data plane's secret), never framed by another site, scripts only from here.
+const PAGE_HEADERS: [(&str, &str); 5] = [
+    ("cache-control", "no-store"),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    ),
+];
+
 pub fn html_response(status: StatusCode, markup: Markup) -> Response {
-    (status, Html(markup.into_string())).into_response()
+    (status, PAGE_HEADERS, Html(markup.into_string())).into_response()
 }
 
 /// An error as a page, in words: the problem's detail and any fields it names.
@@ -98,7 +112,7 @@ pub fn error_page(ui: Option<&Ui>, error: &ApiError) -> Response {
             title,
             html! {
                 (problem_box(&problem))
-                p { a href="javascript:history.back()" { "Go back" } " · " a href="/" { "Home" } }
+                p { a href="/" { "Go to the start page" } }
             },
         ),
     )

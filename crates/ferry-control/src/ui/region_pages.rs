@@ -108,10 +108,10 @@ fn plane_row(ui: &Ui, plane: &DataplaneResponse, running: i64) -> Markup {
                     (csrf(ui))
                     button.secondary type="submit" { (if plane.enabled { "Disable" } else { "Enable" }) }
                 }
-                form method="post" action={ (base) "/rotate" } {
+                form method="post" action={ (base) "/rotate" } data-confirm={ "Rotate the secret of " (plane.name) "? Its current secret stops working." } {
                     (csrf(ui)) button.secondary type="submit" { "Rotate secret" }
                 }
-                form method="post" action={ (base) "/delete" } {
+                form method="post" action={ (base) "/delete" } data-confirm={ "Delete data plane " (plane.name) "?" } {
                     (csrf(ui)) button.danger type="submit" { "Delete" }
                 }
             } }
@@ -148,7 +148,7 @@ async fn render_regions(state: &AppState, ui: &Ui, errors: &FieldErrors) -> ApiR
                             (csrf(ui))
                             button.secondary type="submit" { (if region.enabled { "Disable region" } else { "Enable region" }) }
                         }
-                        form method="post" action={ "/organization/regions/" (region.region_id) "/delete" } {
+                        form method="post" action={ "/organization/regions/" (region.region_id) "/delete" } data-confirm={ "Delete region " (region.name) "?" } {
                             (csrf(ui)) button.danger type="submit" { "Delete region" }
                         }
                     }

@@ -128,6 +128,32 @@ impl FromRequestParts<AppState> for Ui {
             .path_and_query()
             .map_or("/", |path| path.as_str())
             .to_owned();
+        // A page's own refresh (htmx) whose session ended: the whole page goes to sign in,
+        // not just the part being refreshed.
+        let from_htmx = parts.headers.contains_key("hx-request");
+        // Back to the page after signing in, not to the part of it being refreshed.
+        let here = match parts
+            .headers
+            .get("hx-current-url")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|url| url.split_once("://"))
+            .and_then(|(_, rest)| rest.find('/').map(|slash| rest[slash..].to_owned()))
+        {
+            Some(page) if from_htmx => page,
+            _ => here,
+        };
+        let to_sign_in = |here: &str| {
+            let response = to_sign_in(here);
+            if !from_htmx {
+                return response;
+            }
+            let location = response.headers().get(LOCATION).cloned();
+            let mut redirect = StatusCode::OK.into_response();
+            if let Some(location) = location {
+                redirect.headers_mut().insert("hx-redirect", location);
+            }
+            redirect
+        };
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(to_sign_in(&here));
         };

@@ -5,9 +5,11 @@
 //! it says it holds, so a reconnect loses nothing the log still holds. The log is bounded
 //! (`MAX_LOG_BYTES`); past it lines are counted, not kept.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
-use ferry_client::ControlPlaneClient;
+use ferry_client::{ClientError, ControlPlaneClient};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -37,6 +39,7 @@ pub(super) struct CollectedLog {
 }
 
 /// Where the log goes while the attempt runs.
+#[derive(Clone, Copy)]
 pub(super) struct LogTarget<'a> {
     pub(super) client: &'a ControlPlaneClient,
     pub(super) job_id: i64,
@@ -53,27 +56,39 @@ struct Sender<'a> {
     refused: bool,
 }
 
-impl Sender<'_> {
-    async fn send(&mut self, text: &str) {
+/// A part on its way: it runs beside the collection of new lines, so a slow or unreachable
+/// control plane never holds lines back in the channel.
+type InFlight<'a> = Pin<Box<dyn Future<Output = Result<u64, ClientError>> + Send + 'a>>;
+
+impl<'a> Sender<'a> {
+    /// The request sending what the control plane does not hold yet (a part of at most
+    /// `PART_BYTES`), if anything.
+    fn request(&self, text: &str) -> Option<InFlight<'a>> {
         let start = self.acknowledged.min(text.len());
         let mut end = (start + PART_BYTES).min(text.len());
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        let Some(part) = text.get(start..end) else {
-            return;
-        };
+        let part = text
+            .get(start..end)
+            .filter(|part| !part.is_empty())?
+            .as_bytes()
+            .to_vec();
+        let LogTarget {
+            client,
+            job_id,
+            attempt_id,
+        } = self.target;
+        Some(Box::pin(async move {
+            client
+                .append_log(job_id, attempt_id, start as u64, &part)
+                .await
+        }))
+    }
+
+    fn settle(&mut self, result: Result<u64, ClientError>, text: &str) {
         let target = &self.target;
-        match target
-            .client
-            .append_log(
-                target.job_id,
-                target.attempt_id,
-                start as u64,
-                part.as_bytes(),
-            )
-            .await
-        {
+        match result {
             Ok(received) => {
                 // The control plane may hold less than was acknowledged before (never
                 // more): send again from what it holds.
@@ -104,13 +119,20 @@ impl Sender<'_> {
     }
 }
 
+async fn finished(in_flight: &mut Option<InFlight<'_>>) -> Result<u64, ClientError> {
+    match in_flight {
+        Some(request) => request.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Collects the attempt's lines until `lines` closes or `ended` fires (lines already queued
 /// are kept), sending them as it goes.
-pub(super) async fn collect_log(
+pub(super) async fn collect_log<'a>(
     mut lines: mpsc::UnboundedReceiver<String>,
     mut ended: oneshot::Receiver<()>,
     masker: Masker,
-    target: LogTarget<'_>,
+    target: LogTarget<'a>,
 ) -> CollectedLog {
     let mut log = Log::default();
     let mut sender = Sender {
@@ -120,10 +142,13 @@ pub(super) async fn collect_log(
         next_try: Instant::now(),
         refused: false,
     };
+    let mut in_flight: Option<InFlight<'a>> = None;
     // When the oldest line not yet sent must go.
     let mut due: Option<Instant> = None;
     loop {
-        let send_at = due.map(|due| due.max(sender.next_try));
+        let send_at = due
+            .map(|due| due.max(sender.next_try))
+            .filter(|_| in_flight.is_none() && !sender.refused);
         tokio::select! {
             line = lines.recv() => match line {
                 Some(line) => {
@@ -138,13 +163,15 @@ pub(super) async fn collect_log(
                 }
                 break;
             }
-            () = sleep_until(send_at), if send_at.is_some() && !sender.refused => {
-                sender.send(&log.text).await;
+            result = finished(&mut in_flight) => {
+                in_flight = None;
+                sender.settle(result, &log.text);
             }
+            () = sleep_until(send_at) => in_flight = sender.request(&log.text),
         }
-        let waiting = sender.waiting(&log.text);
-        if waiting >= PART_BYTES && Instant::now() >= sender.next_try && !sender.refused {
-            sender.send(&log.text).await;
+        let full = sender.waiting(&log.text) >= PART_BYTES && Instant::now() >= sender.next_try;
+        if full && in_flight.is_none() && !sender.refused {
+            in_flight = sender.request(&log.text);
         }
         due = (sender.waiting(&log.text) > 0 && !sender.refused)
             .then(|| due.unwrap_or_else(|| Instant::now() + SEND_INTERVAL));
@@ -153,10 +180,19 @@ pub(super) async fn collect_log(
     // The rest, within a bound: the attempt's end is not held for an unreachable control
     // plane (the log is then kept in this data plane's own log bucket).
     let give_up = Instant::now() + FINAL_SEND_WAIT;
+    if let Some(request) = in_flight.take()
+        && let Ok(result) = tokio::time::timeout_at(give_up, request).await
+    {
+        sender.settle(result, &log.text);
+    }
     while sender.waiting(&log.text) > 0 && !sender.refused && Instant::now() < give_up {
         tokio::time::sleep_until(sender.next_try.min(give_up)).await;
-        if Instant::now() < give_up {
-            sender.send(&log.text).await;
+        let Some(request) = sender.request(&log.text) else {
+            break;
+        };
+        match tokio::time::timeout_at(give_up, request).await {
+            Ok(result) => sender.settle(result, &log.text),
+            Err(_) => break,
         }
     }
     CollectedLog {

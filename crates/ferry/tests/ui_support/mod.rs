@@ -180,7 +180,12 @@ impl Browser {
     /// Clicks `element` and waits for the next page: until the current one is gone.
     pub async fn submit_with(&self, element: fantoccini::elements::Element) {
         let page = self.css("html").await;
-        element.click().await.unwrap();
+        let clicked = element.click().await;
+        // A form that asks first (data-confirm): the user says yes.
+        let accepted = self.client.accept_alert().await;
+        if let Err(error) = clicked {
+            assert!(accepted.is_ok(), "the click failed: {error}");
+        }
         let deadline = Instant::now() + Duration::from_secs(90);
         while page.tag_name().await.is_ok() {
             if Instant::now() > deadline {
