@@ -240,7 +240,9 @@ impl Said {
                     );
                 }
                 if let Some(error) = &trace.error {
-                    tracing::warn!(connector = %self.name, "connector reported an error: {}", error.message);
+                    if self.log.is_none() {
+                        tracing::warn!(connector = %self.name, "connector reported an error: {}", error.message);
+                    }
                     to_log(
                         &self.log,
                         &self.name,

@@ -6,6 +6,8 @@ use ferry_api::{ClaimedTask, TaskKind, TaskResult};
 use ferry_client::ControlPlaneClient;
 use ferry_connectors::{ConnectorError, ExternalConnector, destination_for, source_for};
 use ferry_protocol::ConnectorRole;
+
+use crate::attempt::mask::Masker;
 use serde_json::{Value, json};
 
 /// Longest a `check` runs here: it opens a connection and looks (the PostgreSQL
@@ -79,21 +81,37 @@ pub async fn run_task(
 
 /// A check's outcome is an answer either way (Airbyte's CONNECTION_STATUS); only a
 /// connector that cannot be made or a discover that fails is an error. Task output is not
-/// kept in a job log; it goes to the process log only.
+/// kept in a job log; it goes to the process log only, masked.
 async fn answer_task(task: &ClaimedTask) -> Result<Value, ConnectorError> {
     let command = task.command.as_deref();
+    // What the connector prints goes to the process log with its configuration's secrets
+    // masked (by its SPEC, as an attempt's log): a check's connector may echo what it read.
+    let (log, lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let masker = Masker::default();
+    if task.kind != TaskKind::Spec {
+        masker
+            .learn(
+                task.role,
+                &task.connector_type,
+                command,
+                &task.configuration,
+            )
+            .await;
+    }
+    tokio::spawn(print_masked(lines, masker, task.task_id));
+    let log = Some(&log);
     let status = |outcome: Result<(), ConnectorError>| match outcome {
         Ok(()) => json!({"status": "SUCCEEDED"}),
         Err(error) => json!({"status": "FAILED", "message": error.to_string()}),
     };
     match (task.role, task.kind) {
         (ConnectorRole::Source, TaskKind::Discover) => {
-            source_for(&task.connector_type, command, &task.configuration, None)?
+            source_for(&task.connector_type, command, &task.configuration, log)?
                 .discover()
                 .await
         }
         (ConnectorRole::Source, TaskKind::Check) => {
-            let source = source_for(&task.connector_type, command, &task.configuration, None);
+            let source = source_for(&task.connector_type, command, &task.configuration, log);
             Ok(status(match source {
                 Ok(source) => source.check().await,
                 Err(error) => Err(error),
@@ -101,7 +119,7 @@ async fn answer_task(task: &ClaimedTask) -> Result<Value, ConnectorError> {
         }
         (ConnectorRole::Destination, TaskKind::Check) => {
             let destination =
-                destination_for(&task.connector_type, command, &task.configuration, None);
+                destination_for(&task.connector_type, command, &task.configuration, log);
             Ok(status(match destination {
                 Ok(destination) => destination.check().await,
                 Err(error) => Err(error),
@@ -116,5 +134,16 @@ async fn answer_task(task: &ClaimedTask) -> Result<Value, ConnectorError> {
             ))),
         },
         (role, kind) => Err(ConnectorError::Failed(format!("cannot {kind} a {role}"))),
+    }
+}
+
+/// The task's connector output, masked, into the process log; ends with the connector.
+async fn print_masked(
+    mut lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    masker: Masker,
+    task_id: uuid::Uuid,
+) {
+    while let Some(line) = lines.recv().await {
+        tracing::info!(%task_id, "{}", masker.mask(&line));
     }
 }

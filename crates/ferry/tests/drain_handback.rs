@@ -421,3 +421,94 @@ async fn only_the_plane_holding_an_attempt_may_hand_it_back() {
         "{job}"
     );
 }
+
+/// Claims the region's next job as `plane` and hands it back at once; the hand-back's answer.
+async fn claim_and_hand_back(plane: &Plane, job_id: i64) -> ferry_testkit::Reply {
+    let api = plane.api().await;
+    let claim = api
+        .create(
+            "/api/v1/jobs/claim",
+            json!({"wait_ms": 5000, "only": "jobs"}),
+        )
+        .await;
+    assert_eq!(claim["job"]["job_id"], job_id, "{claim}");
+    let attempt_id = text(&claim["job"]["attempt_id"]);
+    api.post(
+        &format!("/api/v1/jobs/{job_id}/attempts/{attempt_id}/hand-back"),
+        json!({"rows_synced": 0, "bytes_synced": 0}),
+    )
+    .await
+}
+
+/// A job cancelled while its draining plane stops the attempt: the hand-back that follows
+/// ends the attempt cancelled, rather than being refused and leaving it "running" for good
+/// (a cancelled job's lease is never swept).
+#[tokio::test]
+async fn a_hand_back_after_a_cancel_ends_the_attempt_cancelled() {
+    let cluster = control_plane().await;
+    let eu = cluster.region("eu").await;
+    let holder = cluster.plane(&eu, "eu-1").await;
+    let workspace = cluster.workspace_in(&eu, "ws-eu").await;
+    let connection = connection(&workspace, &json!({"count": 10, "seed": 1})).await;
+    let job_id = start_sync(&cluster, &connection).await;
+    let api = holder.api().await;
+    let claim = api
+        .create(
+            "/api/v1/jobs/claim",
+            json!({"wait_ms": 5000, "only": "jobs"}),
+        )
+        .await;
+    let attempt_id = text(&claim["job"]["attempt_id"]);
+    let cancelled = cluster
+        .admin
+        .delete(&format!("/api/public/v1/jobs/{job_id}"))
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let path = format!("/api/v1/jobs/{job_id}/attempts/{attempt_id}/hand-back");
+    let handed = api
+        .post(&path, json!({"rows_synced": 4, "bytes_synced": 40}))
+        .await;
+    assert_eq!(handed.status, 200, "{}", handed.body);
+    assert_eq!(handed.body["job_status"], "cancelled", "{}", handed.body);
+    let job = cluster.admin.job(job_id).await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert_eq!(job["attempts"][0]["status"], "cancelled", "{job}");
+    // Once ended, fenced like any ended attempt.
+    api.post(&path, json!({"rows_synced": 4, "bytes_synced": 40}))
+        .await
+        .assert_problem(409);
+}
+
+/// A plane stopped again and again while it runs one job (a liveness probe failing under
+/// the sync, a crash-looping pod) hands it back each time: a few hand-backs are free, then
+/// they count as the attempts they are, and the job fails instead of circling for ever.
+#[tokio::test]
+async fn hand_backs_cannot_keep_a_job_circling_for_ever() {
+    let cluster = control_plane().await;
+    let eu = cluster.region("eu").await;
+    let plane = cluster.plane(&eu, "eu-1").await;
+    let workspace = cluster.workspace_in(&eu, "ws-eu").await;
+    let connection = connection(&workspace, &json!({"count": 10, "seed": 1})).await;
+    let job_id = start_sync(&cluster, &connection).await;
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let handed = claim_and_hand_back(&plane, job_id).await;
+        assert_eq!(handed.status, 200, "{}", handed.body);
+        let status = text(&handed.body["job_status"]);
+        statuses.push(status.clone());
+        if status != "incomplete" {
+            break;
+        }
+    }
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("failed"),
+        "{statuses:?}"
+    );
+    // The free hand-backs, then the job's 3 attempts.
+    assert!(statuses.len() <= 3 + 5, "{statuses:?}");
+    let job = cluster.admin.job(job_id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let failure = job["attempts"][statuses.len() - 1]["failureReason"].to_string();
+    assert!(failure.contains("handed back"), "{job}");
+}

@@ -157,7 +157,20 @@ async fn a_remote_planes_log_is_served_while_its_attempt_runs_and_after() {
     assert!(!ended.contains(SESAME), "a SPEC secret in the log: {ended}");
     assert!(ended.matches("**********").count() >= 3, "{ended}");
     // Nor are they in the data plane's own log: the connectors' lines go to the attempt's.
-    let process_log = dataplane.log();
+    // A check's connector output goes to the data plane's own log, masked the same way.
+    let source_id = ferry
+        .admin
+        .get(&format!("/api/public/v1/connections/{}", text(&connection)))
+        .await
+        .body["sourceId"]
+        .clone();
+    let check = ferry.admin.check_source(&source_id).await;
+    assert_eq!(check.body["status"], "succeeded", "{}", check.body);
+    let process_log = wait_for("the check's lines", Duration::from_secs(10), || async {
+        let log = dataplane.log();
+        log.contains("checking with password").then_some(log)
+    })
+    .await;
     assert!(process_log.contains("claimed job"), "{process_log}");
     assert!(
         !process_log.contains(SECRET) && !process_log.contains(SESAME),

@@ -37,12 +37,12 @@ const SECRET_NAMES: &[&str] = &[
 ];
 
 #[derive(Clone, Default)]
-pub(super) struct Masker(Arc<RwLock<Vec<String>>>);
+pub(crate) struct Masker(Arc<RwLock<Vec<String>>>);
 
 impl Masker {
     /// Learns the secrets of one connector's configuration: by its SPEC (the registry's
     /// for a native connector; a custom program's own, asked for here) and by names.
-    pub(super) async fn learn(
+    pub(crate) async fn learn(
         &self,
         role: ConnectorRole,
         connector_type: &str,
@@ -74,7 +74,7 @@ impl Masker {
         secrets.dedup();
     }
 
-    pub(super) fn mask<'a>(&self, line: &'a str) -> Cow<'a, str> {
+    pub(crate) fn mask<'a>(&self, line: &'a str) -> Cow<'a, str> {
         let Ok(secrets) = self.0.read() else {
             return Cow::Borrowed(line);
         };

@@ -4,7 +4,7 @@
 mod failure;
 mod large_state;
 mod log;
-mod mask;
+pub(crate) mod mask;
 mod pipe;
 mod progress;
 mod record;
