@@ -103,7 +103,10 @@ impl ApiError {
         let detail = match self {
             // Internal details stay in the log; the client learns only that it was ours.
             Self::Store(
-                StoreError::NotFound { .. } | StoreError::Conflict(_) | StoreError::InUse(_),
+                StoreError::NotFound { .. }
+                | StoreError::Conflict(_)
+                | StoreError::InUse(_)
+                | StoreError::Fenced(_),
             ) => self.to_string(),
             // Where, but not what: the row needs an operator's repair; the reason is logged.
             Self::Store(StoreError::Corrupt {

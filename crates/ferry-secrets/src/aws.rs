@@ -93,6 +93,16 @@ impl AwsSecretsManager {
                 "no AWS region for Secrets Manager: set secretsManager.awsSecretManager.region or AWS_REGION".to_owned(),
             ));
         }
+        // The region names the default endpoint's host, where the signed requests go: a
+        // typo must not turn it into another host (`us-east-1.example.com/`).
+        if !region
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+        {
+            return Err(SecretsError::Config(format!(
+                "AWS region '{region}' for Secrets Manager: lower-case letters, digits and '-' only (e.g. us-east-1)"
+            )));
+        }
         if settings.access_key_id.trim().is_empty() || settings.secret_access_key.is_empty() {
             return Err(SecretsError::Config(
                 "no AWS credentials for Secrets Manager: set AWS_SECRET_MANAGER_ACCESS_KEY_ID and AWS_SECRET_MANAGER_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".to_owned(),
@@ -306,5 +316,44 @@ fn xml_error(text: &str) -> Value {
     match (element("Code"), element("Message")) {
         (None, None) => Value::Null,
         (code, message) => json!({"__type": code, "message": message}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn settings(region: &str) -> AwsSettings {
+        AwsSettings {
+            region: region.to_owned(),
+            endpoint: None,
+            access_key_id: "AKIDEXAMPLE".to_owned(),
+            secret_access_key: "secret".to_owned(),
+            session_token: None,
+            tags: Vec::new(),
+            kms_key_id: None,
+            ca_cert: None,
+        }
+    }
+
+    #[test]
+    fn a_region_cannot_send_the_signed_requests_to_another_host() {
+        let manager = AwsSecretsManager::new(settings("eu-west-3")).unwrap();
+        assert_eq!(
+            manager.endpoint.as_str(),
+            "https://secretsmanager.eu-west-3.amazonaws.com/"
+        );
+        for region in [
+            "attacker.example/",
+            "eu-west-3.attacker.example#",
+            "EU WEST",
+        ] {
+            let error = AwsSecretsManager::new(settings(region)).unwrap_err();
+            assert!(
+                matches!(&error, SecretsError::Config(message) if message.contains("AWS region")),
+                "{region}: {error}"
+            );
+        }
     }
 }

@@ -86,6 +86,7 @@ impl SecretsManager {
 
     /// Writes `value` under `coordinate`, replacing what was there.
     pub async fn write(&self, coordinate: &str, value: &str) -> Result<()> {
+        ours(coordinate)?;
         match self {
             Self::Aws(manager) => manager.write(coordinate, value).await,
             Self::Vault(manager) => manager.write(coordinate, value).await,
@@ -93,6 +94,7 @@ impl SecretsManager {
     }
 
     pub async fn read(&self, coordinate: &str) -> Result<String> {
+        ours(coordinate)?;
         match self {
             Self::Aws(manager) => manager.read(coordinate).await,
             Self::Vault(manager) => manager.read(coordinate).await,
@@ -101,10 +103,22 @@ impl SecretsManager {
 
     /// Deletes the secret for good (every version); a secret already gone is no error.
     pub async fn delete(&self, coordinate: &str) -> Result<()> {
+        ours(coordinate)?;
         match self {
             Self::Aws(manager) => manager.delete(coordinate).await,
             Self::Vault(manager) => manager.delete(coordinate).await,
         }
+    }
+}
+
+/// Only secrets in the shape Ferry writes are read, written or deleted: a reference planted
+/// in a stored configuration must not reach (or, on the source's deletion, delete) a secret
+/// of another application that the manager's credentials happen to reach.
+fn ours(coordinate: &str) -> Result<()> {
+    if references::is_valid_coordinate(coordinate) {
+        Ok(())
+    } else {
+        Err(SecretsError::BadReference(coordinate.to_owned()))
     }
 }
 

@@ -22,14 +22,30 @@ pub fn new_coordinate(workspace_id: Uuid) -> String {
     )
 }
 
-/// Whether a coordinate is one Ferry could have written: it becomes part of a manager's
-/// path or name, so nothing else is followed.
+/// The workspace of a coordinate in the shape Ferry writes
+/// (`airbyte_workspace_<uuid>_secret_<uuid>_v<n>`); `None` for any other text.
+pub fn coordinate_workspace(coordinate: &str) -> Option<Uuid> {
+    let rest = coordinate.strip_prefix("airbyte_workspace_")?;
+    let (workspace, rest) = rest.split_once("_secret_")?;
+    let (secret, version) = rest.rsplit_once("_v")?;
+    // Hyphenated ids only: `Uuid::parse_str` also takes braces and `urn:uuid:`.
+    let hyphenated = |id: &str| id.len() == 36 && Uuid::parse_str(id).is_ok();
+    if !hyphenated(workspace)
+        || !hyphenated(secret)
+        || version.is_empty()
+        || !version.bytes().all(|byte| byte.is_ascii_digit())
+    {
+        return None;
+    }
+    Uuid::parse_str(workspace).ok()
+}
+
+/// Whether a coordinate is one Ferry could have written. It becomes part of a manager's path
+/// or name, so nothing else is followed: not `../sys`, and not the name of a secret Ferry
+/// never wrote that the manager's credentials happen to reach (another application's
+/// `prod-db-password` in the same AWS account).
 pub fn is_valid_coordinate(coordinate: &str) -> bool {
-    !coordinate.is_empty()
-        && coordinate.len() <= 200
-        && coordinate
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+    coordinate_workspace(coordinate).is_some()
 }
 
 /// The reference that stands for `value` once it is written under `coordinate`, and the
@@ -192,6 +208,21 @@ mod tests {
         assert!(coordinate.starts_with(&format!("airbyte_workspace_{workspace}_secret_")));
         assert!(is_valid_coordinate(&coordinate));
         assert!(!is_valid_coordinate("../sys/mounts"));
+        assert_eq!(coordinate_workspace(&coordinate), Some(workspace));
+        let secret = Uuid::new_v4();
+        for foreign in [
+            "prod-db-password".to_owned(),
+            format!("airbyte_workspace_{workspace}_secret_../../sys_v1"),
+            format!("airbyte_workspace_{workspace}_secret_{secret}_v"),
+            format!(
+                "airbyte_workspace_{}_secret_{secret}_v1",
+                workspace.simple()
+            ),
+            format!("airbyte_workspace_{{{workspace}}}_secret_{secret}_v1"),
+            format!("airbyte_workspace_{workspace}_secret_{secret}_v1/../x"),
+        ] {
+            assert!(!is_valid_coordinate(&foreign), "{foreign}");
+        }
         let (text_reference, text) = reference(&coordinate, &json!("hunter2"));
         assert_eq!(text, "hunter2");
         assert_eq!(text_reference, json!({"_secret": coordinate}));
@@ -220,14 +251,16 @@ mod tests {
 
     #[tokio::test]
     async fn resolving_without_a_manager_says_which_secret_it_cannot_read() {
-        let mut configuration = json!({"password": {"_secret": "airbyte_workspace_x_secret_y_v1"}});
+        let mut configuration = json!({"password": {"_secret": new_coordinate(Uuid::new_v4())}});
         let error = resolve(&mut configuration, None).await.unwrap_err();
         assert!(matches!(error, SecretsError::NoManager { .. }), "{error}");
-        let mut bad = json!({"password": {"_secret": "../../sys"}});
-        assert!(matches!(
-            resolve(&mut bad, None).await.unwrap_err(),
-            SecretsError::BadReference(_)
-        ));
+        for foreign in ["../../sys", "prod-db-password"] {
+            let mut bad = json!({"password": {"_secret": foreign}});
+            assert!(matches!(
+                resolve(&mut bad, None).await.unwrap_err(),
+                SecretsError::BadReference(_)
+            ));
+        }
         let mut plain = json!({"password": "inline", "port": 5432});
         resolve(&mut plain, None).await.unwrap();
         assert_eq!(plain, json!({"password": "inline", "port": 5432}));

@@ -77,7 +77,7 @@ fn valid_path(text: &str) -> bool {
 
 impl VaultKv {
     pub fn new(settings: VaultSettings) -> Result<Self> {
-        let base = Url::parse(settings.address.trim()).map_err(|error| {
+        let mut base = Url::parse(settings.address.trim()).map_err(|error| {
             SecretsError::Config(format!(
                 "Vault address '{}': {error}",
                 settings.address.trim()
@@ -87,6 +87,13 @@ impl VaultKv {
             return Err(SecretsError::Config(format!(
                 "Vault address '{base}': use http:// or https://"
             )));
+        }
+        // Behind a proxy Vault may live under a path (`https://host/vault`), which the
+        // API's `v1/…` goes below, as Vault's own client does: joined to a base without a
+        // trailing `/`, the last segment would be replaced.
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
         }
         if settings.token.trim().is_empty() {
             return Err(SecretsError::Config(
@@ -259,5 +266,55 @@ impl VaultKv {
         } else {
             Err(self.refusal(status, &body))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn vault(address: &str) -> VaultKv {
+        VaultKv::new(VaultSettings {
+            address: address.to_owned(),
+            token: "token".to_owned(),
+            mount: DEFAULT_MOUNT.to_owned(),
+            prefix: "ferry/".to_owned(),
+            namespace: None,
+            ca_cert: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn an_address_under_a_path_keeps_it() {
+        let coordinate = crate::references::new_coordinate(uuid::Uuid::new_v4());
+        let path = vault("http://127.0.0.1:8200")
+            .secret_path("data", &coordinate)
+            .unwrap();
+        assert_eq!(path, format!("secret/data/ferry/{coordinate}"));
+        for (address, expected) in [
+            ("http://127.0.0.1:8200", "http://127.0.0.1:8200/v1/"),
+            ("http://127.0.0.1:8200/", "http://127.0.0.1:8200/v1/"),
+            (
+                "https://proxy.example/vault",
+                "https://proxy.example/vault/v1/",
+            ),
+            (
+                "https://proxy.example/vault/",
+                "https://proxy.example/vault/v1/",
+            ),
+        ] {
+            assert_eq!(
+                vault(address).url(&path).unwrap().as_str(),
+                format!("{expected}{path}"),
+                "{address}"
+            );
+        }
+        assert!(
+            vault("http://h")
+                .secret_path("data", "../sys/mounts")
+                .is_err()
+        );
     }
 }

@@ -445,7 +445,16 @@ async fn claim_and_hand_back(plane: &Plane, job_id: i64) -> ferry_testkit::Reply
 /// (a cancelled job's lease is never swept).
 #[tokio::test]
 async fn a_hand_back_after_a_cancel_ends_the_attempt_cancelled() {
-    let cluster = control_plane().await;
+    hand_back_after_a_cancel(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_hand_back_after_a_cancel_ends_the_attempt_cancelled_on_postgres_too() {
+    hand_back_after_a_cancel(StoreKind::Postgres).await;
+}
+
+async fn hand_back_after_a_cancel(store: StoreKind) {
+    let cluster = control_plane_on(store).await;
     let eu = cluster.region("eu").await;
     let holder = cluster.plane(&eu, "eu-1").await;
     let workspace = cluster.workspace_in(&eu, "ws-eu").await;
@@ -473,10 +482,19 @@ async fn a_hand_back_after_a_cancel_ends_the_attempt_cancelled() {
     let job = cluster.admin.job(job_id).await;
     assert_eq!(job["status"], "cancelled", "{job}");
     assert_eq!(job["attempts"][0]["status"], "cancelled", "{job}");
-    // Once ended, fenced like any ended attempt.
-    api.post(&path, json!({"rows_synced": 4, "bytes_synced": 40}))
-        .await
-        .assert_problem(409);
+    // Once ended, fenced like any ended attempt, and the answer says so.
+    let again = api
+        .post(&path, json!({"rows_synced": 4, "bytes_synced": 40}))
+        .await;
+    again.assert_problem(409);
+    assert!(
+        again.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no longer the running attempt"),
+        "{}",
+        again.body
+    );
 }
 
 /// A plane stopped again and again while it runs one job (a liveness probe failing under
@@ -484,7 +502,16 @@ async fn a_hand_back_after_a_cancel_ends_the_attempt_cancelled() {
 /// they count as the attempts they are, and the job fails instead of circling for ever.
 #[tokio::test]
 async fn hand_backs_cannot_keep_a_job_circling_for_ever() {
-    let cluster = control_plane().await;
+    hand_backs_end(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn hand_backs_cannot_keep_a_job_circling_for_ever_on_postgres_too() {
+    hand_backs_end(StoreKind::Postgres).await;
+}
+
+async fn hand_backs_end(store: StoreKind) {
+    let cluster = control_plane_on(store).await;
     let eu = cluster.region("eu").await;
     let plane = cluster.plane(&eu, "eu-1").await;
     let workspace = cluster.workspace_in(&eu, "ws-eu").await;

@@ -586,3 +586,76 @@ async fn a_data_plane_without_the_manager_says_so_and_fails_the_job_at_once() {
         "{job}"
     );
 }
+
+/// Replaces `from` by `to` in every stored configuration of the SQLite store at `data_dir`
+/// (Ferry stopped): a reference planted as one stored before references were refused.
+fn plant(data_dir: &std::path::Path, from: &str, to: &str) {
+    let script = "import sqlite3, sys\n\
+        db = sqlite3.connect(sys.argv[1])\n\
+        changed = db.execute('UPDATE actors SET configuration = replace(configuration, ?, ?)', (sys.argv[2], sys.argv[3])).rowcount\n\
+        db.commit()\n\
+        assert changed == 1, changed\n";
+    let status = Command::new("python3")
+        .args(["-c", script])
+        .arg(data_dir.join("ferry.db"))
+        .args([from, to])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A reference in a stored configuration that is not to a secret Ferry wrote for its
+/// workspace (another application's secret under the same prefix, another workspace's)
+/// is not followed: the data plane is sent no such reference, so a check fails rather than
+/// read it; and deleting the source leaves that secret where it is.
+#[tokio::test]
+async fn a_planted_reference_reaches_no_secret_the_source_does_not_own() {
+    let (bao, server) = tokio::join!(Bao::start(), databases());
+    let password = server.password().to_owned();
+    let directory = tempfile::tempdir().unwrap();
+    let data_dir = directory.path().join("data");
+    let start = || {
+        let mut options = FerryOptions::new(StoreKind::Sqlite);
+        options.data_dir = Some(data_dir.clone());
+        options.env = bao.env();
+        FerryUp::start(BINARY.as_ref(), options)
+    };
+    let ferry = start().await;
+    let created = ferry
+        .default_workspace()
+        .post_source("shop", source_configuration(&server))
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let source_id = created.body["sourceId"].clone();
+    drop(ferry);
+    let mut stored = bao
+        .secrets()
+        .into_iter()
+        .find(|(_, value)| *value == password)
+        .unwrap()
+        .0;
+    let other_workspace = format!(
+        "airbyte_workspace_{}_secret_{}_v1",
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4()
+    );
+    for planted in ["prod-db-password", other_workspace.as_str()] {
+        // The right password, so that a check reading it would succeed.
+        bao.put(planted, &password);
+        plant(&data_dir, &stored, planted);
+        stored = planted.to_owned();
+        let ferry = start().await;
+        let check = ferry.admin.check_source(&source_id).await;
+        assert_eq!(check.body["status"], "failed", "{planted}: {}", check.body);
+        drop(ferry);
+    }
+    let ferry = start().await;
+    let deleted = ferry
+        .admin
+        .delete(&format!("/api/public/v1/sources/{}", text(&source_id)))
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let left = bao.secrets();
+    assert_eq!(left.get("prod-db-password"), Some(&password), "{left:?}");
+    assert_eq!(left.get(&other_workspace), Some(&password), "{left:?}");
+}

@@ -38,7 +38,45 @@ pub fn stored(state: &AppState, text: &str) -> ApiResult<Value> {
 /// The actor's configuration as a data plane receives it: with a manager, references it
 /// resolves itself; without, the secrets.
 pub fn for_dataplane(state: &AppState, actor: &Actor) -> ApiResult<Value> {
-    stored(state, &actor.configuration)
+    let mut configuration = stored(state, &actor.configuration)?;
+    // Sent as nothing: the connector then says the field is missing, where the data plane
+    // would otherwise read a secret this configuration does not own.
+    let foreign = foreign_references(&configuration, actor.workspace_id);
+    for coordinate in &foreign {
+        tracing::warn!(kind = actor.kind.as_str(), id = %actor.id, %coordinate, "a stored configuration refers to a secret that is not its workspace's: sent without it (give the secret again)");
+    }
+    if !foreign.is_empty() {
+        blank_references(&mut configuration, &foreign);
+    }
+    Ok(configuration)
+}
+
+/// The references that are not to a secret Ferry wrote for `workspace_id`. Ferry writes
+/// only those, and users may send none; one could still be in a configuration stored before
+/// references were refused, naming another workspace's secret (or one Ferry never wrote).
+fn foreign_references(configuration: &Value, workspace_id: Uuid) -> Vec<String> {
+    references::coordinates(configuration)
+        .into_iter()
+        .filter(|coordinate| references::coordinate_workspace(coordinate) != Some(workspace_id))
+        .collect()
+}
+
+fn blank_references(configuration: &mut Value, coordinates: &[String]) {
+    if references::as_reference(configuration)
+        .is_some_and(|coordinate| coordinates.iter().any(|foreign| foreign == coordinate))
+    {
+        *configuration = Value::Null;
+        return;
+    }
+    match configuration {
+        Value::Object(fields) => fields
+            .values_mut()
+            .for_each(|value| blank_references(value, coordinates)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| blank_references(item, coordinates)),
+        _ => {}
+    }
 }
 
 /// The actor's configuration with each reference shown as the mask (what a reply, or a
@@ -128,10 +166,20 @@ pub async fn forget(state: &AppState, coordinates: Vec<String>) {
     }
 }
 
-/// The coordinates `before` refers to and `after` does not.
-pub fn dropped(before: &Value, after: &Value) -> Vec<String> {
+/// The coordinates of `workspace_id`'s secrets a configuration refers to: those its
+/// deletion may delete. A reference to anything else (stored before references were
+/// refused) names a secret this configuration does not own.
+pub fn owned(configuration: &Value, workspace_id: Uuid) -> Vec<String> {
+    references::coordinates(configuration)
+        .into_iter()
+        .filter(|coordinate| references::coordinate_workspace(coordinate) == Some(workspace_id))
+        .collect()
+}
+
+/// The coordinates of `workspace_id`'s secrets `before` refers to and `after` does not.
+pub fn dropped(before: &Value, after: &Value, workspace_id: Uuid) -> Vec<String> {
     let kept = references::coordinates(after);
-    references::coordinates(before)
+    owned(before, workspace_id)
         .into_iter()
         .filter(|coordinate| !kept.contains(coordinate))
         .collect()
@@ -238,10 +286,34 @@ mod tests {
             fields::secret_pointers(&configuration, Some(&spec)),
             vec!["/password", "/tokens/0", "/tokens/1"]
         );
-        let before = json!({"password": {"_secret": "one"}, "key": {"_secret": "two"}});
-        let after = json!({"password": {"_secret": "one"}, "key": {"_secret": "three"}});
-        assert_eq!(dropped(&before, &after), vec!["two".to_owned()]);
+        let workspace = Uuid::new_v4();
+        let [one, two, three] = [(); 3].map(|()| references::new_coordinate(workspace));
+        let others = references::new_coordinate(Uuid::new_v4());
+        let before = json!({"password": {"_secret": one}, "key": {"_secret": two}, "cert": {"_secret": others}});
+        let after = json!({"password": {"_secret": one}, "key": {"_secret": three}, "cert": "pem"});
+        // Another workspace's secret, planted, is never deleted by this one's update.
+        assert_eq!(dropped(&before, &after, workspace), vec![two.clone()]);
+        let mut owned_before = owned(&before, workspace);
+        owned_before.sort();
+        let mut expected = vec![one.clone(), two.clone()];
+        expected.sort();
+        assert_eq!(owned_before, expected);
         assert!(refuse_references(&json!({"a": [{"b": {"_secret": "x"}}]})).is_err());
         assert!(refuse_references(&json!({"a": [{"b": "x"}]})).is_ok());
+        let own = references::new_coordinate(workspace);
+        let other = references::new_coordinate(Uuid::new_v4());
+        let mine = json!({"password": {"_secret": own}, "port": 5432});
+        assert!(foreign_references(&mine, workspace).is_empty());
+        for foreign in [other.as_str(), "prod-db-password"] {
+            let mut planted =
+                json!({"password": {"_secret": own}, "tunnel": [{"key": {"_secret": foreign}}]});
+            let found = foreign_references(&planted, workspace);
+            assert_eq!(found, vec![foreign.to_owned()]);
+            blank_references(&mut planted, &found);
+            assert_eq!(
+                planted,
+                json!({"password": {"_secret": own}, "tunnel": [{"key": null}]})
+            );
+        }
     }
 }

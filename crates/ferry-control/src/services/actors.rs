@@ -223,7 +223,7 @@ pub async fn update(
             keep_masked_secrets(&mut configuration, &stored, spec.as_ref())?;
             let checked = managed::with_secrets(state, &configuration).await?;
             validate_configuration(kind, &actor.connector_type, &checked)?;
-            let dropped = managed::dropped(&stored, &configuration);
+            let dropped = managed::dropped(&stored, &configuration, actor.workspace_id);
             let sealed =
                 managed::seal(state, actor.workspace_id, configuration, spec.as_ref()).await?;
             (Some(sealed), dropped)
@@ -266,7 +266,7 @@ pub async fn delete(
     if state.secrets_manager.is_some()
         && let Ok(stored) = managed::stored(state, &actor.configuration)
     {
-        managed::forget(state, ferry_secrets::references::coordinates(&stored)).await;
+        managed::forget(state, managed::owned(&stored, actor.workspace_id)).await;
     }
     Ok(())
 }

@@ -297,8 +297,16 @@ pub async fn hand_back_attempt(
             (counts.rows_synced, counts.bytes_synced),
         )
         .await?;
-    tracing::info!(job_id, %attempt_id, "attempt handed back by its draining data plane; job requeued");
-    crate::metrics::attempt_ended("handed_back", counts.rows_synced, counts.bytes_synced);
-    state.job_created.notify_waiters();
+    // Requeued, or ended: cancelled meanwhile, or out of attempts after many hand-backs.
+    let how = match job.status {
+        ferry_api::JobStatus::Incomplete => "handed_back",
+        ferry_api::JobStatus::Cancelled => "cancelled",
+        _ => "failed",
+    };
+    tracing::info!(job_id, %attempt_id, job_status = %job.status, "attempt handed back by its draining data plane");
+    crate::metrics::attempt_ended(how, counts.rows_synced, counts.bytes_synced);
+    if how == "handed_back" {
+        state.job_created.notify_waiters();
+    }
     Ok(job)
 }

@@ -221,6 +221,18 @@ impl Bao {
         }
     }
 
+    /// Writes `value` at `name` under Ferry's prefix, as another application (or another
+    /// workspace's source) would have.
+    pub fn put(&self, name: &str, value: &str) {
+        run(self.cli().args([
+            "kv",
+            "put",
+            "-mount=secret",
+            &format!("{}{name}", Self::PREFIX),
+            &format!("value={value}"),
+        ]));
+    }
+
     fn cli(&self) -> Command {
         let mut command = Command::new(&self.bao);
         command
