@@ -102,9 +102,17 @@ pub struct AppState {
     /// Woken when a running job is cancelled, so the heartbeat its data plane holds open
     /// answers at once.
     pub job_cancelled: Arc<tokio::sync::Notify>,
+    /// Set once the server is shutting down: held claims and heartbeats answer at once
+    /// (nothing to take, nothing cancelled) instead of holding the shutdown for their wait.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
+    /// Whether the server is shutting down.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub async fn new(
         store: Store,
         config: ControlConfig,
@@ -120,6 +128,7 @@ impl AppState {
             job_created: Arc::new(tokio::sync::Notify::new()),
             task_done: Arc::new(tokio::sync::Notify::new()),
             job_cancelled: Arc::new(tokio::sync::Notify::new()),
+            stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -181,6 +190,19 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stopping, claims, heartbeats) = (
+        state.stopping.clone(),
+        state.job_created.clone(),
+        state.job_cancelled.clone(),
+    );
+    // Long-polling claims and held heartbeats are requests under way: told to answer now,
+    // they let the shutdown end at once rather than after their wait.
+    let shutdown = async move {
+        shutdown.await;
+        stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        claims.notify_waiters();
+        heartbeats.notify_waiters();
+    };
     // Trailing slashes are trimmed before routing (the guide posts to `/v1/regions/`).
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
     server::serve(listener, app, options, shutdown).await

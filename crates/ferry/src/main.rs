@@ -498,6 +498,7 @@ async fn run_control_plane(
     }
     let reaper = ferry_control::spawn_lease_reaper(state.clone());
     let scheduler = ferry_control::schedule::spawn_scheduler(state.clone());
+    let (stop_dataplane, dataplane_stop) = tokio::sync::watch::channel(false);
     let dataplane = local_root.map(|local_root| {
         tokio::spawn(supervise_default_dataplane(
             args.edge
@@ -506,15 +507,31 @@ async fn run_control_plane(
             (store.clone(), credentials_path.clone()),
             args.heartbeat_interval_seconds,
             secrets_manager::child_environment(&args.secrets_manager),
+            dataplane_stop,
         ))
     });
-    ferry_control::serve(listener, state, serve_options, shutdown_signal())
+    // The default data plane stops first, handing its attempts back while the control
+    // plane still answers; then the control plane.
+    let (dataplane_stopped, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop_dataplane.send(true);
+        let bound = supervisor::STOP_GRACE + Duration::from_secs(2);
+        let _ = tokio::time::timeout(bound, stopped).await;
+    };
+    let supervised = dataplane.map(|dataplane| {
+        tokio::spawn(async move {
+            let _ = dataplane.await;
+            let _ = dataplane_stopped.send(());
+        })
+    });
+    ferry_control::serve(listener, state, serve_options, shutdown)
         .await
         .context("serving HTTP")?;
     reaper.abort();
     scheduler.abort();
-    if let Some(dataplane) = dataplane {
-        dataplane.abort();
+    if let Some(supervised) = supervised {
+        supervised.abort();
     }
     store.close().await;
     Ok(())
@@ -546,6 +563,7 @@ async fn supervise_default_dataplane(
     (store, credentials_path): (Store, PathBuf),
     heartbeat_interval_seconds: u64,
     secrets_manager_environment: Vec<(&'static str, String)>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let Ok(executable) = std::env::current_exe() else {
         tracing::error!("cannot find the ferry executable to start the default data plane");
@@ -574,7 +592,7 @@ async fn supervise_default_dataplane(
             .stdin(std::process::Stdio::null());
         command
     };
-    supervisor::supervise(store, credentials_path, command).await;
+    supervisor::supervise(store, credentials_path, command, stop).await;
 }
 
 async fn shutdown_signal() {

@@ -9,6 +9,9 @@
 //! * a child that exits is restarted after a back-off (1 s, doubled up to a minute, back to
 //!   1 s after a run of a minute), not in a tight loop.
 //!
+//! * when `ferry up` stops, the child is asked to stop (SIGTERM: it hands its attempts back
+//!   while the control plane still answers) and given [`STOP_GRACE`] before it is killed.
+//!
 //! The secret reaches the child in its environment (`DATA_PLANE_CLIENT_SECRET`), never on
 //! its command line, which every user of the machine can read.
 
@@ -25,18 +28,25 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// A child that ran this long was healthy: the back-off starts over.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the child may take to stop once asked (it drains nothing: `--drain-seconds 0`).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// Runs the default data plane until the task is aborted; `command` makes the child's
-/// command line for the credentials it is to use (in its environment).
+/// Runs the default data plane until `stop` says so (then stops it) or the task is
+/// aborted; `command` makes the child's command line for the credentials it is to use (in
+/// its environment).
 pub async fn supervise(
     store: Store,
     credentials_path: PathBuf,
     command: impl Fn(&DataplaneCredentials) -> tokio::process::Command,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut backoff = FIRST_BACKOFF;
     loop {
+        if *stop.borrow() {
+            return;
+        }
         let pause = match credentials::ensure_default_dataplane(&credentials_path, &store).await {
-            Ok(plane) => run_once(&store, &plane, command(&plane.credentials)).await,
+            Ok(plane) => run_once(&store, &plane, command(&plane.credentials), &mut stop).await,
             Err(error) => {
                 tracing::error!(
                     error = format!("{error:#}"),
@@ -46,18 +56,33 @@ pub async fn supervise(
             }
         };
         match pause {
+            Pause::Stopped => return,
             Pause::None => backoff = FIRST_BACKOFF,
             Pause::Backoff => {
                 tracing::info!(?backoff, "restarting the default data plane after a pause");
-                tokio::time::sleep(backoff).await;
+                if paused_until_stop(backoff, &mut stop).await {
+                    return;
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Pause::Short => {
                 backoff = FIRST_BACKOFF;
-                tokio::time::sleep(FIRST_BACKOFF).await;
+                if paused_until_stop(FIRST_BACKOFF, &mut stop).await {
+                    return;
+                }
             }
         }
     }
+}
+
+/// Waits `pause`; whether `ferry up` stopped meanwhile.
+async fn paused_until_stop(pause: Duration, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+    tokio::time::timeout(pause, stopped(stop)).await.is_ok()
+}
+
+/// Resolves once `ferry up` is stopping (or can no longer say: it is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await.map(|_| ());
 }
 
 enum Pause {
@@ -67,12 +92,15 @@ enum Pause {
     Short,
     /// It failed soon, or could not start.
     Backoff,
+    /// It was stopped, with `ferry up`.
+    Stopped,
 }
 
 async fn run_once(
     store: &Store,
     plane: &DefaultDataplane,
     mut command: tokio::process::Command,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Pause {
     let started = Instant::now();
     let mut child = match command.kill_on_drop(true).spawn() {
@@ -90,6 +118,10 @@ async fn run_once(
             }
             if started.elapsed() >= HEALTHY_RUN { Pause::Short } else { Pause::Backoff }
         }
+        () = stopped(stop) => {
+            stop_child(&mut child).await;
+            Pause::Stopped
+        }
         reason = credentials_revoked(store, plane) => {
             tracing::warn!(dataplane_id = %plane.dataplane.id, "the default data plane's credentials stopped working ({reason}); restarting it with new ones");
             let _ = child.start_kill();
@@ -97,6 +129,23 @@ async fn run_once(
             Pause::None
         }
     }
+}
+
+/// Asks the child to stop (SIGTERM) and waits for it, killing it after [`STOP_GRACE`].
+async fn stop_child(child: &mut tokio::process::Child) {
+    let asked = child
+        .id()
+        .and_then(|pid| rustix::process::Pid::from_raw(i32::try_from(pid).ok()?))
+        .map(|pid| rustix::process::kill_process(pid, rustix::process::Signal::TERM));
+    if matches!(asked, Some(Ok(())))
+        && let Ok(status) = tokio::time::timeout(STOP_GRACE, child.wait()).await
+    {
+        tracing::info!(status = ?status.ok(), "default data plane stopped");
+        return;
+    }
+    tracing::warn!("the default data plane did not stop in time; killing it");
+    let _ = child.start_kill();
+    let _ = child.wait().await;
 }
 
 /// Resolves once the data plane's credentials stopped working: what happened.

@@ -513,3 +513,81 @@ async fn the_token_signing_key_is_stored_encrypted_and_a_plaintext_one_is_sealed
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
+
+/// Whether a process has ended (gone, or a zombie its parent has yet to reap).
+fn ended(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(true, |status| {
+        status
+            .lines()
+            .any(|line| line.starts_with("State:") && line.contains('Z'))
+    })
+}
+
+/// `ferry up` asked to stop (SIGTERM) stops its data plane first, which hands its running
+/// sync back while the control plane still answers, then stops itself at once: not after
+/// the data plane's long-polling claim or its held heartbeat (it took 15–20 s), and without
+/// the sync waiting out its lease on the next start.
+#[tokio::test]
+async fn ferry_up_stopped_mid_sync_stops_promptly_and_hands_the_sync_back() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
+    let options = || {
+        let mut options = FerryOptions::new(StoreKind::Sqlite);
+        options.data_dir = Some(data_dir.clone());
+        options
+    };
+    let mut ferry = FerryUp::start(BINARY.as_ref(), options()).await;
+    let connection = ferry
+        .connection(
+            json!({"sourceType": "faker", "count": 500_000_000u64, "seed": 1}),
+            json!({"destinationType": "dev-null"}),
+            json!([{"name": "users", "syncMode": "full_refresh_append"}]),
+        )
+        .await;
+    let job_id = ferry.admin.start_job(&connection, "sync").await;
+    ferry
+        .admin
+        .wait_for_job_status(job_id, "running", Duration::from_secs(30))
+        .await;
+    let pid = pid_of(&ferry.process);
+    let plane_pid = processes()
+        .into_iter()
+        .find(|(child, arguments)| {
+            parent_of(*child) == Some(pid)
+                && arguments.iter().any(|argument| argument == "dataplane")
+        })
+        .map(|(child, _)| child)
+        .expect("ferry up's data plane");
+    let asked = Instant::now();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(i32::try_from(pid).unwrap()).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    wait_for("ferry up to stop", Duration::from_secs(14), || async {
+        (ended(pid) && ended(plane_pid)).then_some(())
+    })
+    .await;
+    eprintln!(
+        "figure: ferry up stopped mid-sync in {:.2} s",
+        asked.elapsed().as_secs_f64()
+    );
+    ferry.process.kill();
+
+    // Started again: the handed-back sync is claimed at once, not after its lease.
+    let again = FerryUp::start(BINARY.as_ref(), options()).await;
+    let job = again
+        .admin
+        .wait_for_job_status(job_id, "running", Duration::from_secs(15))
+        .await;
+    let first = &job["attempts"][0];
+    assert!(
+        text(&first["failureReason"]).contains("handed back"),
+        "the first attempt was handed back: {job}"
+    );
+    let cancelled = again
+        .admin
+        .delete(&format!("/api/public/v1/jobs/{job_id}"))
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+}

@@ -123,7 +123,7 @@ pub async fn await_cancel(
             .cancelled_attempts(caller.dataplane.id, attempts)
             .await?;
         let now = Instant::now();
-        if !cancelled.is_empty() || now >= deadline {
+        if !cancelled.is_empty() || now >= deadline || state.is_stopping() {
             return Ok(cancelled);
         }
         let _ = tokio::time::timeout((deadline - now).min(CANCEL_POLL), woken).await;
@@ -218,7 +218,7 @@ pub async fn claim(
             });
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline || state.is_stopping() {
             return Ok(ClaimResponse {
                 job: None,
                 task: None,
