@@ -213,13 +213,14 @@ async fn metrics_move_when_a_job_runs(store: StoreKind) {
         ),
         1.0
     );
-    // A job can end before the plane's first heartbeat: that comes within its interval.
-    wait_for("a heartbeat counted", Duration::from_secs(30), || async {
+    // A job can end before the plane's first heartbeat, whose round also counts the tokens
+    // fetched: both come within the heartbeat interval.
+    let plane_metrics = wait_for("a heartbeat counted", Duration::from_secs(30), || async {
         let metrics = scrape(&format!("http://{health_listen}/metrics")).await;
         (metrics
             .get(r#"ferry_dataplane_heartbeats_total{result="ok"}"#)
             .is_some_and(|count| *count >= 1.0))
-        .then_some(())
+        .then_some(metrics)
     })
     .await;
     assert!(sample(&plane_metrics, "ferry_dataplane_tokens_fetched_total{}") >= 1.0);
