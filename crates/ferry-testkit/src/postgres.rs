@@ -59,6 +59,16 @@ impl TestDatabase {
             .unwrap_or_else(|error| panic!("{select}: {error}"))
     }
 
+    /// The number a query of one value gives (`SELECT count(*) …`, as a number or as text).
+    pub async fn count(&self, select: &str) -> i64 {
+        let query = format!("SELECT ({select})::bigint");
+        let mut connection = self.connect().await;
+        sqlx::query_scalar(&query)
+            .fetch_one(&mut connection)
+            .await
+            .unwrap_or_else(|error| panic!("{select}: {error}"))
+    }
+
     /// A `source-postgres` configuration reading the `public` schema of this database.
     pub fn source_configuration(&self) -> Value {
         let mut configuration = self.connector_configuration();

@@ -343,7 +343,7 @@ async fn run_dataplane(args: DataplaneArgs) -> anyhow::Result<()> {
             .await?
             .map(std::sync::Arc::new);
     connector_exec::prepare_dataplane();
-    let parent_gone = watch_parent(std::env::var(PARENT_PID_VARIABLE).ok());
+    let parent_gone = supervisor::watch_parent(std::env::var(supervisor::PARENT_PID_VARIABLE).ok());
     let stop = async {
         tokio::select! {
             () = shutdown_signal() => {}
@@ -500,7 +500,7 @@ async fn run_control_plane(
     let scheduler = ferry_control::schedule::spawn_scheduler(state.clone());
     let (stop_dataplane, dataplane_stop) = tokio::sync::watch::channel(false);
     let dataplane = local_root.map(|local_root| {
-        tokio::spawn(supervise_default_dataplane(
+        tokio::spawn(supervisor::run_default_dataplane(
             args.edge
                 .default_dataplane_args(address, args.public_url.as_deref()),
             (storage_dir.clone(), args.storage.child_args(), local_root),
@@ -535,64 +535,6 @@ async fn run_control_plane(
     }
     store.close().await;
     Ok(())
-}
-
-/// Set by `ferry up` for its data plane, which stops when that process is gone (even if it
-/// was killed too abruptly to stop its child).
-const PARENT_PID_VARIABLE: &str = "FERRY_DATAPLANE_PARENT_PID";
-
-async fn watch_parent(expected: Option<String>) {
-    let Some(expected) = expected.and_then(|pid| pid.parse::<u32>().ok()) else {
-        return std::future::pending().await;
-    };
-    loop {
-        #[cfg(unix)]
-        if std::os::unix::process::parent_id() != expected {
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// Runs `ferry up`'s default data plane as its own process (the same code as
-/// `ferry dataplane`, talking HTTP to this control plane), restarting it if it dies and
-/// renewing its credentials if they stop working (`supervisor`).
-async fn supervise_default_dataplane(
-    connection_args: Vec<std::ffi::OsString>,
-    (storage_dir, storage_args, local_root): (PathBuf, Vec<std::ffi::OsString>, PathBuf),
-    (store, credentials_path): (Store, PathBuf),
-    heartbeat_interval_seconds: u64,
-    secrets_manager_environment: Vec<(&'static str, String)>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let Ok(executable) = std::env::current_exe() else {
-        tracing::error!("cannot find the ferry executable to start the default data plane");
-        return;
-    };
-    let command = |credentials: &credentials::DataplaneCredentials| {
-        let mut command = tokio::process::Command::new(&executable);
-        command
-            .arg("dataplane")
-            .args(&connection_args)
-            .args(&storage_args)
-            .arg("--heartbeat-interval-seconds")
-            .arg(heartbeat_interval_seconds.to_string())
-            // `ferry up` stopping stops its control plane too: hand back at once.
-            .arg("--drain-seconds")
-            .arg("0")
-            .arg("--storage-dir")
-            .arg(&storage_dir)
-            .arg("--local-root")
-            .arg(&local_root)
-            // In the environment, never on the command line (`ps` shows that to everyone).
-            .env("DATA_PLANE_CLIENT_ID", &credentials.client_id)
-            .env("DATA_PLANE_CLIENT_SECRET", &credentials.client_secret)
-            .env(PARENT_PID_VARIABLE, std::process::id().to_string())
-            .envs(secrets_manager_environment.iter().cloned())
-            .stdin(std::process::Stdio::null());
-        command
-    };
-    supervisor::supervise(store, credentials_path, command, stop).await;
 }
 
 async fn shutdown_signal() {

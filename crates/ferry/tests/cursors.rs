@@ -20,14 +20,6 @@ async fn ferry() -> FerryUp {
     .await
 }
 
-async fn count(database: &TestDatabase, sql: &str) -> i64 {
-    database.texts(sql).await[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 async fn events_connection(ferry: &FerryUp, database: &TestDatabase, mode: &str) -> Value {
     ferry
         .connection(
@@ -78,15 +70,15 @@ async fn a_row_at_the_last_cursor_value_arrives_on_the_next_sync() {
         "the rows at value 51, read again: {job}"
     );
     assert_eq!(
-        count(&database, "SELECT count(*)::text FROM copy.events").await,
+        database
+            .count("SELECT count(*)::text FROM copy.events")
+            .await,
         5101
     );
     assert_eq!(
-        count(
-            &database,
-            "SELECT count(DISTINCT id)::text FROM copy.events"
-        )
-        .await,
+        database
+            .count("SELECT count(DISTINCT id)::text FROM copy.events")
+            .await,
         5101
     );
     // Nothing new: the table holds as many rows at 51 as were read, so none is read again.
@@ -112,19 +104,21 @@ async fn appends_read_a_late_row_at_the_last_value_once_it_is_there() {
     database.execute("INSERT INTO events VALUES (4, 2)").await;
     ferry.admin.sync(&appended, Duration::from_secs(60)).await;
     assert_eq!(
-        count(
-            &database,
-            "SELECT count(*)::text FROM copy.events WHERE id = 4"
-        )
-        .await,
+        database
+            .count("SELECT count(*)::text FROM copy.events WHERE id = 4")
+            .await,
         1,
         "the row that came with the last value"
     );
-    let before = count(&database, "SELECT count(*)::text FROM copy.events").await;
+    let before = database
+        .count("SELECT count(*)::text FROM copy.events")
+        .await;
     let job = ferry.admin.sync(&appended, Duration::from_secs(60)).await;
     assert_eq!(job["rowsSynced"], 0, "{job}");
     assert_eq!(
-        count(&database, "SELECT count(*)::text FROM copy.events").await,
+        database
+            .count("SELECT count(*)::text FROM copy.events")
+            .await,
         before
     );
 }
@@ -152,7 +146,9 @@ async fn a_cursor_column_holding_nulls_fails_the_sync_naming_it() {
     }
     // Nothing was written: no row was skipped in silence.
     assert_eq!(
-        count(&database, "SELECT count(*)::text FROM copy.events").await,
+        database
+            .count("SELECT count(*)::text FROM copy.events")
+            .await,
         0
     );
 }

@@ -11,14 +11,6 @@ use serde_json::json;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
 
-async fn count(database: &TestDatabase, sql: &str) -> i64 {
-    database.texts(&format!("SELECT ({sql})::text")).await[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// A new incremental-deduplicated connection of `stream` (with `extra` stream settings) into
 /// `schema`, and its first sync, which must succeed.
 async fn connect_and_sync(
@@ -72,15 +64,15 @@ async fn a_first_load_keeps_each_keys_latest_row_and_later_syncs_merge() {
     .await;
     assert_eq!(job["rowsSynced"], 1100, "{job}");
     assert_eq!(
-        count(&destination, "SELECT count(*) FROM loaded.people").await,
+        destination
+            .count("SELECT count(*) FROM loaded.people")
+            .await,
         1000
     );
     assert_eq!(
-        count(
-            &destination,
-            "SELECT count(*) FROM loaded.people WHERE name LIKE 'second %'"
-        )
-        .await,
+        destination
+            .count("SELECT count(*) FROM loaded.people WHERE name LIKE 'second %'")
+            .await,
         100
     );
     let second_five: Vec<Option<String>> = destination
@@ -89,9 +81,7 @@ async fn a_first_load_keeps_each_keys_latest_row_and_later_syncs_merge() {
     assert_eq!(second_five, [Some("second 5".to_owned())]);
     // The key index the merge needs was built at the end of the load.
     assert_eq!(
-        count(
-            &destination,
-            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'loaded' AND tablename = 'people' \
+        destination.count("SELECT count(*) FROM pg_indexes WHERE schemaname = 'loaded' AND tablename = 'people' \
              AND indexdef LIKE 'CREATE UNIQUE INDEX%'"
         )
         .await,
@@ -108,7 +98,9 @@ async fn a_first_load_keeps_each_keys_latest_row_and_later_syncs_merge() {
     let job = sync(&ferry, &connection).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(
-        count(&destination, "SELECT count(*) FROM loaded.people").await,
+        destination
+            .count("SELECT count(*) FROM loaded.people")
+            .await,
         1001
     );
     let names: Vec<Option<String>> = destination
@@ -147,23 +139,21 @@ async fn an_emptied_table_loads_afresh_with_its_one_index() {
     let (_, job) = connect_and_sync(&ferry, &source, &destination, "kept", items).await;
     assert_eq!(job["rowsSynced"], 500, "{job}");
     assert_eq!(
-        count(&destination, "SELECT count(*) FROM kept.items").await,
+        destination.count("SELECT count(*) FROM kept.items").await,
         500
     );
     assert_eq!(
-        count(
-            &destination,
-            "SELECT count(*) FROM kept.items WHERE label LIKE 'new %'"
-        )
-        .await,
+        destination
+            .count("SELECT count(*) FROM kept.items WHERE label LIKE 'new %'")
+            .await,
         10
     );
     assert_eq!(
-        count(
-            &destination,
-            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'kept' AND tablename = 'items'"
-        )
-        .await,
+        destination
+            .count(
+                "SELECT count(*) FROM pg_indexes WHERE schemaname = 'kept' AND tablename = 'items'"
+            )
+            .await,
         1
     );
 }

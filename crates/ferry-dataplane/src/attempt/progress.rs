@@ -134,9 +134,7 @@ impl Progress {
             )),
         }
     }
-}
 
-impl Progress {
     /// Each stream's counts, with the source's estimate where it gave one (a stream
     /// estimated but not yet written shows with nothing committed).
     fn stream_stats(&self) -> Vec<StreamStats> {

@@ -5,6 +5,7 @@
 use sqlx::postgres::PgConnection;
 
 use super::super::{database_error, quote_identifier, run_sql};
+use super::execute;
 use super::table::{Mode, StreamTable, airbyte_defaults, derived_identifier};
 use crate::ConnectorError;
 
@@ -81,13 +82,9 @@ impl StreamTable {
             database_error(&format!("preparing table {}", self.final_table()), error)
         })?;
         if self.mode == Mode::AppendDedup && !self.first_load {
-            run_sql(connection, "BEGIN")
-                .await
-                .map_err(|error| database_error("destination", error))?;
+            execute(connection, "BEGIN").await?;
             self.build_key_index(connection).await?;
-            run_sql(connection, "COMMIT")
-                .await
-                .map_err(|error| database_error("destination", error))?;
+            execute(connection, "COMMIT").await?;
         }
         Ok(())
     }
@@ -186,7 +183,7 @@ impl StreamTable {
         )
     }
 
-    fn quoted_keys(&self) -> Vec<String> {
+    pub(super) fn quoted_keys(&self) -> Vec<String> {
         self.primary_key
             .iter()
             .map(|key| quote_identifier(key))

@@ -14,11 +14,7 @@ impl StreamTable {
     pub(super) fn merge_statements(&self) -> Vec<String> {
         let final_table = self.final_table();
         let stage = quote_identifier(&self.stage);
-        let keys: Vec<String> = self
-            .primary_key
-            .iter()
-            .map(|key| quote_identifier(key))
-            .collect();
+        let keys = self.quoted_keys();
         let matches = keys
             .iter()
             .map(|key| format!("f.{key} = s.{key}"))
