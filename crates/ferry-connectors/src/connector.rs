@@ -52,6 +52,12 @@ pub trait Source: Send + Sync {
         false
     }
 
+    /// Where a native source writes what the attempt's log should say of its read (an
+    /// external one's stderr goes there already).
+    fn log_to(&mut self, sink: crate::LogSink) {
+        let _ = sink;
+    }
+
     /// Reads the streams the configured catalog selects, from the committed state.
     fn read<'a>(
         self: Box<Self>,
@@ -154,7 +160,13 @@ pub fn source_for(
             connector: external(command, log)?,
             configuration: configuration.clone(),
         })),
-        None => source(connector_type, configuration),
+        None => {
+            let mut native = source(connector_type, configuration)?;
+            if let Some(log) = log {
+                native.log_to(log.clone());
+            }
+            Ok(native)
+        }
     }
 }
 

@@ -31,6 +31,9 @@ pub struct CopyRows {
     pub format: CopyFormat,
     pub count: u64,
     pub data: Vec<u8>,
+    /// Which of a parallel read's readers sent them (0 for a read by one): a destination
+    /// may write each lane's rows through a connection of its own.
+    pub lane: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

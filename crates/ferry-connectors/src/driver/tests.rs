@@ -101,6 +101,7 @@ fn copy_rows(stream: &str, count: u64) -> PipeMessage {
         format: CopyFormat::Text,
         count,
         data: b"1\n".repeat(usize::try_from(count).unwrap()),
+        lane: 0,
     })
 }
 

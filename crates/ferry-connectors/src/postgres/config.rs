@@ -208,6 +208,30 @@ pub struct PostgresSourceConfig {
     #[serde(default)]
     #[schemars(title = "Update Method", extend("order" = 9))]
     pub replication_method: ReplicationMethod,
+    /// How many connections read one large table (over 64 MiB) at once when it is read
+    /// whole (a full refresh), each a range of its pages, all under one snapshot; 1 reads
+    /// every table with one query. Unset: as many as the data plane has cores, up to 4.
+    #[serde(default)]
+    #[schemars(
+        title = "Parallel Readers per Table",
+        range(min = 1, max = 16),
+        extend("order" = 10)
+    )]
+    pub parallel_readers: Option<u16>,
+}
+
+/// The most connections one table is read with.
+const MAX_PARALLEL_READERS: u16 = 16;
+
+impl PostgresSourceConfig {
+    /// The readers of one table: as configured, else one a core up to 4.
+    pub fn parallel_readers(&self) -> u16 {
+        self.parallel_readers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|cores| u16::try_from(cores.get()).unwrap_or(4).min(4))
+                .unwrap_or(1)
+        })
+    }
 }
 
 fn default_schemas() -> Vec<String> {
@@ -224,6 +248,15 @@ impl ConnectorConfig for PostgresSourceConfig {
     fn check(&self) -> Result<(), ConfigError> {
         self.connection.check()?;
         self.replication_method.check()?;
+        if self
+            .parallel_readers
+            .is_some_and(|readers| !(1..=MAX_PARALLEL_READERS).contains(&readers))
+        {
+            return Err(ConfigError::new(
+                "parallel_readers",
+                format!("must be a number of connections from 1 to {MAX_PARALLEL_READERS}"),
+            ));
+        }
         if self.schemas.is_empty() || self.schemas.iter().any(|schema| schema.is_empty()) {
             return Err(ConfigError::new(
                 "schemas",

@@ -5,6 +5,7 @@ use ferry_protocol::CopyFormat;
 use sqlx::postgres::PgConnection;
 
 use super::super::{copy_binary, database_error, idle_bounded, quote_identifier};
+use super::lanes::{LaneCopy, Lanes};
 use super::table::{Mode, StreamTable};
 use crate::ConnectorError;
 use crate::driver::CopyRun;
@@ -31,9 +32,11 @@ impl StreamTable {
     /// `gen_random_uuid()` as a default would cost the database 3 µs a row, more than the rest.
     pub(super) async fn copy_rows(
         &mut self,
+        index: usize,
         run: &mut CopyRun<'_>,
         ids: &mut RawIds,
         connection: &mut PgConnection,
+        lanes: &mut Lanes,
     ) -> Result<(), ConnectorError> {
         let columns = run.columns().clone();
         let format = run.format().clone();
@@ -52,28 +55,32 @@ impl StreamTable {
             if binary { " (FORMAT binary)" } else { "" }
         );
         let context = format!("loading {}", self.final_table());
+        // An overwrite's fresh table takes each lane of rows through a connection of its
+        // own: committed before the swap, which alone makes them visible.
+        if self.mode == Mode::Overwrite {
+            while let Some(batch) = run.next_batch().await {
+                let copy = || LaneCopy {
+                    statement: statement.clone(),
+                    binary,
+                    context: context.clone(),
+                };
+                lanes.send(index, copy, batch).await?;
+            }
+            return Ok(());
+        }
         let malformed = || ConnectorError::Failed(format!("{context}: malformed COPY binary rows"));
         let mut copy = connection
             .copy_in_raw(&statement)
             .await
             .map_err(|error| database_error(&context, error))?;
-        let mut id = Vec::with_capacity(36);
         self.buffer.clear();
         if binary {
             self.buffer.extend_from_slice(copy_binary::HEADER);
         }
         while let Some(batch) = run.next_batch().await {
-            if binary {
-                if push_binary_rows(&mut self.buffer, &batch.data, ids, &mut id).is_err() {
-                    let _ = copy.abort("ferry: malformed rows").await;
-                    return Err(malformed());
-                }
-            } else {
-                for row in batch.data.split_inclusive(|byte| *byte == b'\n') {
-                    ids.write(&mut self.buffer);
-                    self.buffer.push(b'\t');
-                    self.buffer.extend_from_slice(row);
-                }
+            if encode_rows(&mut self.buffer, &batch.data, binary, ids).is_err() {
+                let _ = copy.abort("ferry: malformed rows").await;
+                return Err(malformed());
             }
             if let Err(error) = idle_bounded(copy.send(self.buffer.as_slice())).await {
                 let _ = copy.abort("ferry: send failed").await;
@@ -120,20 +127,31 @@ impl StreamTable {
     }
 }
 
-/// Appends each whole COPY binary tuple of `data` with a new `_airbyte_raw_id` first.
-fn push_binary_rows(
+/// Appends the rows of a batch (COPY text lines, or whole COPY binary tuples), each with a
+/// new `_airbyte_raw_id` first.
+pub(super) fn encode_rows(
     out: &mut Vec<u8>,
-    mut data: &[u8],
+    data: &[u8],
+    binary: bool,
     ids: &mut RawIds,
-    id: &mut Vec<u8>,
 ) -> Result<(), copy_binary::Malformed> {
+    if !binary {
+        for row in data.split_inclusive(|byte| *byte == b'\n') {
+            ids.write(out);
+            out.push(b'\t');
+            out.extend_from_slice(row);
+        }
+        return Ok(());
+    }
+    let mut id = Vec::with_capacity(36);
+    let mut data = data;
     while !data.is_empty() {
         let copy_binary::Next::Tuple(length) = copy_binary::next(data)? else {
             return Err(copy_binary::Malformed);
         };
         id.clear();
-        ids.write(id);
-        copy_binary::push_with_first_field(out, &data[..length], id)?;
+        ids.write(&mut id);
+        copy_binary::push_with_first_field(out, &data[..length], &id)?;
         data = &data[length..];
     }
     Ok(())

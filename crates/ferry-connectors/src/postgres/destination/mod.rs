@@ -6,6 +6,7 @@
 
 mod checkpoints;
 mod ddl;
+mod lanes;
 mod load;
 mod merge;
 mod record_row;
@@ -23,6 +24,7 @@ use crate::connector::{Destination, ResumeState};
 use crate::driver::{CopyRun, StreamWriter, WriterFactory};
 use crate::{ConnectorError, config};
 use checkpoints::Checkpoints;
+use lanes::Lanes;
 use load::RawIds;
 use record_row::ExtractedAt;
 use table::{Mode, StreamTable};
@@ -108,6 +110,7 @@ impl WriterFactory for PostgresDestination {
         }
         Ok(PostgresWriter {
             connection,
+            lanes: Lanes::new(self.options.clone()),
             checkpoints: self.checkpoints,
             keys: catalog
                 .streams
@@ -134,6 +137,8 @@ impl WriterFactory for PostgresDestination {
 /// it, so a state is acknowledged only once every row before it is in.
 pub struct PostgresWriter {
     connection: PgConnection,
+    /// Connections of their own for an overwrite's COPY rows.
+    lanes: Lanes,
     checkpoints: Option<Checkpoints>,
     /// Per stream, the key its checkpoints are recorded under.
     keys: Vec<String>,
@@ -211,13 +216,14 @@ impl StreamWriter for PostgresWriter {
             streams,
             connection,
             ids,
+            lanes,
             ..
         } = self;
         let stream = streams
             .get_mut(index)
             .ok_or_else(|| ConnectorError::Failed(format!("no table for stream {index}")))?;
         stream.flush(connection).await?;
-        stream.copy_rows(run, ids, connection).await
+        stream.copy_rows(index, run, ids, connection, lanes).await
     }
 
     async fn make_durable(&mut self, states: &[StateMessage]) -> Result<(), ConnectorError> {
@@ -242,6 +248,8 @@ impl StreamWriter for PostgresWriter {
     /// The rest committed, and each overwrite stream that completed swapped in, in the same
     /// transaction.
     async fn finish(&mut self, complete: &[bool]) -> Result<(), ConnectorError> {
+        // Every lane's rows committed first: the swap below makes them visible.
+        self.lanes.finish().await?;
         self.flush_and_merge().await?;
         // A first load's key index, once its rows are in: built once, in the transaction
         // that commits the last of them.

@@ -2,6 +2,7 @@
 //! stream into the COPY that reads it, `row_reader.rs` turns COPY output into records, COPY
 //! batches and checkpoints.
 
+mod parallel;
 mod read_plan;
 mod row_reader;
 #[cfg(test)]
@@ -27,6 +28,9 @@ pub struct PostgresSource {
     options: PgConnectOptions,
     schemas: Vec<String>,
     copy_rows: bool,
+    /// Connections that read one large table at once in a whole-table read.
+    parallel_readers: u16,
+    log: Option<crate::LogSink>,
 }
 
 pub(super) struct Column {
@@ -73,8 +77,10 @@ impl PostgresSource {
         let config: PostgresSourceConfig = config::parse(configuration)?;
         Ok(Box::new(Self {
             options: connect_options(&config.connection),
+            parallel_readers: config.parallel_readers(),
             schemas: config.schemas,
             copy_rows: false,
+            log: None,
         }))
     }
 
@@ -202,7 +208,20 @@ impl PostgresSource {
             if plan.resume.is_none() {
                 estimate(&mut connection, &plan.descriptor, &emitter).await?;
             }
-            plan.run(&mut connection, &emitter, self.copy_rows).await?;
+            let parallel = plan.resume.is_none()
+                && parallel::read(
+                    &plan,
+                    &self.options,
+                    &mut connection,
+                    &emitter,
+                    self.copy_rows,
+                    self.parallel_readers,
+                    self.log.as_ref(),
+                )
+                .await?;
+            if !parallel {
+                plan.run(&mut connection, &emitter, self.copy_rows).await?;
+            }
         }
         Ok(())
     }
@@ -251,6 +270,10 @@ impl Source for PostgresSource {
     fn emit_copy_rows(&mut self) -> bool {
         self.copy_rows = true;
         true
+    }
+
+    fn log_to(&mut self, sink: crate::LogSink) {
+        self.log = Some(sink);
     }
 
     fn read<'a>(

@@ -50,6 +50,29 @@ pub(super) struct Resume {
     pub(super) inclusive: bool,
 }
 
+/// Heap pages of a table, from `start` up to `end` (to the last page when there is none), as
+/// a parallel read splits it: each row is in exactly one range of a split, whatever its
+/// table's size when it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PageRange {
+    pub(super) start: u32,
+    pub(super) end: Option<u32>,
+}
+
+impl PageRange {
+    /// The `ctid` condition, which PostgreSQL 14 and later answer by a TID range scan of
+    /// those pages only.
+    fn condition(&self) -> String {
+        match self.end {
+            Some(end) => format!(
+                "t.ctid >= '({},0)'::tid AND t.ctid < '({end},0)'::tid",
+                self.start
+            ),
+            None => format!("t.ctid >= '({},0)'::tid", self.start),
+        }
+    }
+}
+
 /// How one configured stream is read: its columns, cursor and where to resume.
 pub(super) struct ReadPlan<'a> {
     pub(super) table: &'a Table,
@@ -203,7 +226,7 @@ impl<'a> ReadPlan<'a> {
         Ok(())
     }
 
-    fn from(&self) -> String {
+    pub(super) fn from(&self) -> String {
         format!(
             "{}.{}",
             quote_identifier(&self.table.schema),
@@ -226,6 +249,12 @@ impl<'a> ReadPlan<'a> {
     }
 
     pub(super) fn query(&self, copy_rows: bool) -> String {
+        self.query_of_pages(copy_rows, None)
+    }
+
+    /// The COPY that reads the rows of `pages` (heap pages from the first, up to the
+    /// second when there is one), or all rows; a range is only for a read without a cursor.
+    pub(super) fn query_of_pages(&self, copy_rows: bool, pages: Option<PageRange>) -> String {
         let expressions: Vec<String> = self
             .columns
             .iter()
@@ -245,10 +274,14 @@ impl<'a> ReadPlan<'a> {
             })
             .collect();
         let from = self.from();
+        let pages = match pages {
+            Some(pages) if self.cursor.is_none() => format!(" WHERE {}", pages.condition()),
+            _ => String::new(),
+        };
         if copy_rows {
             let filter = match self.cursor {
                 Some(cursor) => format!(" {}", self.cursor_filter(cursor)),
-                None => String::new(),
+                None => pages,
             };
             let format = if self.binary_types.is_some() {
                 " (FORMAT binary)"
@@ -262,7 +295,7 @@ impl<'a> ReadPlan<'a> {
         }
         match self.cursor {
             None => format!(
-                "COPY (SELECT to_jsonb(r)::text FROM (SELECT {} FROM {from}) r) TO STDOUT",
+                "COPY (SELECT to_jsonb(r)::text FROM (SELECT {} FROM {from} t{pages}) r) TO STDOUT",
                 expressions.join(", ")
             ),
             Some(cursor) => {

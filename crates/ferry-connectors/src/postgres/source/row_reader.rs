@@ -26,9 +26,34 @@ impl ReadPlan<'_> {
         copy_rows: bool,
     ) -> Result<(), ConnectorError> {
         let query = self.query(copy_rows);
+        let cursor = self
+            .copy_out(connection, &query, output, copy_rows, 0)
+            .await?;
+        let end = match (&self.cursor, cursor.text()) {
+            (Some(_), Some(cursor_text)) => Some(self.state(&cursor_text, cursor.count())),
+            (Some(_), None) => None,
+            (None, _) => Some(self.state("", None)),
+        };
+        if let Some(state) = end {
+            output.send(state).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the rows of one COPY out (`query`) down the pipe, as records or as COPY rows of
+    /// `lane`, with the checkpoints an incremental read finds on the way; returns the cursor
+    /// of the last row.
+    pub(super) async fn copy_out(
+        &self,
+        connection: &mut PgConnection,
+        query: &str,
+        output: &Emitter,
+        copy_rows: bool,
+        lane: u16,
+    ) -> Result<LastCursor, ConnectorError> {
         let key = self.descriptor.key();
         let mut rows = connection
-            .copy_out_raw(&query)
+            .copy_out_raw(query)
             .await
             .map_err(|error| database_error(&format!("reading {key}"), error))?;
         let mut reader = RowReader {
@@ -60,6 +85,7 @@ impl ReadPlan<'_> {
                 data: Vec::with_capacity(BATCH_BYTES + 4096),
                 rows: 0,
                 seeking: false,
+                lane,
             }),
         };
         while let Some(chunk) = idle_bounded(rows.try_next())
@@ -76,15 +102,7 @@ impl ReadPlan<'_> {
                 "reading {key}: the last row was cut short"
             )));
         }
-        let end = match (&self.cursor, reader.cursor.text()) {
-            (Some(_), Some(cursor)) => Some(self.state(&cursor, reader.cursor.count())),
-            (Some(_), None) => None,
-            (None, _) => Some(self.state("", None)),
-        };
-        if let Some(state) = end {
-            output.send(state).await?;
-        }
-        Ok(())
+        Ok(reader.cursor)
     }
 }
 
@@ -120,6 +138,7 @@ struct CopyBatch {
     rows: u64,
     /// A checkpoint is due: looking for the first change of cursor value.
     seeking: bool,
+    lane: u16,
 }
 
 impl RowReader<'_, '_> {
@@ -263,6 +282,7 @@ impl RowReader<'_, '_> {
             format: batch.format.clone(),
             count: batch.rows,
             data: std::mem::replace(&mut batch.data, Vec::with_capacity(BATCH_BYTES + 4096)),
+            lane: batch.lane,
         };
         batch.rows = 0;
         self.output.send_pipe(PipeMessage::CopyRows(rows)).await
@@ -324,7 +344,7 @@ impl RowReader<'_, '_> {
 
 /// The cursor value of the last row read, as COPY text (escaped), and how many rows in a
 /// row carried it: the `cursor_record_count` of the state that ends on it.
-struct LastCursor {
+pub(super) struct LastCursor {
     raw: Option<Vec<u8>>,
     count: u64,
     /// False while on a resumed value whose count the committed state did not give.

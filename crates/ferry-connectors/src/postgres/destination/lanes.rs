@@ -1,0 +1,179 @@
+//! An overwrite's COPY rows written through connections of their own, one a lane of the
+//! source's read (a parallel read sends each reader's rows as a lane: `source/parallel.rs`),
+//! so that PostgreSQL loads them with as many backends as the source reads them with. A
+//! lane's rows are one COPY into the overwrite's fresh table, committed when the write
+//! ends, before the swap that puts the table in place: a read that fails leaves the old
+//! table as it was, and the fresh one is made anew by the next attempt.
+
+use std::sync::Arc;
+
+use ferry_protocol::{CopyFormat, CopyRows};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::super::{connect, copy_binary, database_error, idle_bounded};
+use super::load::{RawIds, encode_rows};
+use crate::ConnectorError;
+
+/// Batches on their way to one lane's connection: enough to keep its COPY busy while the
+/// others take theirs, few enough to keep memory flat (a batch is about 1 MiB).
+const LANE_BATCHES: usize = 2;
+
+/// What a lane's task is sent: rows, or the end (a lane whose sender is dropped without
+/// one aborts its COPY, so a write that failed commits nothing through it).
+enum LaneInput {
+    Rows(CopyRows),
+    End,
+}
+
+/// How a lane's COPY is made, as the stream's first run of COPY rows shaped it.
+pub(super) struct LaneCopy {
+    pub(super) statement: String,
+    pub(super) binary: bool,
+    pub(super) context: String,
+}
+
+struct Lane {
+    stream: usize,
+    lane: u16,
+    columns: Arc<[String]>,
+    format: CopyFormat,
+    input: mpsc::Sender<LaneInput>,
+    task: JoinHandle<Result<(), ConnectorError>>,
+}
+
+/// The open lanes of a write.
+pub(super) struct Lanes {
+    options: PgConnectOptions,
+    open: Vec<Lane>,
+}
+
+impl Lanes {
+    pub(super) fn new(options: PgConnectOptions) -> Self {
+        Self {
+            options,
+            open: Vec::new(),
+        }
+    }
+
+    /// Sends a batch of `stream`'s rows to its lane, which is opened (a connection and a
+    /// COPY made by `copy`) on its first batch.
+    pub(super) async fn send(
+        &mut self,
+        stream: usize,
+        copy: impl FnOnce() -> LaneCopy,
+        batch: CopyRows,
+    ) -> Result<(), ConnectorError> {
+        let found = self
+            .open
+            .iter()
+            .position(|lane| lane.stream == stream && lane.lane == batch.lane);
+        let index = match found {
+            Some(index) => index,
+            None => {
+                let (input, receiver) = mpsc::channel(LANE_BATCHES);
+                let task = tokio::spawn(write_lane(self.options.clone(), copy(), receiver));
+                self.open.push(Lane {
+                    stream,
+                    lane: batch.lane,
+                    columns: batch.columns.clone(),
+                    format: batch.format.clone(),
+                    input,
+                    task,
+                });
+                self.open.len() - 1
+            }
+        };
+        let lane = &mut self.open[index];
+        if lane.columns != batch.columns || lane.format != batch.format {
+            return Err(ConnectorError::Failed(format!(
+                "stream {stream}: lane {} changed its columns or format mid-write",
+                batch.lane
+            )));
+        }
+        if lane.input.send(LaneInput::Rows(batch)).await.is_err() {
+            // The lane's task ended early: its error is the reason.
+            let lane = self.open.swap_remove(index);
+            return Err(outcome(lane.task.await).err().unwrap_or_else(|| {
+                ConnectorError::Failed("a lane of the write ended before its rows".to_owned())
+            }));
+        }
+        Ok(())
+    }
+
+    /// Ends every lane: each COPY finished (committed), or the first failure.
+    pub(super) async fn finish(&mut self) -> Result<(), ConnectorError> {
+        let lanes = std::mem::take(&mut self.open);
+        for lane in &lanes {
+            // A lane that already failed has dropped its receiver: its task says why.
+            let _ = lane.input.send(LaneInput::End).await;
+        }
+        let mut first = Ok(());
+        for lane in lanes {
+            let ended = outcome(lane.task.await);
+            if first.is_ok() {
+                first = ended;
+            }
+        }
+        first
+    }
+}
+
+fn outcome(
+    joined: Result<Result<(), ConnectorError>, tokio::task::JoinError>,
+) -> Result<(), ConnectorError> {
+    joined.unwrap_or_else(|error| Err(ConnectorError::Failed(format!("a lane failed: {error}"))))
+}
+
+/// One lane: its own connection, one COPY of every batch it is sent.
+async fn write_lane(
+    options: PgConnectOptions,
+    copy: LaneCopy,
+    mut input: mpsc::Receiver<LaneInput>,
+) -> Result<(), ConnectorError> {
+    let mut connection: PgConnection = connect(&options).await?;
+    let context = &copy.context;
+    let mut stream = connection
+        .copy_in_raw(&copy.statement)
+        .await
+        .map_err(|error| database_error(context, error))?;
+    let mut ids = RawIds::new();
+    let mut buffer = Vec::new();
+    if copy.binary {
+        buffer.extend_from_slice(copy_binary::HEADER);
+    }
+    loop {
+        let batch = match input.recv().await {
+            Some(LaneInput::Rows(batch)) => batch,
+            Some(LaneInput::End) => break,
+            None => {
+                let _ = stream.abort("ferry: the write was abandoned").await;
+                return Err(ConnectorError::PipeClosed);
+            }
+        };
+        if encode_rows(&mut buffer, &batch.data, copy.binary, &mut ids).is_err() {
+            let _ = stream.abort("ferry: malformed rows").await;
+            return Err(ConnectorError::Failed(format!(
+                "{context}: malformed COPY binary rows"
+            )));
+        }
+        if let Err(error) = idle_bounded(stream.send(buffer.as_slice())).await {
+            let _ = stream.abort("ferry: send failed").await;
+            return Err(database_error(context, error));
+        }
+        buffer.clear();
+    }
+    if copy.binary
+        && let Err(error) = idle_bounded(stream.send(copy_binary::TRAILER)).await
+    {
+        let _ = stream.abort("ferry: send failed").await;
+        return Err(database_error(context, error));
+    }
+    stream
+        .finish()
+        .await
+        .map_err(|error| database_error(context, error))?;
+    let _ = sqlx::Connection::close(connection).await;
+    Ok(())
+}
