@@ -177,6 +177,30 @@ async fn main() {
             "ratio (target >= 1.0)",
         );
 
+        // The same full refresh with each count of parallel readers (and as many writing
+        // connections): one table, ranges of its pages under one snapshot.
+        for readers in [1, 2, 4] {
+            let mut configuration = source.source_configuration();
+            configuration["parallel_readers"] = json!(readers);
+            let connection = ferry
+                .connection(
+                    configuration,
+                    destination.destination_configuration(&format!("ferry_full_{readers}")),
+                    json!([{"name": "events", "syncMode": "full_refresh_overwrite"}]),
+                )
+                .await;
+            settle();
+            let (seconds, job) = timed_sync(&ferry, &connection).await;
+            assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
+            let name = format!("ferry full refresh, {readers} parallel readers");
+            figures.add(&name, rows as f64 / seconds, "rows/s");
+            figures.add(
+                &format!("{name} / raw binary pipe"),
+                raw_binary / seconds,
+                "ratio",
+            );
+        }
+
         // Sling on the same table, where installed (its full refresh loads a temporary table
         // and swaps it in, as Ferry's overwrite does).
         if let Some(sling) = sling_binary() {

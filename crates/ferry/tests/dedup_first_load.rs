@@ -157,3 +157,62 @@ async fn an_emptied_table_loads_afresh_with_its_one_index() {
         1
     );
 }
+
+#[tokio::test]
+async fn an_empty_table_of_other_column_types_takes_the_streams_and_its_rows() {
+    let source = TestDatabase::create().await;
+    let destination = TestDatabase::create().await;
+    // Every column of a type whose binary form is its destination column's: the first load
+    // comes as COPY binary, which only columns of those types read.
+    source
+        .execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, updated_at timestamptz NOT NULL,
+                                 amount numeric, label text);
+             INSERT INTO items SELECT i, timestamptz '2024-01-01' + i * interval '1 minute',
+                                      i / 4.0, 'item ' || i FROM generate_series(1, 3000) i;",
+        )
+        .await;
+    // An empty table made earlier, for a catalog that typed these columns otherwise.
+    destination
+        .execute(
+            "CREATE SCHEMA typed;
+             CREATE TABLE typed.items (\"_airbyte_raw_id\" varchar(36) NOT NULL,
+               \"_airbyte_extracted_at\" timestamptz NOT NULL, \"_airbyte_meta\" jsonb NOT NULL,
+               \"_airbyte_generation_id\" bigint, id text, updated_at text, amount bigint, label jsonb);",
+        )
+        .await;
+    let ferry = FerryUp::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
+    let items = json!({"name": "items", "cursorField": ["updated_at"]});
+    let (connection, job) = connect_and_sync(&ferry, &source, &destination, "typed", items).await;
+    assert_eq!(job["rowsSynced"], 3000, "{job}");
+    let fingerprint = "SELECT count(*)::text || ' ' || sum(amount)::text || ' ' || \
+                       max(updated_at)::text || ' ' || min(label::text) FROM ";
+    assert_eq!(
+        destination.texts(&format!("{fingerprint}typed.items")).await,
+        source.texts(&format!("{fingerprint}items")).await
+    );
+    let types = destination
+        .texts(
+            "SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attnum) \
+             FROM pg_attribute WHERE attrelid = 'typed.items'::regclass AND attname IN ('id', 'updated_at', 'amount', 'label')",
+        )
+        .await;
+    assert_eq!(
+        types,
+        [Some(
+            "bigint,timestamp with time zone,numeric,character varying".to_owned()
+        )]
+    );
+    // The cursor took over at the maximum: the next sync reads only what is later.
+    source
+        .execute("UPDATE items SET updated_at = now(), label = 'changed' WHERE id = 7")
+        .await;
+    let job = sync(&ferry, &connection).await;
+    assert_eq!(job["rowsSynced"], 1, "{job}");
+    assert_eq!(
+        destination
+            .count("SELECT count(*) FROM typed.items WHERE label = 'changed'")
+            .await,
+        1
+    );
+}

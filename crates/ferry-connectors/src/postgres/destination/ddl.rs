@@ -81,12 +81,63 @@ impl StreamTable {
         run_sql(connection, &sql).await.map(drop).map_err(|error| {
             database_error(&format!("preparing table {}", self.final_table()), error)
         })?;
+        if self.first_load {
+            self.retype_empty_table(connection).await?;
+        }
         if self.mode == Mode::AppendDedup && !self.first_load {
             execute(connection, "BEGIN").await?;
             self.build_key_index(connection).await?;
             execute(connection, "COMMIT").await?;
         }
         Ok(())
+    }
+
+    /// Gives the columns of a first load's empty table the types the stream's rows are in,
+    /// where a table made earlier (for another catalog) has others: its rows may come as
+    /// COPY binary, which only a column of their type reads. Nothing is lost: it is empty.
+    async fn retype_empty_table(
+        &self,
+        connection: &mut PgConnection,
+    ) -> Result<(), ConnectorError> {
+        let final_table = self.final_table();
+        let names: Vec<&str> = self
+            .columns
+            .iter()
+            .map(|column| column.name.as_str())
+            .collect();
+        let kinds: Vec<&str> = self
+            .columns
+            .iter()
+            .map(|column| column.kind.sql())
+            .collect();
+        let differing: Vec<(String, String)> = sqlx::query_as(
+            "SELECT wanted.name, wanted.kind FROM unnest($2::text[], $3::text[]) AS wanted(name, kind)              JOIN pg_attribute a ON a.attrelid = to_regclass($1) AND a.attname = wanted.name              AND a.attnum > 0 AND NOT a.attisdropped WHERE a.atttypid <> wanted.kind::regtype",
+        )
+        .bind(&final_table)
+        .bind(&names)
+        .bind(&kinds)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(|error| database_error(&format!("reading the columns of {final_table}"), error))?;
+        if differing.is_empty() {
+            return Ok(());
+        }
+        let changes: Vec<String> = differing
+            .iter()
+            .map(|(name, kind)| {
+                format!(
+                    "ALTER COLUMN {} TYPE {kind} USING NULL::{kind}",
+                    quote_identifier(name)
+                )
+            })
+            .collect();
+        tracing::info!(table = %final_table, columns = ?differing, "an empty table takes its stream's column types");
+        run_sql(
+            connection,
+            &format!("ALTER TABLE {final_table} {}", changes.join(", ")),
+        )
+        .await
+        .map_err(|error| database_error(&format!("retyping the columns of {final_table}"), error))
     }
 
     /// Whether the deduplicated stream's table holds no row yet (or does not exist).

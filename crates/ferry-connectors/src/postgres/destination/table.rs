@@ -161,15 +161,16 @@ impl StreamTable {
         definitions
     }
 
-    /// Binary rows are only for a table made afresh for this sync, whose columns are of the
-    /// types the rows are in.
+    /// Binary rows are only for a table whose columns are of the types the rows are in: an
+    /// overwrite's, made afresh; a deduplicated stream's stage, made afresh, or its empty
+    /// table at a first load, whose columns `prepare` gave those types.
     pub(super) fn check_binary_rows(
         &self,
         columns: &[String],
         types: &[String],
     ) -> Result<(), ConnectorError> {
         let stream = &self.source_name;
-        if self.mode != Mode::Overwrite {
+        if self.mode == Mode::Append {
             return Err(ConnectorError::Failed(format!(
                 "stream '{stream}': COPY binary rows for a table that is not made afresh"
             )));

@@ -39,6 +39,24 @@ fn binary_rows_go_only_into_a_fresh_table_of_their_types() {
         .check_binary_rows(&names(&["id"]), &names(&["bigint"]))
         .unwrap_err();
     assert!(error.to_string().contains("not made afresh"), "{error}");
+    // A deduplicated stream's rows land in a stage made afresh, or in a first load's empty
+    // table given their types.
+    let dedup = self::table(
+        "incremental",
+        "append_dedup",
+        json!(["updated"]),
+        json!([["id"]]),
+    );
+    assert!(
+        dedup
+            .check_binary_rows(&names(&["id", "updated"]), &names(&["bigint", "bigint"]))
+            .is_ok()
+    );
+    assert!(
+        dedup
+            .check_binary_rows(&names(&["id"]), &names(&["varchar"]))
+            .is_err()
+    );
 }
 
 fn column(name: &str, kind: ColumnType) -> Column {

@@ -2,6 +2,7 @@
 //! stream into the COPY that reads it, `row_reader.rs` turns COPY output into records, COPY
 //! batches and checkpoints.
 
+mod initial_load;
 mod parallel;
 mod read_plan;
 mod row_reader;
@@ -207,6 +208,11 @@ impl PostgresSource {
             plan.settle_cursor(&mut connection).await?;
             if plan.resume.is_none() {
                 estimate(&mut connection, &plan.descriptor, &emitter).await?;
+            }
+            if let Some(initial) = &plan.initial {
+                initial_load::read(&plan, initial, &mut connection, &emitter, self.copy_rows)
+                    .await?;
+                continue;
             }
             let parallel = plan.resume.is_none()
                 && parallel::read(

@@ -50,6 +50,16 @@ pub(super) struct Resume {
     pub(super) inclusive: bool,
 }
 
+/// The page of a `ctid` as text: `(12,3)` is on page 12.
+fn page_of_ctid(ctid: &str) -> Option<u32> {
+    ctid.strip_prefix('(')?
+        .split(',')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Heap pages of a table, from `start` up to `end` (to the last page when there is none), as
 /// a parallel read splits it: each row is in exactly one range of a split, whatever its
 /// table's size when it is read.
@@ -62,7 +72,7 @@ pub(super) struct PageRange {
 impl PageRange {
     /// The `ctid` condition, which PostgreSQL 14 and later answer by a TID range scan of
     /// those pages only.
-    fn condition(&self) -> String {
+    pub(super) fn condition(&self) -> String {
         match self.end {
             Some(end) => format!(
                 "t.ctid >= '({},0)'::tid AND t.ctid < '({end},0)'::tid",
@@ -84,6 +94,25 @@ pub(super) struct ReadPlan<'a> {
     /// The destination column types, when the rows can go to a native destination in COPY
     /// binary.
     pub(super) binary_types: Option<Arc<[String]>>,
+    /// Set for an incremental stream's first read (no committed cursor yet), or one resumed
+    /// from the page it had reached: the table read whole in page order, not cursor order.
+    pub(super) initial: Option<InitialLoad>,
+}
+
+/// Where an incremental stream's first read is: as Airbyte's source-postgres reads a table
+/// before its cursor takes over, in page (`ctid`) order, which needs no sort and no index,
+/// with a `ctid` state after each range of pages, so a read cut short resumes at its page.
+/// It ends on the cursor's maximum as of its start: rows changed since carry a later
+/// value, and the next sync reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct InitialLoad {
+    /// The page the read resumes at (0 for a new one).
+    pub(super) from_page: u32,
+    /// The table's file when the read began: a table rewritten since (VACUUM FULL,
+    /// CLUSTER, TRUNCATE) has other pages, and its read starts over.
+    pub(super) filenode: Option<i64>,
+    /// The cursor's maximum and how many rows held it, once measured.
+    pub(super) target: Option<(String, u64)>,
 }
 
 impl<'a> ReadPlan<'a> {
@@ -136,39 +165,67 @@ impl<'a> ReadPlan<'a> {
                 cursor.sql_type
             )));
         }
-        // Committed state counts only if it was kept for the same cursor column.
-        let resume = cursor.and_then(|cursor| {
+        // Committed state counts only if it was kept for the same cursor column (a first
+        // read's, Airbyte's `ctid` state, keeps it as the incremental state it ends on).
+        let stored = cursor.and_then(|cursor| {
             let stored = &state
                 .iter()
                 .find(|resume| resume.stream.name == descriptor.name)?
                 .state;
-            if stored["cursor_field"][0] != cursor.name.as_str() {
-                return None;
-            }
-            Some(Resume {
-                value: stored["cursor"].as_str()?.to_owned(),
-                count: stored["cursor_record_count"].as_u64(),
-                inclusive: false,
-            })
+            let cursor_state = match stored["state_type"] == "ctid" {
+                true => &stored["incremental_state"],
+                false => stored,
+            };
+            (cursor_state["cursor_field"][0] == cursor.name.as_str()).then_some(stored)
+        });
+        let initial_state = stored.filter(|stored| stored["state_type"] == "ctid");
+        let resume = stored
+            .filter(|stored| stored["state_type"] != "ctid")
+            .and_then(|stored| {
+                Some(Resume {
+                    value: stored["cursor"].as_str()?.to_owned(),
+                    count: stored["cursor_record_count"].as_u64(),
+                    inclusive: false,
+                })
+            });
+        let initial = (cursor.is_some() && resume.is_none()).then(|| match initial_state {
+            Some(stored) => InitialLoad {
+                from_page: stored["ctid"].as_str().and_then(page_of_ctid).unwrap_or(0),
+                filenode: stored["relation_filenode"].as_i64(),
+                target: stored["incremental_state"]["cursor"].as_str().map(|value| {
+                    let count = &stored["incremental_state"]["cursor_record_count"];
+                    (value.to_owned(), count.as_u64().unwrap_or(0))
+                }),
+            },
+            None => InitialLoad {
+                from_page: 0,
+                filenode: None,
+                target: None,
+            },
         });
         // A full refresh into a table made afresh (overwrite) takes the rows in COPY binary
         // when every column's binary form is that of the column the destination makes for it
         // from the catalog (an append could meet a table of other types).
-        let binary_types = (cursor.is_none()
-            && configured.destination_sync_mode == DestinationSyncMode::Overwrite
-            && !columns.is_empty())
-        .then(|| {
-            columns
-                .iter()
-                .map(|column| {
-                    let kind = binary_column_type(&column.type_name)?;
-                    let property = &configured.stream.json_schema["properties"][&column.name];
-                    (ColumnType::of(property) == kind).then(|| kind.sql().to_owned())
-                })
-                .collect::<Option<Vec<String>>>()
-        })
-        .flatten()
-        .map(Arc::from);
+        // So does a deduplicated stream's first read: its rows go into a table the
+        // destination makes of those types (or a stage that is), in page order.
+        let fresh_table = match configured.destination_sync_mode {
+            DestinationSyncMode::Overwrite => cursor.is_none(),
+            DestinationSyncMode::AppendDedup => initial.is_some(),
+            _ => false,
+        };
+        let binary_types = (fresh_table && !columns.is_empty())
+            .then(|| {
+                columns
+                    .iter()
+                    .map(|column| {
+                        let kind = binary_column_type(&column.type_name)?;
+                        let property = &configured.stream.json_schema["properties"][&column.name];
+                        (ColumnType::of(property) == kind).then(|| kind.sql().to_owned())
+                    })
+                    .collect::<Option<Vec<String>>>()
+            })
+            .flatten()
+            .map(Arc::from);
         Ok(Self {
             table,
             descriptor,
@@ -176,7 +233,14 @@ impl<'a> ReadPlan<'a> {
             cursor,
             resume,
             binary_types,
+            initial,
         })
+    }
+
+    /// The cursor rows are read in the order of, and checkpointed at the changes of: none
+    /// for a first read, which goes in page order.
+    pub(super) fn ordered_by(&self) -> Option<&'a Column> {
+        self.cursor.filter(|_| self.initial.is_none())
     }
 
     /// Checks the cursor column before a read and decides where it resumes. Airbyte's JDBC
@@ -255,6 +319,32 @@ impl<'a> ReadPlan<'a> {
     /// The COPY that reads the rows of `pages` (heap pages from the first, up to the
     /// second when there is one), or all rows; a range is only for a read without a cursor.
     pub(super) fn query_of_pages(&self, copy_rows: bool, pages: Option<PageRange>) -> String {
+        let conditions = pages.iter().map(PageRange::condition).collect();
+        self.copy_query(copy_rows, conditions)
+    }
+
+    /// The COPY of a first read's `pages` (or all pages): the rows whose cursor is set and
+    /// not past `target`, the maximum the read ends on (a read resumed under another
+    /// snapshot leaves later rows to the next sync).
+    pub(super) fn initial_query(
+        &self,
+        copy_rows: bool,
+        pages: Option<PageRange>,
+        target: &str,
+    ) -> String {
+        let mut conditions: Vec<String> = pages.iter().map(PageRange::condition).collect();
+        if let Some(cursor) = self.cursor {
+            let name = quote_identifier(&cursor.name);
+            conditions.push(format!(
+                "t.{name} IS NOT NULL AND t.{name} <= {}::{}",
+                quote_literal(target),
+                cursor.sql_type
+            ));
+        }
+        self.copy_query(copy_rows, conditions)
+    }
+
+    fn copy_query(&self, copy_rows: bool, conditions: Vec<String>) -> String {
         let expressions: Vec<String> = self
             .columns
             .iter()
@@ -274,12 +364,12 @@ impl<'a> ReadPlan<'a> {
             })
             .collect();
         let from = self.from();
-        let pages = match pages {
-            Some(pages) if self.cursor.is_none() => format!(" WHERE {}", pages.condition()),
-            _ => String::new(),
+        let pages = match conditions.is_empty() {
+            true => String::new(),
+            false => format!(" WHERE {}", conditions.join(" AND ")),
         };
         if copy_rows {
-            let filter = match self.cursor {
+            let filter = match self.ordered_by() {
                 Some(cursor) => format!(" {}", self.cursor_filter(cursor)),
                 None => pages,
             };
@@ -293,7 +383,7 @@ impl<'a> ReadPlan<'a> {
                 expressions.join(", ")
             );
         }
-        match self.cursor {
+        match self.ordered_by() {
             None => format!(
                 "COPY (SELECT to_jsonb(r)::text FROM (SELECT {} FROM {from} t{pages}) r) TO STDOUT",
                 expressions.join(", ")
@@ -311,8 +401,37 @@ impl<'a> ReadPlan<'a> {
 
     /// The state after the rows up to `cursor`, of which `count` carry that value (where
     /// known: a state from before Ferry counted them does not say).
+    /// The state of a first read that has read every page before `page` of the table's
+    /// file `filenode`, and ends on the cursor `target`: Airbyte's `ctid` state.
+    pub(super) fn initial_state(
+        &self,
+        page: u32,
+        filenode: i64,
+        target: &(String, u64),
+    ) -> AirbyteMessage {
+        let value = json!({
+            "state_type": "ctid",
+            "version": 2,
+            "ctid": format!("({page},0)"),
+            "relation_filenode": filenode,
+            "incremental_state": self.state_value(&target.0, Some(target.1)),
+        });
+        AirbyteMessage::State {
+            state: StateMessage::for_stream(self.descriptor.clone(), value),
+        }
+    }
+
     pub(super) fn state(&self, cursor: &str, count: Option<u64>) -> AirbyteMessage {
-        let value = match self.cursor {
+        AirbyteMessage::State {
+            state: StateMessage::for_stream(
+                self.descriptor.clone(),
+                self.state_value(cursor, count),
+            ),
+        }
+    }
+
+    fn state_value(&self, cursor: &str, count: Option<u64>) -> serde_json::Value {
+        match self.cursor {
             Some(column) => {
                 let mut value = json!({
                     "state_type": "cursor_based",
@@ -333,9 +452,6 @@ impl<'a> ReadPlan<'a> {
                 "stream_name": self.descriptor.name,
                 "stream_namespace": self.descriptor.namespace,
             }),
-        };
-        AirbyteMessage::State {
-            state: StateMessage::for_stream(self.descriptor.clone(), value),
         }
     }
 }

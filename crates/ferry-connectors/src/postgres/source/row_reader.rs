@@ -77,7 +77,7 @@ impl ReadPlan<'_> {
                     .iter()
                     .map(|column| column.name.clone())
                     .collect(),
-                cursor_index: self.cursor.and_then(|cursor| {
+                cursor_index: self.ordered_by().and_then(|cursor| {
                     self.columns
                         .iter()
                         .position(|column| column.name == cursor.name)
@@ -293,7 +293,7 @@ impl RowReader<'_, '_> {
             return self.copy_row(line).await;
         }
         let malformed = || ConnectorError::Failed("PostgreSQL sent a malformed row".to_owned());
-        let data = if self.plan.cursor.is_some() {
+        let data = if self.plan.ordered_by().is_some() {
             let tab = memchr::memchr(b'\t', line).ok_or_else(malformed)?;
             let raw = &line[..tab];
             if !self.cursor.same(raw) {

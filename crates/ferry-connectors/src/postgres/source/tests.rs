@@ -54,11 +54,14 @@ fn reads_binary(types: &[&str], sync_mode: &str, destination_sync_mode: &str) ->
 }
 
 #[test]
-fn only_a_full_refresh_into_a_new_table_of_matching_types_reads_binary() {
+fn only_rows_bound_for_a_table_of_their_types_read_binary() {
     let matching = ["int8", "numeric", "text", "timestamptz", "jsonb", "bpchar"];
     assert!(reads_binary(&matching, "full_refresh", "overwrite"));
     assert!(!reads_binary(&matching, "full_refresh", "append"));
-    assert!(!reads_binary(&matching, "incremental", "append_dedup"));
+    // A deduplicated stream's first read (no state yet) goes in page order, binary; an
+    // append's may meet a table of other types.
+    assert!(reads_binary(&matching, "incremental", "append_dedup"));
+    assert!(!reads_binary(&matching, "incremental", "append"));
     assert!(!reads_binary(
         &["int8", "int4"],
         "full_refresh",
@@ -130,4 +133,71 @@ fn a_resumed_read_takes_the_committed_value_again_only_when_rows_of_it_may_be_mi
             .resume
             .is_none()
     );
+}
+
+#[test]
+fn a_first_read_goes_in_page_order_and_resumes_at_its_page() {
+    use super::read_plan::{InitialLoad, PageRange};
+    let table = table(&["int8", "text"]);
+    let stream = configured(&table, "incremental", "append");
+    let at = |state: serde_json::Value| {
+        ReadPlan::new(
+            &table,
+            &stream,
+            &[crate::connector::ResumeState {
+                stream: ferry_protocol::StreamDescriptor::new("t"),
+                state,
+            }],
+        )
+        .unwrap()
+    };
+    // No state: a first read, from page 0, its target measured when it starts.
+    let fresh = ReadPlan::new(&table, &stream, &[]).unwrap();
+    let fresh_load = InitialLoad {
+        from_page: 0,
+        filenode: None,
+        target: None,
+    };
+    assert_eq!(fresh.initial, Some(fresh_load.clone()));
+    assert!(fresh.ordered_by().is_none() && fresh.resume.is_none());
+    let query = fresh.initial_query(
+        true,
+        Some(PageRange {
+            start: 2048,
+            end: Some(4096),
+        }),
+        "41",
+    );
+    assert!(
+        query.contains("t.ctid >= '(2048,0)'::tid AND t.ctid < '(4096,0)'::tid")
+            && query.contains("t.\"c0\" IS NOT NULL AND t.\"c0\" <= '41'::int8")
+            && !query.contains("ORDER BY"),
+        "{query}"
+    );
+    // Its own ctid state (Airbyte's shape): resumed at the page, with the same target.
+    let state = fresh.initial_state(4096, 16390, &("41".to_owned(), 3));
+    let ferry_protocol::AirbyteMessage::State { state } = state else {
+        panic!("a state")
+    };
+    let value = state.stream.unwrap().stream_state.unwrap();
+    assert_eq!(value["state_type"], "ctid");
+    assert_eq!(value["ctid"], "(4096,0)");
+    assert_eq!(value["incremental_state"]["state_type"], "cursor_based");
+    let resumed = at(value.clone());
+    assert_eq!(
+        resumed.initial,
+        Some(InitialLoad {
+            from_page: 4096,
+            filenode: Some(16390),
+            target: Some(("41".to_owned(), 3)),
+        })
+    );
+    // A ctid state kept for another cursor column starts the first read over.
+    let mut other = value;
+    other["incremental_state"]["cursor_field"] = json!(["c1"]);
+    assert_eq!(at(other).initial, Some(fresh_load));
+    // A cursor state: the cursor has taken over, in its order.
+    let cursor = at(json!({"cursor_field": ["c0"], "cursor": "41", "cursor_record_count": 1}));
+    assert!(cursor.initial.is_none() && cursor.resume.is_some());
+    assert!(cursor.query(true).contains("ORDER BY"));
 }
