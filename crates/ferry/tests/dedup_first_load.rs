@@ -188,7 +188,9 @@ async fn an_empty_table_of_other_column_types_takes_the_streams_and_its_rows() {
     let fingerprint = "SELECT count(*)::text || ' ' || sum(amount)::text || ' ' || \
                        max(updated_at)::text || ' ' || min(label::text) FROM ";
     assert_eq!(
-        destination.texts(&format!("{fingerprint}typed.items")).await,
+        destination
+            .texts(&format!("{fingerprint}typed.items"))
+            .await,
         source.texts(&format!("{fingerprint}items")).await
     );
     let types = destination

@@ -25,11 +25,14 @@ INSERT INTO wide SELECT i, 0, i / 100.0, repeat(md5(i::text), 14) FROM generate_
 -- int4 has no binary form of its destination column (bigint): its rows go as COPY text.
 CREATE TABLE narrow_typed (id int4 PRIMARY KEY, version bigint NOT NULL, pad text);
 INSERT INTO narrow_typed SELECT i, 0, repeat(md5(i::text), 14) FROM generate_series(1, {rows}) i;
+CREATE TABLE appended (id bigint PRIMARY KEY);
+INSERT INTO appended SELECT generate_series(1, 100);
 ANALYZE wide; ANALYZE narrow_typed;";
 
 fn source_configuration(source: &TestDatabase, readers: u16) -> Value {
     let mut configuration = source.source_configuration();
     configuration["parallel_readers"] = json!(readers);
+    configuration["parallel_tables"] = json!(2);
     configuration
 }
 
@@ -104,6 +107,7 @@ async fn a_large_table_read_by_several_connections_arrives_whole_as_of_one_momen
     let streams = json!({"configurations": {"streams": [
         {"name": "wide", "syncMode": "full_refresh_overwrite"},
         {"name": "narrow_typed", "syncMode": "full_refresh_overwrite"},
+        {"name": "appended", "syncMode": "incremental_append", "cursorField": ["id"]},
     ]}});
 
     // Another session rewrites the first rows over and over, all in one transaction each
@@ -144,8 +148,16 @@ async fn a_large_table_read_by_several_connections_arrives_whole_as_of_one_momen
             .admin
             .sync(&json!(connection), Duration::from_secs(120))
             .await;
-        assert_eq!(job["rowsSynced"], 2 * ROWS, "{job}");
+        assert_eq!(job["rowsSynced"], 2 * ROWS + 100, "{job}");
         let log = attempt_log(&ferry, &job).await;
+        // Both large tables at once, then the incremental stream on its own.
+        assert!(log.contains("reading 2 whole tables, 2 at a time"), "{log}");
+        assert_eq!(
+            destination
+                .count(&format!("SELECT count(DISTINCT id) FROM {schema}.appended"))
+                .await,
+            100
+        );
         for table in ["wide", "narrow_typed"] {
             assert!(
                 log.contains(&format!(
@@ -176,7 +188,7 @@ async fn a_large_table_read_by_several_connections_arrives_whole_as_of_one_momen
         .admin
         .sync(&json!(connection), Duration::from_secs(120))
         .await;
-    assert_eq!(job["rowsSynced"], 2 * ROWS, "{job}");
+    assert_eq!(job["rowsSynced"], 2 * ROWS + 100, "{job}");
     assert!(
         !attempt_log(&ferry, &job)
             .await
@@ -184,9 +196,14 @@ async fn a_large_table_read_by_several_connections_arrives_whole_as_of_one_momen
     );
 
     // A count of readers out of bounds is refused, naming the field.
-    for readers in [json!(0), json!(17), json!("many")] {
+    for (field, readers) in [
+        ("parallel_readers", json!(0)),
+        ("parallel_readers", json!(17)),
+        ("parallel_readers", json!("many")),
+        ("parallel_tables", json!(0)),
+    ] {
         let mut configuration = source.source_configuration();
-        configuration["parallel_readers"] = readers.clone();
+        configuration[field] = readers.clone();
         let reply = ferry
             .admin
             .post(
@@ -196,7 +213,7 @@ async fn a_large_table_read_by_several_connections_arrives_whole_as_of_one_momen
             .await;
         assert_eq!(reply.status, 400, "{readers}: {}", reply.body);
         assert!(
-            reply.body.to_string().contains("parallel_readers"),
+            reply.body.to_string().contains(field),
             "{readers}: {}",
             reply.body
         );

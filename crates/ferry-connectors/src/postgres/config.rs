@@ -208,9 +208,10 @@ pub struct PostgresSourceConfig {
     #[serde(default)]
     #[schemars(title = "Update Method", extend("order" = 9))]
     pub replication_method: ReplicationMethod,
-    /// How many connections read one large table (over 64 MiB) at once when it is read
-    /// whole (a full refresh), each a range of its pages, all under one snapshot; 1 reads
-    /// every table with one query. Unset: as many as the data plane has cores, up to 4.
+    /// How many connections read one large table (over 8 MiB) at once when it is read whole
+    /// (a full refresh), each a range of its pages, all under one snapshot, and (into
+    /// PostgreSQL) as many write it; 1 reads every table with one query. Unset: one for
+    /// every two cores of the data plane, from 1 to 4.
     #[serde(default)]
     #[schemars(
         title = "Parallel Readers per Table",
@@ -218,18 +219,38 @@ pub struct PostgresSourceConfig {
         extend("order" = 10)
     )]
     pub parallel_readers: Option<u16>,
+    /// How many tables read whole (full refresh) are read at once, each on connections of
+    /// its own; incremental streams are read one after the other. Unset: 2.
+    #[serde(default)]
+    #[schemars(
+        title = "Tables Read at Once",
+        range(min = 1, max = 16),
+        extend("order" = 11)
+    )]
+    pub parallel_tables: Option<u16>,
 }
 
-/// The most connections one table is read with.
+/// The most connections one table is read with, and the most tables read at once.
 const MAX_PARALLEL_READERS: u16 = 16;
 
+/// Tables read whole at once unless configured: a small table's read is mostly round trips
+/// and DDL at both ends, which another table's read fills.
+const DEFAULT_PARALLEL_TABLES: u16 = 2;
+
 impl PostgresSourceConfig {
-    /// The readers of one table: as configured, else one a core up to 4.
+    /// The tables read whole at once.
+    pub fn parallel_tables(&self) -> u16 {
+        self.parallel_tables.unwrap_or(DEFAULT_PARALLEL_TABLES)
+    }
+
+    /// The readers of one table: as configured, else one for every two cores, up to 4.
+    /// Measured on 2 cores (bench `sync`, 2 M rows, the databases on the same machine): 1
+    /// reader 0.99 of the raw binary pipe, 2 readers 0.80, 4 readers 0.74; each reader and
+    /// writer is a busy backend, which pays only where there are cores to run them.
     pub fn parallel_readers(&self) -> u16 {
         self.parallel_readers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|cores| u16::try_from(cores.get()).unwrap_or(4).min(4))
-                .unwrap_or(1)
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            u16::try_from(cores / 2).unwrap_or(4).clamp(1, 4)
         })
     }
 }
@@ -248,14 +269,16 @@ impl ConnectorConfig for PostgresSourceConfig {
     fn check(&self) -> Result<(), ConfigError> {
         self.connection.check()?;
         self.replication_method.check()?;
-        if self
-            .parallel_readers
-            .is_some_and(|readers| !(1..=MAX_PARALLEL_READERS).contains(&readers))
-        {
-            return Err(ConfigError::new(
-                "parallel_readers",
-                format!("must be a number of connections from 1 to {MAX_PARALLEL_READERS}"),
-            ));
+        for (field, value) in [
+            ("parallel_readers", self.parallel_readers),
+            ("parallel_tables", self.parallel_tables),
+        ] {
+            if value.is_some_and(|value| !(1..=MAX_PARALLEL_READERS).contains(&value)) {
+                return Err(ConfigError::new(
+                    field,
+                    format!("must be a number from 1 to {MAX_PARALLEL_READERS}"),
+                ));
+            }
         }
         if self.schemas.is_empty() || self.schemas.iter().any(|schema| schema.is_empty()) {
             return Err(ConfigError::new(

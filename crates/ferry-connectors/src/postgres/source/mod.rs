@@ -11,6 +11,7 @@ mod tests;
 
 use ferry_protocol::catalog::ConfiguredCatalog;
 use ferry_protocol::{PipeMessage, StreamDescriptor};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::mpsc;
@@ -31,6 +32,8 @@ pub struct PostgresSource {
     copy_rows: bool,
     /// Connections that read one large table at once in a whole-table read.
     parallel_readers: u16,
+    /// Tables read whole at once.
+    parallel_tables: u16,
     log: Option<crate::LogSink>,
 }
 
@@ -79,6 +82,7 @@ impl PostgresSource {
         Ok(Box::new(Self {
             options: connect_options(&config.connection),
             parallel_readers: config.parallel_readers(),
+            parallel_tables: config.parallel_tables(),
             schemas: config.schemas,
             copy_rows: false,
             log: None,
@@ -180,8 +184,9 @@ impl PostgresSource {
         Ok(tables)
     }
 
-    /// Reads each configured stream in turn; incremental streams from their committed cursor,
-    /// in cursor order, with a STATE at each checkpoint and at the end.
+    /// Reads the configured streams: those read whole (full refresh) first, up to
+    /// `parallel_tables` at once, each on a connection of its own; then the incremental
+    /// ones one after the other, so that each state covers only its stream's rows.
     async fn read_tables(
         self,
         catalog: &ConfiguredCatalog,
@@ -191,6 +196,7 @@ impl PostgresSource {
         let mut connection = connect(&self.options).await?;
         let tables = self.tables(&mut connection).await?;
         let emitter = Emitter::new(output);
+        let mut plans = Vec::with_capacity(catalog.streams.len());
         for configured in &catalog.streams {
             let name = &configured.stream.name;
             let namespace = configured
@@ -204,30 +210,82 @@ impl PostgresSource {
                 .ok_or_else(|| {
                     ConnectorError::Config(format!("table {namespace}.{name} not found"))
                 })?;
-            let mut plan = ReadPlan::new(table, configured, state)?;
-            plan.settle_cursor(&mut connection).await?;
-            if plan.resume.is_none() {
-                estimate(&mut connection, &plan.descriptor, &emitter).await?;
+            plans.push(ReadPlan::new(table, configured, state)?);
+        }
+        let (whole, incremental): (Vec<_>, Vec<_>) =
+            plans.into_iter().partition(|plan| plan.cursor.is_none());
+        let at_once = usize::from(self.parallel_tables).min(whole.len());
+        if at_once > 1 {
+            if let Some(log) = &self.log {
+                let _ = log.send(format!(
+                    "source: reading {} whole tables, {at_once} at a time",
+                    whole.len()
+                ));
             }
-            if let Some(initial) = &plan.initial {
-                initial_load::read(&plan, initial, &mut connection, &emitter, self.copy_rows)
-                    .await?;
-                continue;
+            // A named async fn rather than a closure: a closure's future here trips the
+            // compiler's proof that the whole read is `Send`.
+            let mut waiting = whole.into_iter();
+            let mut running = futures_util::stream::FuturesUnordered::new();
+            for plan in waiting.by_ref().take(at_once) {
+                running.push(self.read_on_own_connection(plan, &emitter));
             }
-            let parallel = plan.resume.is_none()
-                && parallel::read(
-                    &plan,
-                    &self.options,
-                    &mut connection,
-                    &emitter,
-                    self.copy_rows,
-                    self.parallel_readers,
-                    self.log.as_ref(),
-                )
-                .await?;
-            if !parallel {
-                plan.run(&mut connection, &emitter, self.copy_rows).await?;
+            while let Some(read) = running.next().await {
+                read?;
+                if let Some(plan) = waiting.next() {
+                    running.push(self.read_on_own_connection(plan, &emitter));
+                }
             }
+        } else {
+            for plan in whole {
+                self.read_stream(plan, &mut connection, &emitter).await?;
+            }
+        }
+        for plan in incremental {
+            self.read_stream(plan, &mut connection, &emitter).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_on_own_connection(
+        &self,
+        plan: ReadPlan<'_>,
+        emitter: &Emitter,
+    ) -> Result<(), ConnectorError> {
+        let mut connection = connect(&self.options).await?;
+        self.read_stream(plan, &mut connection, emitter).await?;
+        let _ = sqlx::Connection::close(connection).await;
+        Ok(())
+    }
+
+    /// Reads one stream: a first read in page order, a large table read whole by several
+    /// connections, or one COPY (incremental streams from their committed cursor, in cursor
+    /// order, with a STATE at each checkpoint and at the end).
+    async fn read_stream(
+        &self,
+        mut plan: ReadPlan<'_>,
+        connection: &mut PgConnection,
+        emitter: &Emitter,
+    ) -> Result<(), ConnectorError> {
+        plan.settle_cursor(connection).await?;
+        if plan.resume.is_none() {
+            estimate(connection, &plan.descriptor, emitter).await?;
+        }
+        if let Some(initial) = &plan.initial {
+            return initial_load::read(&plan, initial, connection, emitter, self.copy_rows).await;
+        }
+        let parallel = plan.resume.is_none()
+            && parallel::read(
+                &plan,
+                &self.options,
+                connection,
+                emitter,
+                self.copy_rows,
+                self.parallel_readers,
+                self.log.as_ref(),
+            )
+            .await?;
+        if !parallel {
+            plan.run(connection, emitter, self.copy_rows).await?;
         }
         Ok(())
     }
