@@ -103,6 +103,7 @@ async fn main() {
     let rows = argument("--rows", 2_000_000);
     let faker_records = argument("--faker", 2_000_000);
     let external_records = argument("--external", 2_000_000);
+    let repeat = argument("--repeat", 3).max(1);
     let binary = ferry_binary();
     let mut figures = Figures(Vec::new());
     let ferry = FerryUp::start(&binary, FerryOptions::new(StoreKind::Sqlite)).await;
@@ -140,22 +141,63 @@ async fn main() {
         };
         settle();
         let raw_text = timed_shell(&raw(""));
-        settle();
-        let raw_binary = timed_shell(&raw("with (format binary)"));
         figures.add("raw COPY pipe (text)", rows as f64 / raw_text, "rows/s");
         figures.add("raw COPY pipe (text)", megabytes / raw_text, "MB/s");
-        figures.add("raw COPY pipe (binary)", rows as f64 / raw_binary, "rows/s");
 
-        let full = ferry
-            .connection(
-                source.source_configuration(),
-                destination.destination_configuration("ferry_full"),
-                json!([{"name": "events", "syncMode": "full_refresh_overwrite"}]),
-            )
-            .await;
-        settle();
-        let (full_seconds, job) = timed_sync(&ferry, &full).await;
-        assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
+        // The figures that are ratios of each other run in rounds, one of each in turn, and
+        // count by their medians: on a shared 2-core machine one run of a few seconds moves
+        // by 10-25 % (a checkpoint, the kernel's write-back, a neighbour).
+        let mut full_connections = Vec::new();
+        for readers in [None, Some(1), Some(2), Some(4)] {
+            let mut configuration = source.source_configuration();
+            let schema = match readers {
+                Some(readers) => {
+                    configuration["parallel_readers"] = json!(readers);
+                    format!("ferry_full_{readers}")
+                }
+                None => "ferry_full".to_owned(),
+            };
+            let connection = ferry
+                .connection(
+                    configuration,
+                    destination.destination_configuration(&schema),
+                    json!([{"name": "events", "syncMode": "full_refresh_overwrite"}]),
+                )
+                .await;
+            full_connections.push((readers, connection));
+        }
+        let mut raw_binary_runs = Vec::new();
+        let mut full_runs = vec![Vec::new(); full_connections.len()];
+        let mut dedup_runs = Vec::new();
+        let mut dedup = Value::Null;
+        for round in 0..repeat {
+            settle();
+            raw_binary_runs.push(timed_shell(&raw("with (format binary)")));
+            for ((_, connection), runs) in full_connections.iter().zip(&mut full_runs) {
+                settle();
+                let (seconds, job) = timed_sync(&ferry, connection).await;
+                assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
+                runs.push(seconds);
+            }
+            // Each round's first load into a schema of its own: a new, empty table.
+            dedup = ferry
+                .connection(
+                    source.source_configuration(),
+                    destination.destination_configuration(&format!("ferry_dedup_{round}")),
+                    json!([{"name": "events", "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"]}]),
+                )
+                .await;
+            settle();
+            let (seconds, job) = timed_sync(&ferry, &dedup).await;
+            assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
+            dedup_runs.push(seconds);
+        }
+        println!(
+            "runs (s): raw binary pipe {raw_binary_runs:.2?}; full refresh (default, 1, 2, 4 readers) {full_runs:.2?}; dedup first load {dedup_runs:.2?}"
+        );
+        let raw_binary = median(raw_binary_runs);
+        figures.add("raw COPY pipe (binary)", rows as f64 / raw_binary, "rows/s");
+        let full_seconds = median(full_runs[0].clone());
         figures.add(
             "ferry full refresh PG -> PG",
             rows as f64 / full_seconds,
@@ -176,23 +218,14 @@ async fn main() {
             raw_binary / full_seconds,
             "ratio (target >= 1.0)",
         );
-
         // The same full refresh with each count of parallel readers (and as many writing
         // connections): one table, ranges of its pages under one snapshot.
-        for readers in [1, 2, 4] {
-            let mut configuration = source.source_configuration();
-            configuration["parallel_readers"] = json!(readers);
-            let connection = ferry
-                .connection(
-                    configuration,
-                    destination.destination_configuration(&format!("ferry_full_{readers}")),
-                    json!([{"name": "events", "syncMode": "full_refresh_overwrite"}]),
-                )
-                .await;
-            settle();
-            let (seconds, job) = timed_sync(&ferry, &connection).await;
-            assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
-            let name = format!("ferry full refresh, {readers} parallel readers");
+        for ((readers, _), runs) in full_connections.iter().zip(&full_runs).skip(1) {
+            let seconds = median(runs.clone());
+            let name = format!(
+                "ferry full refresh, {} parallel readers",
+                readers.unwrap_or(1)
+            );
             figures.add(&name, rows as f64 / seconds, "rows/s");
             figures.add(
                 &format!("{name} / raw binary pipe"),
@@ -200,6 +233,18 @@ async fn main() {
                 "ratio",
             );
         }
+        let initial_seconds = median(dedup_runs);
+        figures.add(
+            "ferry incremental dedup, initial load",
+            rows as f64 / initial_seconds,
+            "rows/s",
+        );
+        // An empty table loads as a full refresh does, its key index built once at the end.
+        figures.add(
+            "dedup initial load / full refresh",
+            full_seconds / initial_seconds,
+            "ratio (target >= 0.9)",
+        );
 
         // Sling on the same table, where installed (its full refresh loads a temporary table
         // and swaps it in, as Ferry's overwrite does).
@@ -229,26 +274,7 @@ async fn main() {
             println!("sling: not installed (see bench/README.md)");
         }
 
-        let dedup = ferry
-            .connection(
-                source.source_configuration(),
-                destination.destination_configuration("ferry_dedup"),
-                json!([{"name": "events", "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"]}]),
-            )
-            .await;
-        settle();
-        let (initial_seconds, _) = timed_sync(&ferry, &dedup).await;
-        figures.add(
-            "ferry incremental dedup, initial load",
-            rows as f64 / initial_seconds,
-            "rows/s",
-        );
-        // An empty table loads as a full refresh does, its key index built once at the end.
-        figures.add(
-            "dedup initial load / full refresh",
-            full_seconds / initial_seconds,
-            "ratio (target >= 0.9)",
-        );
+        let dedup_schema = format!("ferry_dedup_{}", repeat - 1);
         // The database's own cost of changing those rows in place, for scale: each changed
         // row dirties a page, and the first change of a page after a checkpoint writes the
         // whole page to the WAL; the destination pays that again when it merges them.
@@ -271,10 +297,19 @@ async fn main() {
             full_seconds / changed_seconds,
             "ratio (target >= 20)",
         );
+        // What any sync costs whatever it moves (the claim, the source's discover, the
+        // tables' DDL, the commits), for scale beside the floor below.
+        let (unchanged_seconds, job) = timed_sync(&ferry, &dedup).await;
+        assert_eq!(job["rowsSynced"].as_u64().unwrap_or(0), 0, "{job}");
+        figures.add(
+            "ferry incremental dedup, nothing changed",
+            unchanged_seconds,
+            "s",
+        );
         let checksum = "SELECT count(*)::text || ' ' || count(DISTINCT id)::text || ' ' || sum(amount)::text FROM ";
         assert_eq!(
             destination
-                .texts(&format!("{checksum} ferry_dedup.events"))
+                .texts(&format!("{checksum} {dedup_schema}.events"))
                 .await,
             source.texts(&format!("{checksum} events")).await,
             "the deduplicated copy equals the source"
@@ -287,7 +322,7 @@ async fn main() {
         let floor = Instant::now();
         destination
             .execute(&format!(
-                "UPDATE ferry_dedup.events SET amount = amount + 1 \
+                "UPDATE {dedup_schema}.events SET amount = amount + 1 \
                  WHERE id = ANY(ARRAY(SELECT generate_series(100, {rows}, 100)::bigint))"
             ))
             .await;
@@ -301,6 +336,11 @@ async fn main() {
             "full refresh time / that floor",
             full_seconds / floor_seconds,
             "ratio (the most an in-place incremental sync could reach)",
+        );
+        figures.add(
+            "1 % incremental time / that floor",
+            changed_seconds / floor_seconds,
+            "ratio (target <= 1.3)",
         );
         figures.add(
             "data plane peak RSS (PG -> PG)",

@@ -219,3 +219,54 @@ async fn a_large_table_read_by_several_connections_arrives_whole_as_of_one_momen
         );
     }
 }
+
+#[tokio::test]
+async fn a_role_with_few_connections_to_spare_is_read_with_fewer_and_not_failed() {
+    let source = TestDatabase::create().await;
+    let destination = TestDatabase::create().await;
+    source
+        .execute(&TABLES.replace("{rows}", &ROWS.to_string()))
+        .await;
+    // Two connections at most: the tables' two readers take them, and no table can have
+    // more readers of its own.
+    let role = format!("limited_{}", source.name());
+    source
+        .execute(&format!(
+            "CREATE ROLE {role} LOGIN CONNECTION LIMIT 2;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};"
+        ))
+        .await;
+    let ferry = FerryUp::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
+    let mut configuration = source_configuration(&source, 4);
+    configuration["username"] = json!(role);
+    let connection = ferry
+        .default_workspace()
+        .connect(
+            configuration,
+            destination.destination_configuration("limited"),
+            json!({"configurations": {"streams": [
+                {"name": "wide", "syncMode": "full_refresh_overwrite"},
+                {"name": "narrow_typed", "syncMode": "full_refresh_overwrite"},
+            ]}}),
+        )
+        .await;
+    let job = ferry
+        .admin
+        .sync(&json!(connection), Duration::from_secs(120))
+        .await;
+    assert_eq!(job["rowsSynced"], 2 * ROWS, "{job}");
+    for table in ["limited.wide", "limited.narrow_typed"] {
+        assert_eq!(
+            destination
+                .count(&format!("SELECT count(DISTINCT id) FROM {table}"))
+                .await,
+            ROWS,
+            "{table}"
+        );
+    }
+    let log = attempt_log(&ferry, &job).await;
+    assert!(!log.contains("with 4 connections"), "{log}");
+    source
+        .execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
+        .await;
+}

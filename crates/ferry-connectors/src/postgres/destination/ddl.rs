@@ -185,9 +185,11 @@ impl StreamTable {
         )
         .await
         .map_err(step)?;
+        let started = std::time::Instant::now();
         let outcome = run_sql(connection, &unique).await;
         let failure = match outcome {
             Ok(()) => {
+                tracing::info!(table = %final_table, seconds = started.elapsed().as_secs_f64(), "unique key index built");
                 self.unique_key = true;
                 return run_sql(connection, "RELEASE SAVEPOINT ferry_key")
                     .await

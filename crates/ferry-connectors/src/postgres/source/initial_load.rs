@@ -26,6 +26,7 @@ pub(super) async fn read(
     connection: &mut PgConnection,
     output: &Emitter,
     copy_rows: bool,
+    log: Option<&crate::LogSink>,
 ) -> Result<(), ConnectorError> {
     let key = plan.descriptor.key();
     let context = format!("reading {key}");
@@ -66,6 +67,20 @@ pub(super) async fn read(
         },
     };
     let pages = u32::try_from(pages).unwrap_or(u32::MAX);
+    let said = format!(
+        "source: first read of {key} in page order{}, from page {from_page} of {pages}, up to {} {}",
+        if plan.binary_types.is_some() {
+            " as COPY binary"
+        } else {
+            ""
+        },
+        plan.cursor.map_or("", |cursor| cursor.name.as_str()),
+        target.0
+    );
+    tracing::info!("{said}");
+    if let Some(log) = log {
+        let _ = log.send(said);
+    }
     match filenode {
         Some(filenode) if by_pages => {
             let mut start = from_page;

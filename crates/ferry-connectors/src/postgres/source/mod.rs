@@ -11,7 +11,6 @@ mod tests;
 
 use ferry_protocol::catalog::ConfiguredCatalog;
 use ferry_protocol::{PipeMessage, StreamDescriptor};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::mpsc;
@@ -185,8 +184,8 @@ impl PostgresSource {
     }
 
     /// Reads the configured streams: those read whole (full refresh) first, up to
-    /// `parallel_tables` at once, each on a connection of its own; then the incremental
-    /// ones one after the other, so that each state covers only its stream's rows.
+    /// `parallel_tables` at once, each reader on a connection of its own; then the
+    /// incremental ones one after the other, so that each state covers only its rows.
     async fn read_tables(
         self,
         catalog: &ConfiguredCatalog,
@@ -214,31 +213,39 @@ impl PostgresSource {
         }
         let (whole, incremental): (Vec<_>, Vec<_>) =
             plans.into_iter().partition(|plan| plan.cursor.is_none());
+        // Tables read whole go to readers of as many connections as can be opened, up to
+        // `parallel_tables`: a server (or role) with fewer to spare reads them with fewer.
+        let mut connections = vec![connection];
         let at_once = usize::from(self.parallel_tables).min(whole.len());
-        if at_once > 1 {
-            if let Some(log) = &self.log {
-                let _ = log.send(format!(
-                    "source: reading {} whole tables, {at_once} at a time",
-                    whole.len()
-                ));
-            }
-            // A named async fn rather than a closure: a closure's future here trips the
-            // compiler's proof that the whole read is `Send`.
-            let mut waiting = whole.into_iter();
-            let mut running = futures_util::stream::FuturesUnordered::new();
-            for plan in waiting.by_ref().take(at_once) {
-                running.push(self.read_on_own_connection(plan, &emitter));
-            }
-            while let Some(read) = running.next().await {
-                read?;
-                if let Some(plan) = waiting.next() {
-                    running.push(self.read_on_own_connection(plan, &emitter));
+        for _ in 1..at_once {
+            match connect(&self.options).await {
+                Ok(more) => connections.push(more),
+                Err(error) => {
+                    tracing::info!(%error, "no more connections: fewer tables at once");
+                    break;
                 }
             }
-        } else {
-            for plan in whole {
-                self.read_stream(plan, &mut connection, &emitter).await?;
-            }
+        }
+        if connections.len() > 1
+            && let Some(log) = &self.log
+        {
+            let _ = log.send(format!(
+                "source: reading {} whole tables, {} at a time",
+                whole.len(),
+                connections.len()
+            ));
+        }
+        let waiting = std::sync::Mutex::new(whole.into_iter());
+        let readers = connections
+            .iter_mut()
+            .map(|connection| self.read_whole_tables(&waiting, connection, &emitter));
+        futures_util::future::try_join_all(readers).await?;
+        let mut connections = connections.into_iter();
+        let Some(mut connection) = connections.next() else {
+            return Ok(());
+        };
+        for other in connections {
+            let _ = sqlx::Connection::close(other).await;
         }
         for plan in incremental {
             self.read_stream(plan, &mut connection, &emitter).await?;
@@ -246,15 +253,25 @@ impl PostgresSource {
         Ok(())
     }
 
-    async fn read_on_own_connection(
+    /// Reads the tables read whole that are still waiting, one after the other, on
+    /// `connection`. A named async fn: a closure's future here trips the compiler's proof
+    /// that the whole read is `Send`.
+    async fn read_whole_tables<'a>(
         &self,
-        plan: ReadPlan<'_>,
+        waiting: &std::sync::Mutex<std::vec::IntoIter<ReadPlan<'a>>>,
+        connection: &mut PgConnection,
         emitter: &Emitter,
     ) -> Result<(), ConnectorError> {
-        let mut connection = connect(&self.options).await?;
-        self.read_stream(plan, &mut connection, emitter).await?;
-        let _ = sqlx::Connection::close(connection).await;
-        Ok(())
+        loop {
+            let next = match waiting.lock() {
+                Ok(mut waiting) => waiting.next(),
+                Err(_) => None,
+            };
+            let Some(plan) = next else {
+                return Ok(());
+            };
+            self.read_stream(plan, connection, emitter).await?;
+        }
     }
 
     /// Reads one stream: a first read in page order, a large table read whole by several
@@ -271,7 +288,9 @@ impl PostgresSource {
             estimate(connection, &plan.descriptor, emitter).await?;
         }
         if let Some(initial) = &plan.initial {
-            return initial_load::read(&plan, initial, connection, emitter, self.copy_rows).await;
+            let log = self.log.as_ref();
+            return initial_load::read(&plan, initial, connection, emitter, self.copy_rows, log)
+                .await;
         }
         let parallel = plan.resume.is_none()
             && parallel::read(

@@ -89,23 +89,36 @@ pub(super) async fn read(
     )
     .await
     .map_err(|error| database_error(&context, error))?;
-    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+    // A server that cannot share its snapshot, or has no connection to spare, is read by one
+    // COPY, as it would be with one reader: slower, never failed for it.
+    let exported: Result<String, sqlx::Error> = sqlx::query_scalar("SELECT pg_export_snapshot()")
         .fetch_one(&mut *connection)
-        .await
-        .map_err(|error| database_error(&format!("{context}: exporting its snapshot"), error))?;
+        .await;
+    let snapshot = match exported {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            tracing::info!(stream = %key, %error, "no exported snapshot: one reader");
+            run_sql(connection, "ROLLBACK")
+                .await
+                .map_err(|error| database_error(&context, error))?;
+            return Ok(false);
+        }
+    };
     let mut others = Vec::with_capacity(readers - 1);
     for _ in 1..readers {
-        let mut other = connect(options).await?;
-        run_sql(
-            &mut other,
-            &format!(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
-                quote_literal(&snapshot)
-            ),
-        )
-        .await
-        .map_err(|error| database_error(&format!("{context}: sharing its snapshot"), error))?;
-        others.push(other);
+        match share_snapshot(options, &snapshot).await {
+            Ok(other) => others.push(other),
+            Err(error) => {
+                tracing::info!(stream = %key, %error, "no other reader: one reader");
+                for other in others {
+                    let _ = sqlx::Connection::close(other).await;
+                }
+                run_sql(connection, "ROLLBACK")
+                    .await
+                    .map_err(|error| database_error(&context, error))?;
+                return Ok(false);
+            }
+        }
     }
     let said = format!(
         "source: reading {key} with {readers} connections under one snapshot ({} ranges of its {pages} pages)",
@@ -141,6 +154,24 @@ pub(super) async fn read(
         .map_err(|error| database_error(&context, error))?;
     output.send(plan.state("", None)).await?;
     Ok(true)
+}
+
+/// Another connection, in a transaction under `snapshot`.
+async fn share_snapshot(
+    options: &PgConnectOptions,
+    snapshot: &str,
+) -> Result<PgConnection, ConnectorError> {
+    let mut other = connect(options).await?;
+    run_sql(
+        &mut other,
+        &format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            quote_literal(snapshot)
+        ),
+    )
+    .await
+    .map_err(|error| database_error("sharing the snapshot", error))?;
+    Ok(other)
 }
 
 #[cfg(test)]
