@@ -230,6 +230,19 @@ impl Api {
         reply.body
     }
 
+    /// The log of the first attempt of `job` (a job as the API shows it), which must be
+    /// served.
+    pub async fn first_attempt_log(&self, job: &Value) -> String {
+        let log = self
+            .get(&format!(
+                "/api/public/v1/jobs/{}/attempts/1/logs",
+                job["jobId"]
+            ))
+            .await;
+        assert_eq!(log.status, 200, "{}", log.body);
+        text(&log.body)
+    }
+
     /// The job once its status is `status`; fails at once if it fails without `status`
     /// being `failed`.
     pub async fn wait_for_job_status(&self, job_id: i64, status: &str, timeout: Duration) -> Value {

@@ -80,15 +80,7 @@ async fn a_schema_the_database_refuses_fails_once_naming_it() {
     let reason = text(&job["failureReason"]);
     assert!(reason.contains("pg_ferry"), "names the schema: {reason}");
     // The attempt's log holds the destination's words and what ran.
-    let log = ferry
-        .admin
-        .get(&format!(
-            "/api/public/v1/jobs/{}/attempts/1/logs",
-            job["jobId"]
-        ))
-        .await;
-    assert_eq!(log.status, 200, "{}", log.body);
-    let log = text(&log.body);
+    let log = ferry.admin.first_attempt_log(&job).await;
     assert!(log.contains("destination failed (config_error)"), "{log}");
     assert!(
         log.contains("stream public.orders: incremental / append_dedup"),
@@ -183,14 +175,6 @@ async fn an_external_destinations_trace_error_is_the_reason_once() {
     );
     let attempts = job["attempts"].as_array().cloned().unwrap_or_default();
     assert_eq!(attempts.len(), 1, "a config error is not retried: {job}");
-    let log = ferry
-        .admin
-        .get(&format!(
-            "/api/public/v1/jobs/{}/attempts/1/logs",
-            job["jobId"]
-        ))
-        .await;
-    assert_eq!(log.status, 200, "{}", log.body);
-    let log = log.body.to_string();
+    let log = ferry.admin.first_attempt_log(&job).await;
     assert!(log.contains("the destination refused the data"), "{log}");
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ferry_testkit::{FerryOptions, FerryUp, StoreKind, TestDatabase, text};
+use ferry_testkit::{FerryOptions, FerryUp, StoreKind, TestDatabase};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferry");
@@ -36,16 +36,27 @@ fn source_configuration(source: &TestDatabase, readers: u16) -> Value {
     configuration
 }
 
-async fn attempt_log(ferry: &FerryUp, job: &Value) -> String {
-    let log = ferry
-        .admin
-        .get(&format!(
-            "/api/public/v1/jobs/{}/attempts/1/logs",
-            job["jobId"]
-        ))
+/// A new connection from `source` (so configured) into `schema` of `destination`, and its
+/// first sync, which must succeed; the job.
+async fn connect_and_sync(
+    ferry: &FerryUp,
+    source: Value,
+    destination: &TestDatabase,
+    schema: &str,
+    streams: Value,
+) -> Value {
+    let connection = ferry
+        .default_workspace()
+        .connect(
+            source,
+            destination.destination_configuration(schema),
+            streams,
+        )
         .await;
-    assert_eq!(log.status, 200, "{}", log.body);
-    text(&log.body)
+    ferry
+        .admin
+        .sync(&json!(connection), Duration::from_secs(120))
+        .await
 }
 
 /// Checks `schema.table` holds every source row once, each as of one moment.
@@ -136,20 +147,17 @@ async fn a_large_table_read_by_several_connections_arrives_whole_as_of_one_momen
 
     for readers in [4u16, 2] {
         let schema = format!("readers_{readers}");
-        let connection = ferry
-            .default_workspace()
-            .connect(
-                source_configuration(&source, readers),
-                destination.destination_configuration(&schema),
-                streams.clone(),
-            )
-            .await;
-        let job = ferry
-            .admin
-            .sync(&json!(connection), Duration::from_secs(120))
-            .await;
+        let configuration = source_configuration(&source, readers);
+        let job = connect_and_sync(
+            &ferry,
+            configuration,
+            &destination,
+            &schema,
+            streams.clone(),
+        )
+        .await;
         assert_eq!(job["rowsSynced"], 2 * ROWS + 100, "{job}");
-        let log = attempt_log(&ferry, &job).await;
+        let log = ferry.admin.first_attempt_log(&job).await;
         // Both large tables at once, then the incremental stream on its own.
         assert!(log.contains("reading 2 whole tables, 2 at a time"), "{log}");
         assert_eq!(
@@ -176,21 +184,13 @@ async fn a_large_table_read_by_several_connections_arrives_whole_as_of_one_momen
     );
 
     // One reader: one query, no split.
-    let connection = ferry
-        .default_workspace()
-        .connect(
-            source_configuration(&source, 1),
-            destination.destination_configuration("readers_1"),
-            streams.clone(),
-        )
-        .await;
-    let job = ferry
-        .admin
-        .sync(&json!(connection), Duration::from_secs(120))
-        .await;
+    let configuration = source_configuration(&source, 1);
+    let job = connect_and_sync(&ferry, configuration, &destination, "readers_1", streams).await;
     assert_eq!(job["rowsSynced"], 2 * ROWS + 100, "{job}");
     assert!(
-        !attempt_log(&ferry, &job)
+        !ferry
+            .admin
+            .first_attempt_log(&job)
             .await
             .contains("under one snapshot")
     );
@@ -239,21 +239,11 @@ async fn a_role_with_few_connections_to_spare_is_read_with_fewer_and_not_failed(
     let ferry = FerryUp::start(BINARY.as_ref(), FerryOptions::new(StoreKind::Sqlite)).await;
     let mut configuration = source_configuration(&source, 4);
     configuration["username"] = json!(role);
-    let connection = ferry
-        .default_workspace()
-        .connect(
-            configuration,
-            destination.destination_configuration("limited"),
-            json!({"configurations": {"streams": [
-                {"name": "wide", "syncMode": "full_refresh_overwrite"},
-                {"name": "narrow_typed", "syncMode": "full_refresh_overwrite"},
-            ]}}),
-        )
-        .await;
-    let job = ferry
-        .admin
-        .sync(&json!(connection), Duration::from_secs(120))
-        .await;
+    let streams = json!({"configurations": {"streams": [
+        {"name": "wide", "syncMode": "full_refresh_overwrite"},
+        {"name": "narrow_typed", "syncMode": "full_refresh_overwrite"},
+    ]}});
+    let job = connect_and_sync(&ferry, configuration, &destination, "limited", streams).await;
     assert_eq!(job["rowsSynced"], 2 * ROWS, "{job}");
     for table in ["limited.wide", "limited.narrow_typed"] {
         assert_eq!(
@@ -264,7 +254,7 @@ async fn a_role_with_few_connections_to_spare_is_read_with_fewer_and_not_failed(
             "{table}"
         );
     }
-    let log = attempt_log(&ferry, &job).await;
+    let log = ferry.admin.first_attempt_log(&job).await;
     assert!(!log.contains("with 4 connections"), "{log}");
     source
         .execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))

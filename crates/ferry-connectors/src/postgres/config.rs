@@ -244,9 +244,11 @@ impl PostgresSourceConfig {
     }
 
     /// The readers of one table: as configured, else one for every two cores, up to 4.
-    /// Measured on 2 cores (bench `sync`, 2 M rows, the databases on the same machine): 1
-    /// reader 0.99 of the raw binary pipe, 2 readers 0.80, 4 readers 0.74; each reader and
-    /// writer is a busy backend, which pays only where there are cores to run them.
+    /// Each reader (and its writer) is a busy backend, which pays only where there are cores
+    /// to run them. Measured on 2 cores (bench `sync`, 2 M rows, the databases on the same
+    /// machine, medians of three rounds): 1, 2 and 4 readers came within the machine's noise
+    /// of each other (0.82 / 0.81 / 0.78 of the raw binary pipe in one run, 1.12 / 1.22 /
+    /// 1.28 in another), so two cores keep one.
     pub fn parallel_readers(&self) -> u16 {
         self.parallel_readers.unwrap_or_else(|| {
             let cores = std::thread::available_parallelism().map_or(1, usize::from);

@@ -111,7 +111,9 @@ impl StreamTable {
             .map(|column| column.kind.sql())
             .collect();
         let differing: Vec<(String, String)> = sqlx::query_as(
-            "SELECT wanted.name, wanted.kind FROM unnest($2::text[], $3::text[]) AS wanted(name, kind)              JOIN pg_attribute a ON a.attrelid = to_regclass($1) AND a.attname = wanted.name              AND a.attnum > 0 AND NOT a.attisdropped WHERE a.atttypid <> wanted.kind::regtype",
+            "SELECT wanted.name, wanted.kind FROM unnest($2::text[], $3::text[]) AS wanted(name, kind) \
+             JOIN pg_attribute a ON a.attrelid = to_regclass($1) AND a.attname = wanted.name \
+             AND a.attnum > 0 AND NOT a.attisdropped WHERE a.atttypid <> wanted.kind::regtype",
         )
         .bind(&final_table)
         .bind(&names)

@@ -15,9 +15,6 @@ use crate::emitter::Emitter;
 /// range's COPY and the destination's commit after it cost a few milliseconds).
 const RANGE_PAGES: u32 = 1024;
 
-/// TID range scans came with PostgreSQL 14: before, a range would scan the whole table.
-const TID_RANGE_SCAN_VERSION: i32 = 140_000;
-
 /// Reads the first load of `plan` (an incremental stream with no cursor yet committed, or a
 /// first load cut short), then sends the state the cursor starts from.
 pub(super) async fn read(
@@ -37,17 +34,9 @@ pub(super) async fn read(
     )
     .await
     .map_err(failed)?;
-    let measured: Option<(String, Option<i64>, i64, i32)> = sqlx::query_as(
-        "SELECT c.relkind::text, pg_relation_filenode(c.oid)::bigint, \
-         pg_relation_size(c.oid) / current_setting('block_size')::bigint, \
-         current_setting('server_version_num')::int FROM pg_class c WHERE c.oid = to_regclass($1)",
-    )
-    .bind(plan.from())
-    .fetch_optional(&mut *connection)
-    .await
-    .map_err(failed)?;
-    let (kind, filenode, pages, version) = measured.unwrap_or_default();
-    let by_pages = matches!(kind.as_str(), "r" | "m") && version >= TID_RANGE_SCAN_VERSION;
+    let layout = plan.layout(connection).await?;
+    let (filenode, pages) = layout.map_or((None, 0), |layout| (layout.filenode, layout.pages));
+    let by_pages = layout.is_some_and(|layout| layout.by_pages);
     // A first load resumes where it was only in the same file of the table: one rewritten
     // since has its rows in other pages.
     let resumed = by_pages && filenode.is_some() && initial.filenode == filenode;
@@ -77,10 +66,7 @@ pub(super) async fn read(
         plan.cursor.map_or("", |cursor| cursor.name.as_str()),
         target.0
     );
-    tracing::info!("{said}");
-    if let Some(log) = log {
-        let _ = log.send(said);
-    }
+    super::say(log, said);
     match filenode {
         Some(filenode) if by_pages => {
             let mut start = from_page;

@@ -226,14 +226,13 @@ impl PostgresSource {
                 }
             }
         }
-        if connections.len() > 1
-            && let Some(log) = &self.log
-        {
-            let _ = log.send(format!(
+        if connections.len() > 1 {
+            let said = format!(
                 "source: reading {} whole tables, {} at a time",
                 whole.len(),
                 connections.len()
-            ));
+            );
+            say(self.log.as_ref(), said);
         }
         let waiting = std::sync::Mutex::new(whole.into_iter());
         let readers = connections
@@ -307,6 +306,14 @@ impl PostgresSource {
             plan.run(connection, emitter, self.copy_rows).await?;
         }
         Ok(())
+    }
+}
+
+/// A line for the attempt's log (where the read has one) and the data plane's.
+fn say(log: Option<&crate::LogSink>, line: String) {
+    tracing::info!("{line}");
+    if let Some(log) = log {
+        let _ = log.send(line);
     }
 }
 

@@ -21,10 +21,6 @@ const PARALLEL_MIN_PAGES: u32 = 1024;
 /// together however the rows are spread; from 1 MiB to 32 MiB of heap.
 const RANGE_PAGES: std::ops::RangeInclusive<u32> = 128..=4096;
 
-/// TID range scans (a `ctid` condition reading only those pages) came with PostgreSQL 14;
-/// before, each range would scan the whole table.
-const TID_RANGE_SCAN_VERSION: i32 = 140_000;
-
 /// The ranges a table of `pages` pages is read in by `readers` connections, or `None` when
 /// one COPY reads it: one reader, or a small table. The last range is open-ended, so rows in
 /// pages added since the table was measured are read too.
@@ -65,21 +61,15 @@ pub(super) async fn read(
     }
     let key = plan.descriptor.key();
     let context = format!("reading {key}");
-    let measured: Option<(String, i64, i32)> = sqlx::query_as(
-        "SELECT c.relkind::text, pg_relation_size(c.oid) / current_setting('block_size')::bigint, \
-         current_setting('server_version_num')::int FROM pg_class c WHERE c.oid = to_regclass($1)",
-    )
-    .bind(plan.from())
-    .fetch_optional(&mut *connection)
-    .await
-    .map_err(|error| database_error(&context, error))?;
-    let Some((kind, pages, version)) = measured else {
+    let Some(layout) = plan
+        .layout(connection)
+        .await?
+        .filter(|layout| layout.by_pages)
+    else {
         return Ok(false);
     };
-    if !matches!(kind.as_str(), "r" | "m") || version < TID_RANGE_SCAN_VERSION {
-        return Ok(false);
-    }
-    let Some(ranges) = split(u64::try_from(pages).unwrap_or(0), readers) else {
+    let pages = layout.pages;
+    let Some(ranges) = split(pages, readers) else {
         return Ok(false);
     };
     let readers = usize::from(readers).min(ranges.len());
@@ -124,10 +114,7 @@ pub(super) async fn read(
         "source: reading {key} with {readers} connections under one snapshot ({} ranges of its {pages} pages)",
         ranges.len()
     );
-    tracing::info!("{said}");
-    if let Some(log) = log {
-        let _ = log.send(said);
-    }
+    super::say(log, said);
     let next = AtomicUsize::new(0);
     let workers = std::iter::once(&mut *connection)
         .chain(others.iter_mut())

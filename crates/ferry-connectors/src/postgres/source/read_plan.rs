@@ -83,6 +83,21 @@ impl PageRange {
     }
 }
 
+/// TID range scans (a `ctid` condition reading only those pages) came with PostgreSQL 14;
+/// before, each range would scan the whole table.
+const TID_RANGE_SCAN_VERSION: i32 = 140_000;
+
+/// A table's heap as a read by pages sees it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TableLayout {
+    /// The table's file: a table rewritten (VACUUM FULL, CLUSTER, TRUNCATE) gets another.
+    pub(super) filenode: Option<i64>,
+    pub(super) pages: u64,
+    /// Whether it can be read in ranges of pages: a plain table or materialized view (a
+    /// view has no `ctid`), on a server with TID range scans.
+    pub(super) by_pages: bool,
+}
+
 /// How one configured stream is read: its columns, cursor and where to resume.
 pub(super) struct ReadPlan<'a> {
     pub(super) table: &'a Table,
@@ -288,6 +303,30 @@ impl<'a> ReadPlan<'a> {
         .map_err(|error| database_error(&context, error))?;
         resume.inclusive = u64::try_from(held).ok() != Some(emitted);
         Ok(())
+    }
+
+    /// The table's heap as it is now, or `None` when the catalog no longer has it.
+    pub(super) async fn layout(
+        &self,
+        connection: &mut PgConnection,
+    ) -> Result<Option<TableLayout>, ConnectorError> {
+        let measured: Option<(String, Option<i64>, i64, i32)> = sqlx::query_as(
+            "SELECT c.relkind::text, pg_relation_filenode(c.oid)::bigint, \
+             pg_relation_size(c.oid) / current_setting('block_size')::bigint, \
+             current_setting('server_version_num')::int FROM pg_class c \
+             WHERE c.oid = to_regclass($1)",
+        )
+        .bind(self.from())
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(|error| database_error(&format!("reading {}", self.descriptor.key()), error))?;
+        Ok(
+            measured.map(|(kind, filenode, pages, version)| TableLayout {
+                filenode,
+                pages: u64::try_from(pages).unwrap_or(0),
+                by_pages: matches!(kind.as_str(), "r" | "m") && version >= TID_RANGE_SCAN_VERSION,
+            }),
+        )
     }
 
     pub(super) fn from(&self) -> String {
