@@ -78,9 +78,11 @@ pub trait Destination: Send + Sync {
 
     /// Keeps its own record of the states it made durable, keyed by `connection`, in the
     /// same transaction (or the same fsync order) as the rows they cover; see
-    /// [`Destination::committed_states`]. Destinations that cannot ignore it.
-    fn record_checkpoints_as(&mut self, connection: &str) {
-        let _ = connection;
+    /// [`Destination::committed_states`]. `job` scopes what holds only within one job (a
+    /// full refresh cut short resumes at the next attempt, never at the next job).
+    /// Destinations that cannot ignore it.
+    fn record_checkpoints_as(&mut self, connection: &str, job: i64) {
+        let _ = (connection, job);
     }
 
     /// The states this destination recorded as durable for the connection it records
@@ -91,8 +93,9 @@ pub trait Destination: Send + Sync {
     fn committed_states<'a>(
         &'a self,
         catalog: &'a ConfiguredCatalog,
+        naming: &'a DestinationNaming,
     ) -> BoxFuture<'a, Result<Vec<ResumeState>, ConnectorError>> {
-        let _ = catalog;
+        let _ = (catalog, naming);
         Box::pin(async { Ok(Vec::new()) })
     }
 

@@ -209,16 +209,17 @@ pub(crate) trait WriterFactory: Send + Sync + 'static {
     }
 
     /// See [`Destination::record_checkpoints_as`].
-    fn record_checkpoints_as(&mut self, connection: &str) {
-        let _ = connection;
+    fn record_checkpoints_as(&mut self, connection: &str, job: i64) {
+        let _ = (connection, job);
     }
 
     /// See [`Destination::committed_states`].
     fn committed_states(
         &self,
         catalog: &ConfiguredCatalog,
+        naming: &DestinationNaming,
     ) -> impl Future<Output = Result<Vec<ResumeState>, ConnectorError>> + Send {
-        let _ = catalog;
+        let _ = (catalog, naming);
         async { Ok(Vec::new()) }
     }
 
@@ -239,15 +240,16 @@ impl<T: WriterFactory> Destination for T {
         WriterFactory::accepts_copy_rows(self)
     }
 
-    fn record_checkpoints_as(&mut self, connection: &str) {
-        WriterFactory::record_checkpoints_as(self, connection);
+    fn record_checkpoints_as(&mut self, connection: &str, job: i64) {
+        WriterFactory::record_checkpoints_as(self, connection, job);
     }
 
     fn committed_states<'a>(
         &'a self,
         catalog: &'a ConfiguredCatalog,
+        naming: &'a DestinationNaming,
     ) -> BoxFuture<'a, Result<Vec<ResumeState>, ConnectorError>> {
-        Box::pin(WriterFactory::committed_states(self, catalog))
+        Box::pin(WriterFactory::committed_states(self, catalog, naming))
     }
 
     fn write<'a>(

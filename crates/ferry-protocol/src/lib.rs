@@ -6,7 +6,7 @@ pub mod catalog;
 pub mod failure;
 mod pipe;
 
-pub use pipe::{CopyFormat, CopyRows, PipeMessage};
+pub use pipe::{CopyFormat, CopyRows, PipeMessage, RangeMark};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;

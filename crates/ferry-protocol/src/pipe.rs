@@ -34,6 +34,24 @@ pub struct CopyRows {
     /// Which of a parallel read's readers sent them (0 for a read by one): a destination
     /// may write each lane's rows through a connection of its own.
     pub lane: u16,
+    /// Where a parallel read's split of the table begins or one of its ranges ends (after
+    /// these rows, which may be none).
+    pub mark: Option<RangeMark>,
+}
+
+/// A parallel read's checkpoints, which travel with its lanes' rows rather than as STATEs:
+/// a range's rows and its mark are committed together, on the lane's connection, so a read
+/// cut short resumes at the ranges not yet in (`split` names the way the table was cut, the
+/// same for every attempt that can resume it; the source alone reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeMark {
+    /// Before any row of the split: ranges of any other split are no longer wanted.
+    Begins { split: std::sync::Arc<str> },
+    /// The rows of range `index` of `split` have all been sent on this lane.
+    Ends {
+        split: std::sync::Arc<str>,
+        index: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

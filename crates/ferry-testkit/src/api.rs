@@ -233,9 +233,14 @@ impl Api {
     /// The log of the first attempt of `job` (a job as the API shows it), which must be
     /// served.
     pub async fn first_attempt_log(&self, job: &Value) -> String {
+        self.attempt_log(job, 1).await
+    }
+
+    /// The log of attempt `number` (from 1) of `job`.
+    pub async fn attempt_log(&self, job: &Value, number: u32) -> String {
         let log = self
             .get(&format!(
-                "/api/public/v1/jobs/{}/attempts/1/logs",
+                "/api/public/v1/jobs/{}/attempts/{number}/logs",
                 job["jobId"]
             ))
             .await;

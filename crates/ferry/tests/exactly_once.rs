@@ -28,10 +28,11 @@ async fn append_killed_midway(destination: Value) -> Value {
         json!({"sourceType": "faker", "count": USERS, "records_per_slice": 100, "slice_delay_ms": 10, "seed": 4}),
         destination,
         json!([{"name": "users", "syncMode": "incremental_append"}]),
-        2_000,
+        Ready::Rows(2_000),
         None,
     )
     .await
+    .0
 }
 
 /// The moment to kill a plane at: the destination has committed (and recorded) a state
@@ -90,16 +91,29 @@ impl Ahead<'_> {
     }
 }
 
-/// `streams` from `source` into `destination`, the plane killed -9 once `committed` rows are
-/// committed, the job finished by a second plane of the region; the job, which must have
-/// succeeded in two attempts.
+/// When a plane is killed.
+enum Ready<'a> {
+    /// Once the job counts this many rows committed.
+    Rows(i64),
+    /// Once `database` holds this many ranges of an overwrite's parallel read (whose rows
+    /// the job counts only at its end), and then runs `then` there before the retry.
+    Ranges {
+        database: &'a TestDatabase,
+        count: i64,
+        then: &'a str,
+    },
+}
+
+/// `streams` from `source` into `destination`, the plane killed -9 once `ready`, the job
+/// finished by a second plane of the region; the job, which must have succeeded in two
+/// attempts, and its second attempt's log.
 async fn killed_midway(
     source: Value,
     destination: Value,
     streams: Value,
-    committed: i64,
+    ready: Ready<'_>,
     ahead: Option<Ahead<'_>>,
-) -> Value {
+) -> (Value, String) {
     let mut options = FerryOptions::new(StoreKind::Sqlite).control_plane_only();
     for (key, value) in FAST {
         options = options.env(key, value);
@@ -123,21 +137,37 @@ async fn killed_midway(
     let connection = ferry.connection(source, destination, streams).await;
     let job_id = ferry.admin.start_job(&connection, "sync").await;
     wait_for("rows to be committed", Duration::from_secs(60), || async {
-        let job = ferry.admin.job(job_id).await;
-        (job["rowsSynced"].as_i64().unwrap_or(0) >= committed).then_some(())
+        match &ready {
+            Ready::Rows(committed) => {
+                let job = ferry.admin.job(job_id).await;
+                (job["rowsSynced"].as_i64().unwrap_or(0) >= *committed).then_some(())
+            }
+            Ready::Ranges {
+                database, count, ..
+            } => {
+                let exists = "SELECT count(*) FROM pg_class WHERE relname = '_ferry_ranges'";
+                let held = "SELECT count(*) FROM copy._ferry_ranges";
+                (database.count(exists).await > 0 && database.count(held).await >= *count)
+                    .then_some(())
+            }
+        }
     })
     .await;
     if let Some(ahead) = ahead {
         ahead.wait(&ferry.admin, &connection).await;
     }
     first_process.kill();
+    if let Ready::Ranges { database, then, .. } = &ready {
+        database.execute(then).await;
+    }
     let _second_process = second.start(&plane_env);
     let job = ferry
         .admin
         .wait_for_job_status(job_id, "succeeded", Duration::from_secs(120))
         .await;
     assert_eq!(job["attempts"].as_array().map(Vec::len), Some(2), "{job}");
-    job
+    let retry_log = ferry.admin.attempt_log(&job, 2).await;
+    (job, retry_log)
 }
 
 #[tokio::test]
@@ -195,14 +225,15 @@ async fn a_killed_postgres_to_postgres_append_leaves_every_id_once() {
         database.source_configuration(),
         database.destination_configuration("copy"),
         json!([{"name": "events", "syncMode": "incremental_append", "cursorField": ["id"]}]),
-        100_000,
+        Ready::Rows(100_000),
         Some(Ahead {
             database: &database,
             recorded: "SELECT (state->'stream_state')::text FROM copy._ferry_checkpoints",
             stream: "public.events",
         }),
     )
-    .await;
+    .await
+    .0;
     let counts = database
         .texts("SELECT count(*)::text || ' ' || count(DISTINCT id)::text FROM copy.events")
         .await;
@@ -211,4 +242,83 @@ async fn a_killed_postgres_to_postgres_append_leaves_every_id_once() {
         Some("1000000 1000000"),
         "rows and distinct ids after the retry: {job}"
     );
+}
+
+/// A full refresh into PostgreSQL read by 2 connections, its plane killed -9 once some of
+/// its ranges are in and `then` run on the database: every row once in the end. The second
+/// attempt's log.
+async fn overwrite_killed_midway(database: &TestDatabase, then: &str) -> String {
+    database
+        .execute(&format!(
+            "CREATE TABLE wide (id bigint PRIMARY KEY, pad text);
+             INSERT INTO wide SELECT i, repeat(md5(i::text), 3) FROM generate_series(1, {WIDE_ROWS}) i;
+             ANALYZE wide;"
+        ))
+        .await;
+    let mut source = database.source_configuration();
+    source["parallel_readers"] = json!(2);
+    let (job, retry_log) = killed_midway(
+        source,
+        database.destination_configuration("copy"),
+        json!([{"name": "wide", "syncMode": "full_refresh_overwrite"}]),
+        Ready::Ranges {
+            database,
+            count: 2,
+            then,
+        },
+        None,
+    )
+    .await;
+    let counts = database
+        .texts("SELECT count(*)::text || ' ' || count(DISTINCT id)::text FROM copy.wide")
+        .await;
+    assert_eq!(
+        counts[0].as_deref(),
+        Some(format!("{WIDE_ROWS} {WIDE_ROWS}").as_str()),
+        "rows and distinct ids after the retry: {job}\n{retry_log}"
+    );
+    // The table is in place: nothing is left to resume, no fresh table lingers.
+    assert_eq!(
+        database
+            .count("SELECT count(*) FROM copy._ferry_ranges")
+            .await,
+        0
+    );
+    let fresh = "SELECT count(*) FROM pg_class WHERE relname = 'wide_ferry_tmp'";
+    assert_eq!(database.count(fresh).await, 0);
+    retry_log
+}
+
+/// Rows of the overwritten table: ~19,000 pages, cut into 8 ranges for 2 readers.
+const WIDE_ROWS: i64 = 1_000_000;
+
+#[tokio::test]
+async fn a_killed_parallel_full_refresh_resumes_at_the_ranges_not_yet_in() {
+    let database = TestDatabase::create().await;
+    let log = overwrite_killed_midway(&database, "SELECT 1").await;
+    let resumed = log
+        .lines()
+        .find_map(|line| {
+            let (_, rest) = line.split_once("resumed: ")?;
+            rest.split(' ').next()?.parse::<u32>().ok()
+        })
+        .unwrap_or_else(|| panic!("the retry did not resume: {log}"));
+    assert!(
+        (2..8).contains(&resumed),
+        "ranges loaded before the kill: {resumed}\n{log}"
+    );
+    assert!(
+        log.contains(&format!("({} ranges of its", 8 - resumed)),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_parallel_full_refresh_of_a_table_rewritten_since_starts_over() {
+    let database = TestDatabase::create().await;
+    // VACUUM FULL gives the table another file: its pages are not those the ranges were of,
+    // and the retry reads every one.
+    let log = overwrite_killed_midway(&database, "VACUUM FULL wide").await;
+    assert!(!log.contains("resumed: "), "{log}");
+    assert!(log.contains("(8 ranges of its"), "{log}");
 }

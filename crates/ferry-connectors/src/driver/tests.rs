@@ -102,6 +102,7 @@ fn copy_rows(stream: &str, count: u64) -> PipeMessage {
         count,
         data: b"1\n".repeat(usize::try_from(count).unwrap()),
         lane: 0,
+        mark: None,
     })
 }
 

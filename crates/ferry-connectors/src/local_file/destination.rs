@@ -87,13 +87,14 @@ impl WriterFactory for LocalFileDestination {
         self.make_directory().await
     }
 
-    fn record_checkpoints_as(&mut self, connection: &str) {
+    fn record_checkpoints_as(&mut self, connection: &str, _job: i64) {
         self.connection = Some(connection.to_owned());
     }
 
     async fn committed_states(
         &self,
         catalog: &ConfiguredCatalog,
+        _naming: &DestinationNaming,
     ) -> Result<Vec<ResumeState>, ConnectorError> {
         match &self.connection {
             Some(connection) => Ok(Checkpoints::load(&self.directory, connection)

@@ -17,6 +17,8 @@ pub mod copy_text;
 #[cfg(feature = "runtime")]
 mod destination;
 #[cfg(feature = "runtime")]
+mod range_state;
+#[cfg(feature = "runtime")]
 mod schema;
 #[cfg(feature = "runtime")]
 mod source;

@@ -320,7 +320,7 @@ async fn prepare(config: &AttemptConfig, log: &LogSink) -> Result<Prepared, Fail
         Some(log),
     )
     .map_err(|error| Failure::of(FailureOrigin::Destination, &error))?;
-    destination.record_checkpoints_as(&config.connection_id.to_string());
+    destination.record_checkpoints_as(&config.connection_id.to_string(), config.job_id);
     // Between two native PostgreSQL connectors rows stay in COPY form: no JSON on the way.
     let pipe_capacity = if destination.accepts_copy_rows() && source.emit_copy_rows() {
         COPY_ROWS_PIPE_CAPACITY
@@ -350,7 +350,14 @@ async fn prepare(config: &AttemptConfig, log: &LogSink) -> Result<Prepared, Fail
     let is_reset = config.job_type != ferry_api::JobType::Sync;
     let mut resume = progress::committed_state(&config.state, &catalog);
     if !is_reset {
-        prefer_destination_checkpoints(&mut resume.streams, &*destination, &catalog, log).await?;
+        prefer_destination_checkpoints(
+            &mut resume.streams,
+            &*destination,
+            &catalog,
+            &config.naming,
+            log,
+        )
+        .await?;
     }
     let destination_catalog = if is_reset {
         catalog.for_reset()
@@ -377,10 +384,11 @@ async fn prefer_destination_checkpoints(
     resume: &mut Vec<ResumeState>,
     destination: &dyn Destination,
     catalog: &ConfiguredCatalog,
+    naming: &ferry_protocol::catalog::DestinationNaming,
     log: &LogSink,
 ) -> Result<(), Failure> {
     let recorded = destination
-        .committed_states(catalog)
+        .committed_states(catalog, naming)
         .await
         .map_err(|error| Failure::of(FailureOrigin::Destination, &error))?;
     for checkpoint in recorded {

@@ -49,6 +49,8 @@ impl StreamTable {
             ));
         }
         match self.mode {
+            // A fresh table that holds the ranges of an attempt cut short is kept.
+            Mode::Overwrite if self.resumed_split.is_some() => {}
             Mode::Overwrite => {
                 let temporary = self.qualified(&self.temporary_name());
                 sql.push_str(&format!(

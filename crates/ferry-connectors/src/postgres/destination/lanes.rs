@@ -1,19 +1,22 @@
 //! An overwrite's COPY rows written through connections of their own, one a lane of the
 //! source's read (a parallel read sends each reader's rows as a lane: `source/parallel.rs`),
-//! so that PostgreSQL loads them with as many backends as the source reads them with. A
-//! lane's rows are one COPY into the overwrite's fresh table, committed when the write
-//! ends, before the swap that puts the table in place: a read that fails leaves the old
-//! table as it was, and the fresh one is made anew by the next attempt.
+//! so that PostgreSQL loads them with as many backends as the source reads them with. The
+//! rows go into the overwrite's fresh table, which the swap at the end of the write puts in
+//! place: a read that fails leaves the old table as it was. A lane's rows are one COPY,
+//! committed when the write ends; a parallel read's instead commit range by range, each
+//! with its mark (`ranges.rs`), so that the next attempt of the job reads only the ranges
+//! not yet in.
 
 use std::sync::Arc;
 
-use ferry_protocol::{CopyFormat, CopyRows};
+use ferry_protocol::{CopyFormat, CopyRows, RangeMark};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::super::{connect, copy_binary, database_error, idle_bounded};
+use super::super::{connect, copy_binary, database_error, idle_bounded, run_sql};
 use super::load::{RawIds, encode_rows};
+use super::ranges::{LaneMarks, RangeMarks};
 use crate::ConnectorError;
 
 /// Batches on their way to one lane's connection: enough to keep its COPY busy while the
@@ -32,6 +35,9 @@ pub(super) struct LaneCopy {
     pub(super) statement: String,
     pub(super) binary: bool,
     pub(super) context: String,
+    /// Where the lane records each range it commits; none, and ranges are not committed
+    /// apart.
+    pub(super) marks: Option<LaneMarks>,
 }
 
 struct Lane {
@@ -102,6 +108,11 @@ impl Lanes {
         Ok(())
     }
 
+    /// A connection to the lanes' database.
+    pub(super) async fn connect(&self) -> Result<PgConnection, ConnectorError> {
+        connect(&self.options).await
+    }
+
     /// Ends every lane: each COPY finished (committed), or the first failure.
     pub(super) async fn finish(&mut self) -> Result<(), ConnectorError> {
         let lanes = std::mem::take(&mut self.open);
@@ -126,44 +137,119 @@ fn outcome(
     joined.unwrap_or_else(|error| Err(ConnectorError::Failed(format!("a lane failed: {error}"))))
 }
 
-/// One lane: its own connection, one COPY of every batch it is sent.
+/// How one COPY of a lane ended.
+enum Ended {
+    /// With the last rows of a range, to be committed with its mark.
+    Range { split: Arc<str>, index: u32 },
+    /// With the write.
+    Write,
+}
+
+/// One lane: its own connection, and one COPY of every batch it is sent, or, where ranges
+/// are marked, one transaction of each range's rows and its mark.
 async fn write_lane(
     options: PgConnectOptions,
     copy: LaneCopy,
     mut input: mpsc::Receiver<LaneInput>,
 ) -> Result<(), ConnectorError> {
     let mut connection: PgConnection = connect(&options).await?;
+    let mut ids = RawIds::new();
+    let mut buffer = Vec::new();
+    let context = &copy.context;
+    let mut marked = false;
+    loop {
+        // The next COPY opens with its first batch: a lane whose last range is in commits
+        // nothing more.
+        let first = match input.recv().await {
+            Some(LaneInput::Rows(batch)) => batch,
+            Some(LaneInput::End) => break,
+            None => return Err(ConnectorError::PipeClosed),
+        };
+        if copy.marks.is_some() {
+            run_sql(&mut connection, "BEGIN")
+                .await
+                .map_err(|error| database_error(context, error))?;
+        }
+        let ended = copy_until_mark(
+            &mut connection,
+            &copy,
+            first,
+            &mut input,
+            &mut ids,
+            &mut buffer,
+        )
+        .await?;
+        match (ended, &copy.marks) {
+            (Ended::Range { split, index }, Some(marks)) => {
+                RangeMarks::record(&mut connection, marks, &split, index).await?;
+                run_sql(&mut connection, "COMMIT")
+                    .await
+                    .map_err(|error| database_error(context, error))?;
+                marked = true;
+            }
+            (Ended::Range { .. }, None) => {}
+            (Ended::Write, Some(_)) => {
+                // Rows after a lane's last mark are of a range whose end never came (none
+                // when the read completed): they go, as its mark never came.
+                let end = if marked { "ROLLBACK" } else { "COMMIT" };
+                run_sql(&mut connection, end)
+                    .await
+                    .map_err(|error| database_error(context, error))?;
+                break;
+            }
+            (Ended::Write, None) => break,
+        }
+    }
+    let _ = sqlx::Connection::close(connection).await;
+    Ok(())
+}
+
+/// One COPY of `first` and the batches after it, up to the end of a range (where ranges are
+/// marked) or of the write.
+async fn copy_until_mark(
+    connection: &mut PgConnection,
+    copy: &LaneCopy,
+    first: CopyRows,
+    input: &mut mpsc::Receiver<LaneInput>,
+    ids: &mut RawIds,
+    buffer: &mut Vec<u8>,
+) -> Result<Ended, ConnectorError> {
     let context = &copy.context;
     let mut stream = connection
         .copy_in_raw(&copy.statement)
         .await
         .map_err(|error| database_error(context, error))?;
-    let mut ids = RawIds::new();
-    let mut buffer = Vec::new();
+    buffer.clear();
     if copy.binary {
         buffer.extend_from_slice(copy_binary::HEADER);
     }
-    loop {
-        let batch = match input.recv().await {
-            Some(LaneInput::Rows(batch)) => batch,
-            Some(LaneInput::End) => break,
-            None => {
-                let _ = stream.abort("ferry: the write was abandoned").await;
-                return Err(ConnectorError::PipeClosed);
-            }
-        };
-        if encode_rows(&mut buffer, &batch.data, copy.binary, &mut ids).is_err() {
+    let mut batch = first;
+    let ended = loop {
+        if encode_rows(buffer, &batch.data, copy.binary, ids).is_err() {
             let _ = stream.abort("ferry: malformed rows").await;
             return Err(ConnectorError::Failed(format!(
                 "{context}: malformed COPY binary rows"
             )));
         }
-        if let Err(error) = idle_bounded(stream.send(buffer.as_slice())).await {
+        if !buffer.is_empty()
+            && let Err(error) = idle_bounded(stream.send(buffer.as_slice())).await
+        {
             let _ = stream.abort("ferry: send failed").await;
             return Err(database_error(context, error));
         }
         buffer.clear();
-    }
+        if let (Some(RangeMark::Ends { split, index }), Some(_)) = (batch.mark, &copy.marks) {
+            break Ended::Range { split, index };
+        }
+        batch = match input.recv().await {
+            Some(LaneInput::Rows(batch)) => batch,
+            Some(LaneInput::End) => break Ended::Write,
+            None => {
+                let _ = stream.abort("ferry: the write was abandoned").await;
+                return Err(ConnectorError::PipeClosed);
+            }
+        };
+    };
     if copy.binary
         && let Err(error) = idle_bounded(stream.send(copy_binary::TRAILER)).await
     {
@@ -174,6 +260,5 @@ async fn write_lane(
         .finish()
         .await
         .map_err(|error| database_error(context, error))?;
-    let _ = sqlx::Connection::close(connection).await;
-    Ok(())
+    Ok(ended)
 }

@@ -1,10 +1,10 @@
 //! Loading rows: COPY runs of rows already in COPY form, and the buffered rows made from
 //! records, each with a fresh `_airbyte_raw_id`.
 
-use ferry_protocol::CopyFormat;
+use ferry_protocol::{CopyFormat, RangeMark};
 use sqlx::postgres::PgConnection;
 
-use super::super::{copy_binary, database_error, idle_bounded, quote_identifier};
+use super::super::{copy_binary, database_error, idle_bounded, quote_identifier, run_sql};
 use super::lanes::{LaneCopy, Lanes};
 use super::table::{Mode, StreamTable};
 use crate::ConnectorError;
@@ -58,11 +58,19 @@ impl StreamTable {
         // An overwrite's fresh table takes each lane of rows through a connection of its
         // own: committed before the swap, which alone makes them visible.
         if self.mode == Mode::Overwrite {
-            while let Some(batch) = run.next_batch().await {
+            while let Some(mut batch) = run.next_batch().await {
+                if let Some(RangeMark::Begins { split }) = &batch.mark {
+                    self.begin_split(split, lanes).await?;
+                    batch.mark = None;
+                    if batch.count == 0 {
+                        continue;
+                    }
+                }
                 let copy = || LaneCopy {
                     statement: statement.clone(),
                     binary,
                     context: context.clone(),
+                    marks: self.lane_marks.clone(),
                 };
                 lanes.send(index, copy, batch).await?;
             }
@@ -96,6 +104,34 @@ impl StreamTable {
             .await
             .map_err(|error| database_error(&context, error))?;
         self.staged |= self.mode == Mode::AppendDedup && !self.first_load;
+        Ok(())
+    }
+
+    /// A parallel read's split of its table begins: the ranges of any other split that the
+    /// fresh table holds go (it is emptied, on a connection of its own, before any lane
+    /// writes into it).
+    async fn begin_split(&mut self, split: &str, lanes: &Lanes) -> Result<(), ConnectorError> {
+        let Some(resumed) = &self.resumed_split else {
+            return Ok(());
+        };
+        if resumed == split {
+            return Ok(());
+        }
+        let context = format!("starting {} over", self.final_table());
+        let mut connection = lanes.connect().await?;
+        let truncate = format!("BEGIN; TRUNCATE {}", self.load_table());
+        run_sql(&mut connection, &truncate)
+            .await
+            .map_err(|error| database_error(&context, error))?;
+        if let Some(marks) = &self.lane_marks {
+            marks.marks.forget(&mut connection, &marks.stream).await?;
+        }
+        run_sql(&mut connection, "COMMIT")
+            .await
+            .map_err(|error| database_error(&context, error))?;
+        let _ = sqlx::Connection::close(connection).await;
+        tracing::info!(table = %self.final_table(), "the source's table was cut otherwise: the fresh table starts over");
+        self.resumed_split = None;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ mod ddl;
 mod lanes;
 mod load;
 mod merge;
+mod ranges;
 mod record_row;
 mod table;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use crate::{ConnectorError, config};
 use checkpoints::Checkpoints;
 use lanes::Lanes;
 use load::RawIds;
+use ranges::RangeMarks;
 use record_row::ExtractedAt;
 use table::{Mode, StreamTable};
 
@@ -36,6 +38,7 @@ pub struct PostgresDestination {
     options: PgConnectOptions,
     schema: String,
     checkpoints: Option<Checkpoints>,
+    ranges: Option<RangeMarks>,
 }
 
 impl PostgresDestination {
@@ -45,6 +48,7 @@ impl PostgresDestination {
             options: connect_options(&config.connection),
             schema: config.schema,
             checkpoints: None,
+            ranges: None,
         }))
     }
 }
@@ -56,19 +60,29 @@ impl WriterFactory for PostgresDestination {
         true
     }
 
-    fn record_checkpoints_as(&mut self, connection: &str) {
+    fn record_checkpoints_as(&mut self, connection: &str, job: i64) {
         self.checkpoints = Some(Checkpoints::new(&self.schema, connection));
+        self.ranges = Some(RangeMarks::new(&self.schema, connection, job));
     }
 
+    /// The states recorded with the rows they cover, and the ranges an overwrite cut short
+    /// in this job holds.
     async fn committed_states(
         &self,
         catalog: &ConfiguredCatalog,
+        naming: &DestinationNaming,
     ) -> Result<Vec<ResumeState>, ConnectorError> {
-        let Some(checkpoints) = &self.checkpoints else {
+        let (Some(checkpoints), Some(ranges)) = (&self.checkpoints, &self.ranges) else {
             return Ok(Vec::new());
         };
         let mut connection = connect(&self.options).await?;
-        checkpoints.read(&mut connection, catalog).await
+        let mut states = checkpoints.read(&mut connection, catalog).await?;
+        states.extend(
+            ranges
+                .states(&mut connection, catalog, naming, &self.schema)
+                .await?,
+        );
+        Ok(states)
     }
 
     /// Connects and checks that tables can be made in the default schema.
@@ -99,19 +113,38 @@ impl WriterFactory for PostgresDestination {
         naming: &DestinationNaming,
     ) -> Result<PostgresWriter, ConnectorError> {
         let mut connection = connect(&self.options).await?;
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.prepare(&mut connection).await?;
+        }
+        if let Some(ranges) = &self.ranges {
+            ranges.prepare(&mut connection).await?;
+        }
         let mut streams = Vec::new();
         for (index, configured) in catalog.streams.iter().enumerate() {
             let mut stream = StreamTable::new(configured, naming, &self.schema, index)?;
+            let key = configured.stream.descriptor().key();
+            // An overwrite cut short in this job keeps its fresh table and the ranges in it,
+            // as `committed_states` told the source; any other starts it anew.
+            if let Some(ranges) = &self.ranges
+                && stream.mode == Mode::Overwrite
+            {
+                stream.resumed_split = match ranges.held(&mut connection, &key, &stream).await? {
+                    Some((split, _)) => Some(split),
+                    None => {
+                        ranges.forget(&mut connection, &key).await?;
+                        None
+                    }
+                };
+                stream.lane_marks = Some(ranges.for_lane(&key, &stream));
+            }
             stream.prepare(&mut connection).await?;
             streams.push(stream);
-        }
-        if let Some(checkpoints) = &self.checkpoints {
-            checkpoints.prepare(&mut connection).await?;
         }
         Ok(PostgresWriter {
             connection,
             lanes: Lanes::new(self.options.clone()),
             checkpoints: self.checkpoints,
+            ranges: self.ranges,
             keys: catalog
                 .streams
                 .iter()
@@ -140,6 +173,7 @@ pub struct PostgresWriter {
     /// Connections of their own for an overwrite's COPY rows.
     lanes: Lanes,
     checkpoints: Option<Checkpoints>,
+    ranges: Option<RangeMarks>,
     /// Per stream, the key its checkpoints are recorded under.
     keys: Vec<String>,
     /// Per stream, the configured stream when its checkpoints are recorded.
@@ -262,9 +296,13 @@ impl StreamWriter for PostgresWriter {
         for (index, stream) in self.streams.iter().enumerate() {
             if stream.mode == Mode::Overwrite && complete.get(index).copied().unwrap_or(false) {
                 stream.swap(&mut self.connection).await?;
-                // The table starts over: no state of the old one applies to it.
+                // The table starts over: no state of the old one applies to it, and its
+                // ranges are all in place.
                 if let (Some(checkpoints), Some(key)) = (&self.checkpoints, self.keys.get(index)) {
                     checkpoints.forget(&mut self.connection, key).await?;
+                }
+                if let (Some(ranges), Some(key)) = (&self.ranges, self.keys.get(index)) {
+                    ranges.forget(&mut self.connection, key).await?;
                 }
             }
         }

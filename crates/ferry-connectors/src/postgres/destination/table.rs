@@ -45,6 +45,11 @@ pub(super) struct StreamTable {
     /// straight into the table, as a full refresh's do, and its key index is built at the
     /// end (a first load cut short is finished by the merge of the next attempt).
     pub(super) first_load: bool,
+    /// An overwrite resumed in the same job: the split of the source's table whose ranges
+    /// its fresh table, kept, already holds.
+    pub(super) resumed_split: Option<String>,
+    /// What an overwrite's lanes record with each range they commit.
+    pub(super) lane_marks: Option<super::ranges::LaneMarks>,
 }
 
 /// PostgreSQL cuts identifiers at 63 bytes: every name made here is shortened first, with a
@@ -119,6 +124,8 @@ impl StreamTable {
             staged: false,
             unique_key: false,
             first_load: false,
+            resumed_split: None,
+            lane_marks: None,
         })
     }
 

@@ -74,7 +74,7 @@ pub(super) async fn read(
                 let end = start.checked_add(RANGE_PAGES).filter(|end| *end < pages);
                 let range = PageRange { start, end };
                 let query = plan.initial_query(copy_rows, Some(range), &target.0);
-                plan.copy_out(connection, &query, output, copy_rows, 0)
+                plan.copy_out(connection, &query, output, copy_rows, 0, None)
                     .await?;
                 let Some(end) = end else { break };
                 output
@@ -85,7 +85,7 @@ pub(super) async fn read(
         }
         _ => {
             let query = plan.initial_query(copy_rows, None, &target.0);
-            plan.copy_out(connection, &query, output, copy_rows, 0)
+            plan.copy_out(connection, &query, output, copy_rows, 0, None)
                 .await?;
         }
     }

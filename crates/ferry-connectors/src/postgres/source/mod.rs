@@ -10,7 +10,9 @@ mod row_reader;
 mod tests;
 
 use ferry_protocol::catalog::ConfiguredCatalog;
-use ferry_protocol::{PipeMessage, StreamDescriptor};
+use std::sync::Arc;
+
+use ferry_protocol::{PipeMessage, RangeMark, StreamDescriptor};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::mpsc;
@@ -303,6 +305,13 @@ impl PostgresSource {
             )
             .await?;
         if !parallel {
+            if self.copy_rows && plan.ranges_loaded.is_some() {
+                // Read by one COPY now: the ranges an earlier attempt loaded go.
+                let whole = RangeMark::Begins {
+                    split: Arc::from("whole"),
+                };
+                emitter.send_pipe(plan.mark(0, whole)).await?;
+            }
             plan.run(connection, emitter, self.copy_rows).await?;
         }
         Ok(())

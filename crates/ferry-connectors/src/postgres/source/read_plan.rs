@@ -1,12 +1,15 @@
 use std::sync::Arc;
 
 use ferry_protocol::catalog::{ConfiguredStream, DestinationSyncMode, SyncMode};
-use ferry_protocol::{AirbyteMessage, StateMessage, StreamDescriptor};
+use ferry_protocol::{
+    AirbyteMessage, CopyFormat, CopyRows, PipeMessage, RangeMark, StateMessage, StreamDescriptor,
+};
 use serde_json::json;
 
 use super::super::schema::{ColumnType, binary_column_type};
 use sqlx::postgres::PgConnection;
 
+use super::super::range_state::{self, Split};
 use super::super::{database_error, quote_identifier, quote_literal};
 use super::{Column, Table};
 use crate::ConnectorError;
@@ -112,6 +115,9 @@ pub(super) struct ReadPlan<'a> {
     /// Set for an incremental stream's first read (no committed cursor yet), or one resumed
     /// from the page it had reached: the table read whole in page order, not cursor order.
     pub(super) initial: Option<InitialLoad>,
+    /// A full refresh read in ranges and cut short: how its table was cut, and the ranges
+    /// the destination already holds (`range_state.rs`).
+    pub(super) ranges_loaded: Option<(Split, Vec<u32>)>,
 }
 
 /// Where an incremental stream's first read is: as Airbyte's source-postgres reads a table
@@ -241,6 +247,15 @@ impl<'a> ReadPlan<'a> {
             })
             .flatten()
             .map(Arc::from);
+        let ranges_loaded = cursor
+            .is_none()
+            .then(|| {
+                state
+                    .iter()
+                    .find(|resume| resume.stream == descriptor)
+                    .and_then(|resume| range_state::parse(&resume.state))
+            })
+            .flatten();
         Ok(Self {
             table,
             descriptor,
@@ -249,6 +264,7 @@ impl<'a> ReadPlan<'a> {
             resume,
             binary_types,
             initial,
+            ranges_loaded,
         })
     }
 
@@ -438,8 +454,36 @@ impl<'a> ReadPlan<'a> {
         }
     }
 
-    /// The state after the rows up to `cursor`, of which `count` carry that value (where
-    /// known: a state from before Ferry counted them does not say).
+    /// The columns and format of the stream's COPY rows.
+    pub(super) fn copy_shape(&self) -> (Arc<[String]>, CopyFormat) {
+        let format = match &self.binary_types {
+            Some(types) => CopyFormat::Binary {
+                types: types.clone(),
+            },
+            None => CopyFormat::Text,
+        };
+        let columns = self
+            .columns
+            .iter()
+            .map(|column| column.name.clone())
+            .collect();
+        (columns, format)
+    }
+
+    /// No row, only `mark`, on `lane`.
+    pub(super) fn mark(&self, lane: u16, mark: RangeMark) -> PipeMessage {
+        let (columns, format) = self.copy_shape();
+        PipeMessage::CopyRows(CopyRows {
+            stream: self.descriptor.clone(),
+            columns,
+            format,
+            count: 0,
+            data: Vec::new(),
+            lane,
+            mark: Some(mark),
+        })
+    }
+
     /// The state of a first read that has read every page before `page` of the table's
     /// file `filenode`, and ends on the cursor `target`: Airbyte's `ctid` state.
     pub(super) fn initial_state(
@@ -460,6 +504,8 @@ impl<'a> ReadPlan<'a> {
         }
     }
 
+    /// The state after the rows up to `cursor`, of which `count` carry that value (where
+    /// known: a state from before Ferry counted them does not say).
     pub(super) fn state(&self, cursor: &str, count: Option<u64>) -> AirbyteMessage {
         AirbyteMessage::State {
             state: StateMessage::for_stream(

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_protocol::{AirbyteMessage, CopyFormat, PipeMessage, RecordMessage};
+use ferry_protocol::{AirbyteMessage, CopyFormat, PipeMessage, RangeMark, RecordMessage};
 use futures_util::TryStreamExt;
 use serde_json::value::RawValue;
 use sqlx::postgres::PgConnection;
@@ -27,7 +27,7 @@ impl ReadPlan<'_> {
     ) -> Result<(), ConnectorError> {
         let query = self.query(copy_rows);
         let cursor = self
-            .copy_out(connection, &query, output, copy_rows, 0)
+            .copy_out(connection, &query, output, copy_rows, 0, None)
             .await?;
         let end = match (&self.cursor, cursor.text()) {
             (Some(_), Some(cursor_text)) => Some(self.state(&cursor_text, cursor.count())),
@@ -41,8 +41,8 @@ impl ReadPlan<'_> {
     }
 
     /// Sends the rows of one COPY out (`query`) down the pipe, as records or as COPY rows of
-    /// `lane`, with the checkpoints an incremental read finds on the way; returns the cursor
-    /// of the last row.
+    /// `lane`, with the checkpoints an incremental read finds on the way, and `end_mark` with
+    /// the last of them (COPY rows only); returns the cursor of the last row.
     pub(super) async fn copy_out(
         &self,
         connection: &mut PgConnection,
@@ -50,6 +50,7 @@ impl ReadPlan<'_> {
         output: &Emitter,
         copy_rows: bool,
         lane: u16,
+        end_mark: Option<RangeMark>,
     ) -> Result<LastCursor, ConnectorError> {
         let key = self.descriptor.key();
         let mut rows = connection
@@ -66,17 +67,7 @@ impl ReadPlan<'_> {
             emitted_at: 0,
             binary: (copy_rows && self.binary_types.is_some()).then(BinaryFraming::default),
             copy: copy_rows.then(|| CopyBatch {
-                format: match &self.binary_types {
-                    Some(types) => CopyFormat::Binary {
-                        types: types.clone(),
-                    },
-                    None => CopyFormat::Text,
-                },
-                columns: self
-                    .columns
-                    .iter()
-                    .map(|column| column.name.clone())
-                    .collect(),
+                shape: self.copy_shape(),
                 cursor_index: self.ordered_by().and_then(|cursor| {
                     self.columns
                         .iter()
@@ -96,7 +87,7 @@ impl ReadPlan<'_> {
             reader.take(&chunk).await?;
         }
         drop(rows);
-        reader.send_batch().await?;
+        reader.send_marked_batch(end_mark).await?;
         if !reader.pending.is_empty() || reader.binary.is_some_and(|framing| !framing.ended) {
             return Err(ConnectorError::Failed(format!(
                 "reading {key}: the last row was cut short"
@@ -130,8 +121,8 @@ struct BinaryFraming {
 }
 
 struct CopyBatch {
-    format: CopyFormat,
-    columns: Arc<[String]>,
+    /// Columns and format.
+    shape: (Arc<[String]>, CopyFormat),
     /// Where the cursor is among the columns, for incremental streams.
     cursor_index: Option<usize>,
     data: Vec<u8>,
@@ -270,19 +261,25 @@ impl RowReader<'_, '_> {
 
     /// Sends the batch of COPY rows, noting the cursor of its last row (the state to end on).
     async fn send_batch(&mut self) -> Result<(), ConnectorError> {
+        self.send_marked_batch(None).await
+    }
+
+    /// Sends the batch of COPY rows with `mark`, which goes even without a row.
+    async fn send_marked_batch(&mut self, mark: Option<RangeMark>) -> Result<(), ConnectorError> {
         let Some(batch) = &mut self.copy else {
             return Ok(());
         };
-        if batch.rows == 0 {
+        if batch.rows == 0 && mark.is_none() {
             return Ok(());
         }
         let rows = ferry_protocol::CopyRows {
             stream: self.plan.descriptor.clone(),
-            columns: batch.columns.clone(),
-            format: batch.format.clone(),
+            columns: batch.shape.0.clone(),
+            format: batch.shape.1.clone(),
             count: batch.rows,
             data: std::mem::replace(&mut batch.data, Vec::with_capacity(BATCH_BYTES + 4096)),
             lane: batch.lane,
+            mark,
         };
         batch.rows = 0;
         self.output.send_pipe(PipeMessage::CopyRows(rows)).await
