@@ -45,8 +45,13 @@ pub struct CopyRows {
 /// same for every attempt that can resume it; the source alone reads it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RangeMark {
-    /// Before any row of the split: ranges of any other split are no longer wanted.
-    Begins { split: std::sync::Arc<str> },
+    /// Before any row of the split: ranges of any other split are no longer wanted, and
+    /// the ranges `skipped` (loaded by an earlier attempt, as the destination said) are
+    /// not read again; a destination that does not hold them all must refuse the read.
+    Begins {
+        split: std::sync::Arc<str>,
+        skipped: Vec<u32>,
+    },
     /// The rows of range `index` of `split` have all been sent on this lane.
     Ends {
         split: std::sync::Arc<str>,

@@ -181,8 +181,12 @@ async fn write_lane(
         .await?;
         match (ended, &copy.marks) {
             (Ended::Range { split, index }, Some(marks)) => {
-                RangeMarks::record(&mut connection, marks, &split, index).await?;
-                run_sql(&mut connection, "COMMIT")
+                let recorded = RangeMarks::record(&mut connection, marks, &split, index).await?;
+                if !recorded {
+                    tracing::warn!(%split, index, "a range another attempt loaded already: its rows are not loaded twice");
+                }
+                let end = if recorded { "COMMIT" } else { "ROLLBACK" };
+                run_sql(&mut connection, end)
                     .await
                     .map_err(|error| database_error(context, error))?;
                 marked = true;

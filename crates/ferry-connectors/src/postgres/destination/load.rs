@@ -59,8 +59,8 @@ impl StreamTable {
         // own: committed before the swap, which alone makes them visible.
         if self.mode == Mode::Overwrite {
             while let Some(mut batch) = run.next_batch().await {
-                if let Some(RangeMark::Begins { split }) = &batch.mark {
-                    self.begin_split(split, lanes).await?;
+                if let Some(RangeMark::Begins { split, skipped }) = &batch.mark {
+                    self.begin_split(split, skipped, lanes).await?;
                     batch.mark = None;
                     if batch.count == 0 {
                         continue;
@@ -109,9 +109,27 @@ impl StreamTable {
 
     /// A parallel read's split of its table begins: the ranges of any other split that the
     /// fresh table holds go (it is emptied, on a connection of its own, before any lane
-    /// writes into it).
-    async fn begin_split(&mut self, split: &str, lanes: &Lanes) -> Result<(), ConnectorError> {
-        let Some(resumed) = &self.resumed_split else {
+    /// writes into it). A read that skips ranges this table does not hold (resumed from a
+    /// state that was not this destination's) is refused: their rows would be missing.
+    async fn begin_split(
+        &mut self,
+        split: &str,
+        skipped: &[u32],
+        lanes: &Lanes,
+    ) -> Result<(), ConnectorError> {
+        let held = match &self.resumed_split {
+            Some((resumed, held)) if resumed == split => held.as_slice(),
+            _ => &[],
+        };
+        if let Some(missing) = skipped.iter().find(|index| !held.contains(index)) {
+            return Err(ConnectorError::Failed(format!(
+                "stream '{}': the source resumes its read past range {missing} of its table, \
+                 which {} does not hold; the read must start over (reset the stream)",
+                self.source_name,
+                self.load_table()
+            )));
+        }
+        let Some((resumed, _)) = &self.resumed_split else {
             return Ok(());
         };
         if resumed == split {

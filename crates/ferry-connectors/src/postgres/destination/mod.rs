@@ -9,6 +9,8 @@ mod ddl;
 mod lanes;
 mod load;
 mod merge;
+#[cfg(test)]
+mod range_tests;
 mod ranges;
 mod record_row;
 mod table;
@@ -43,13 +45,17 @@ pub struct PostgresDestination {
 
 impl PostgresDestination {
     pub fn build(configuration: &Value) -> Result<Box<dyn Destination>, ConnectorError> {
+        Ok(Box::new(Self::new(configuration)?))
+    }
+
+    fn new(configuration: &Value) -> Result<Self, ConnectorError> {
         let config: PostgresDestinationConfig = config::parse(configuration)?;
-        Ok(Box::new(Self {
+        Ok(Self {
             options: connect_options(&config.connection),
             schema: config.schema,
             checkpoints: None,
             ranges: None,
-        }))
+        })
     }
 }
 
@@ -129,7 +135,7 @@ impl WriterFactory for PostgresDestination {
                 && stream.mode == Mode::Overwrite
             {
                 stream.resumed_split = match ranges.held(&mut connection, &key, &stream).await? {
-                    Some((split, _)) => Some(split),
+                    Some(held) => Some(held),
                     None => {
                         ranges.forget(&mut connection, &key).await?;
                         None

@@ -141,13 +141,15 @@ impl RangeMarks {
         Ok(states)
     }
 
-    /// Records range `index` of `split` loaded, in the lane's open transaction.
+    /// Records range `index` of `split` loaded, in the lane's open transaction; false when
+    /// it was already (by another attempt still running: its rows are in once already, and
+    /// the lane's must not be).
     pub(super) async fn record(
         connection: &mut PgConnection,
         lane: &LaneMarks,
         split: &str,
         index: u32,
-    ) -> Result<(), ConnectorError> {
+    ) -> Result<bool, ConnectorError> {
         let marks = &lane.marks;
         sqlx::query(&format!(
             "INSERT INTO {} (connection_id, stream, job_id, split, range_index, load_table, columns) \
@@ -163,7 +165,7 @@ impl RangeMarks {
         .bind(&lane.columns)
         .execute(&mut *connection)
         .await
-        .map(drop)
+        .map(|done| done.rows_affected() == 1)
         .map_err(|error| database_error(&format!("recording a range in {}", marks.table), error))
     }
 

@@ -45,9 +45,9 @@ pub(super) struct StreamTable {
     /// straight into the table, as a full refresh's do, and its key index is built at the
     /// end (a first load cut short is finished by the merge of the next attempt).
     pub(super) first_load: bool,
-    /// An overwrite resumed in the same job: the split of the source's table whose ranges
-    /// its fresh table, kept, already holds.
-    pub(super) resumed_split: Option<String>,
+    /// An overwrite resumed in the same job: the split of the source's table, and those of
+    /// its ranges that the fresh table, kept, already holds.
+    pub(super) resumed_split: Option<(String, Vec<u32>)>,
     /// What an overwrite's lanes record with each range they commit.
     pub(super) lane_marks: Option<super::ranges::LaneMarks>,
 }

@@ -309,6 +309,7 @@ impl PostgresSource {
                 // Read by one COPY now: the ranges an earlier attempt loaded go.
                 let whole = RangeMark::Begins {
                     split: Arc::from("whole"),
+                    skipped: Vec::new(),
                 };
                 emitter.send_pipe(plan.mark(0, whole)).await?;
             }

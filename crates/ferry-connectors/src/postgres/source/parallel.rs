@@ -155,6 +155,7 @@ pub(super) async fn read(
         // Before any row: the destination drops the ranges of any other cut of the table.
         let begins = RangeMark::Begins {
             split: name.clone(),
+            skipped: loaded.clone(),
         };
         output.send_pipe(plan.mark(0, begins)).await?;
     }
