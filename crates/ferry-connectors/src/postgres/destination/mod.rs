@@ -5,12 +5,12 @@
 //! `record_row.rs` (a record as a COPY row), `merge.rs` (deduplication as SQL).
 
 mod checkpoints;
+#[cfg(test)]
+mod database_tests;
 mod ddl;
 mod lanes;
 mod load;
 mod merge;
-#[cfg(test)]
-mod range_tests;
 mod ranges;
 mod record_row;
 mod table;
@@ -32,6 +32,9 @@ use load::RawIds;
 use ranges::RangeMarks;
 use record_row::ExtractedAt;
 use table::{Mode, StreamTable};
+
+/// MERGE came with PostgreSQL 15.
+const MERGE_VERSION: i32 = 150_000;
 
 /// A stream's buffered COPY rows are sent to PostgreSQL once they reach this size.
 const FLUSH_BYTES: usize = 4 * 1024 * 1024;
@@ -125,9 +128,14 @@ impl WriterFactory for PostgresDestination {
         if let Some(ranges) = &self.ranges {
             ranges.prepare(&mut connection).await?;
         }
+        let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+            .fetch_one(&mut connection)
+            .await
+            .map_err(|error| database_error("destination", error))?;
         let mut streams = Vec::new();
         for (index, configured) in catalog.streams.iter().enumerate() {
             let mut stream = StreamTable::new(configured, naming, &self.schema, index)?;
+            stream.server_merges = version >= MERGE_VERSION;
             let key = configured.stream.descriptor().key();
             // An overwrite cut short in this job keeps its fresh table and the ranges in it,
             // as `committed_states` told the source; any other starts it anew.

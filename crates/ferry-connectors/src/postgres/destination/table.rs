@@ -41,6 +41,8 @@ pub(super) struct StreamTable {
     /// A deduplicated table with a unique index on its primary key merges with one upsert;
     /// one whose rows already repeat a key (appended before) falls back to delete + insert.
     pub(super) unique_key: bool,
+    /// The server has MERGE (PostgreSQL 15 and later).
+    pub(super) server_merges: bool,
     /// A deduplicated stream whose table held no row when the write began: its rows go
     /// straight into the table, as a full refresh's do, and its key index is built at the
     /// end (a first load cut short is finished by the merge of the next attempt).
@@ -123,6 +125,7 @@ impl StreamTable {
             buffer: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
             staged: false,
             unique_key: false,
+            server_merges: false,
             first_load: false,
             resumed_split: None,
             lane_marks: None,

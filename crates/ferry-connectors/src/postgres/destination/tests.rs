@@ -215,6 +215,27 @@ fn a_merge_keeps_the_latest_row_of_each_key() {
     );
     assert!(replace.contains(&"SET LOCAL enable_seqscan = off".to_owned()));
 
+    // PostgreSQL 15 and later merge instead: the same rows win.
+    dedup.unique_key = true;
+    dedup.server_merges = true;
+    let merged = dedup.merge_statements();
+    assert_eq!(merged.len(), 4, "{merged:#?}");
+    let merge = &merged[1];
+    for part in [
+        "MERGE INTO \"public\".\"t\" AS f",
+        "SELECT DISTINCT ON (s.\"id\")",
+        "ORDER BY s.\"id\", s.\"updated\" DESC NULLS LAST",
+        "ON f.\"id\" = s.\"id\"",
+        "WHEN MATCHED AND (f.\"updated\" IS NULL OR f.\"updated\" <= s.\"updated\") THEN UPDATE SET",
+        "WHEN NOT MATCHED THEN INSERT",
+    ] {
+        assert!(merge.contains(part), "{part}: {merge}");
+    }
+    assert!(
+        !merge.contains("SET \"id\" ="),
+        "the key is not updated: {merge}"
+    );
+
     // Without a cursor the latest extraction wins, and nothing compares cursors.
     let mut no_cursor = table("full_refresh", "append_dedup", json!([]), json!([["id"]]));
     no_cursor.unique_key = true;

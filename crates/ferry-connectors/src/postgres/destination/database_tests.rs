@@ -1,18 +1,19 @@
-//! An overwrite's ranges against the PostgreSQL every dev and CI machine runs on
-//! 127.0.0.1:5432: what a hostile state or a second attempt still running could make of
-//! them.
+//! The destination against the PostgreSQL every dev and CI machine runs on 127.0.0.1:5432:
+//! what a hostile state or a second attempt still running could make of an overwrite's
+//! ranges, and the deduplicating merge on a real table.
 
 #![allow(clippy::unwrap_used)]
 use std::sync::Arc;
 
-use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming};
+use ferry_protocol::catalog::{ConfiguredCatalog, ConfiguredStream, DestinationNaming};
 use ferry_protocol::{CopyFormat, CopyRows, PipeMessage, RangeMark, StreamDescriptor};
 use serde_json::json;
 use sqlx::postgres::PgConnection;
 use tokio::sync::mpsc;
 
-use super::super::{connect, run_sql};
+use super::super::{connect, quote_identifier, run_sql};
 use super::PostgresDestination;
+use super::table::StreamTable;
 use crate::ConnectorError;
 use crate::driver::{WriterFactory, drive};
 
@@ -147,4 +148,84 @@ async fn a_range_two_attempts_load_is_in_once() {
     )
     .await
     .unwrap();
+}
+
+/// The MERGE and the upsert (servers before PostgreSQL 15) leave the same rows: the latest
+/// of each staged key, a final row newer than its staged one kept, new keys added.
+#[tokio::test]
+async fn merge_and_upsert_keep_the_same_rows() {
+    let mut contents = Vec::new();
+    for server_merges in [true, false] {
+        let mut connection = database().await;
+        let schema = format!("ferry_merge_{}", uuid::Uuid::new_v4().simple());
+        let configured: ConfiguredStream = serde_json::from_value(json!({
+            "stream": {"name": "t", "json_schema": {"properties": {
+                "id": {"type": "integer"}, "name": {"type": "string"}, "updated": {"type": "integer"}}}},
+            "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
+            "cursor_field": ["updated"], "primary_key": [["id"]],
+        }))
+        .unwrap();
+        let mut table =
+            StreamTable::new(&configured, &DestinationNaming::default(), &schema, 0).unwrap();
+        // A first sync makes the table; the next finds its rows, stages and merges.
+        table.prepare(&mut connection).await.unwrap();
+        let final_table = table.final_table();
+        let columns =
+            "\"_airbyte_raw_id\", \"_airbyte_extracted_at\", \"_airbyte_meta\", id, name, updated";
+        run_sql(
+            &mut connection,
+            &format!(
+                "INSERT INTO {final_table} ({columns}) \
+                 SELECT 'old' || i, now(), '{{}}', i, 'old', 10 FROM generate_series(1, 5) i"
+            ),
+        )
+        .await
+        .unwrap();
+        table.prepare(&mut connection).await.unwrap();
+        assert!(table.unique_key && !table.first_load);
+        table.server_merges = server_merges;
+        let stage = quote_identifier(&table.stage);
+        run_sql(
+            &mut connection,
+            &format!(
+                "INSERT INTO {stage} ({columns}) VALUES
+                   ('newer', now(), '{{}}', 2, 'newer', 20), ('older', now(), '{{}}', 3, 'older', 5),
+                   ('equal', now(), '{{}}', 4, 'equal', 10), ('added', now(), '{{}}', 6, 'added', 1),
+                   ('first', now() - interval '1 s', '{{}}', 7, 'first', 3), ('latest', now(), '{{}}', 7, 'latest', 4);"
+            ),
+        )
+        .await
+        .unwrap();
+        table.staged = true;
+        run_sql(&mut connection, "BEGIN").await.unwrap();
+        table.merge(&mut connection).await.unwrap();
+        run_sql(&mut connection, "COMMIT").await.unwrap();
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+            "SELECT id, name, updated FROM {final_table} ORDER BY id"
+        ))
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+        contents.push(rows);
+        run_sql(
+            &mut connection,
+            &format!("DROP SCHEMA \"{schema}\" CASCADE"),
+        )
+        .await
+        .unwrap();
+    }
+    let expected: Vec<(i64, String, i64)> = [
+        (1, "old", 10),
+        (2, "newer", 20),
+        (3, "old", 10),
+        (4, "equal", 10),
+        (5, "old", 10),
+        (6, "added", 1),
+        (7, "latest", 4),
+    ]
+    .into_iter()
+    .map(|(id, name, updated)| (id, name.to_owned(), updated))
+    .collect();
+    assert_eq!(contents[0], expected, "MERGE");
+    assert_eq!(contents[1], expected, "upsert");
 }
