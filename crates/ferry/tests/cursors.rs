@@ -152,3 +152,84 @@ async fn a_cursor_column_holding_nulls_fails_the_sync_naming_it() {
         0
     );
 }
+
+/// A deduplicated stream of columns with a binary form is read in COPY binary after its first
+/// load too, the cursor's text beside each row: the states name the cursor as PostgreSQL
+/// writes it (a timestamp, or text with a tab and a backslash in it), count the rows at it
+/// when a checkpoint falls among rows of one value, and the next sync resumes exactly there.
+#[tokio::test]
+async fn a_deduplicated_read_in_copy_binary_keeps_exact_cursor_states() {
+    let ferry = ferry().await;
+    let database = TestDatabase::create().await;
+    // 1,000 rows share each cursor value: a checkpoint (every 100,000 rows) falls among them.
+    database
+        .execute(
+            "CREATE TABLE stamped (id bigint PRIMARY KEY, note text, updated_at timestamptz NOT NULL);
+             INSERT INTO stamped SELECT i, 'n' || i, timestamptz '2024-01-01' + (i / 1000) * interval '1 s'
+               FROM generate_series(1, 250000) i;
+             CREATE INDEX ON stamped (updated_at);
+             CREATE TABLE tagged (id bigint PRIMARY KEY, tag text NOT NULL);
+             INSERT INTO tagged SELECT i, E'a\\tb\\\\c' || lpad((i / 10)::text, 6, '0') FROM generate_series(1, 2000) i;",
+        )
+        .await;
+    let connection = ferry
+        .connection(
+            database.source_configuration(),
+            database.destination_configuration("copy"),
+            json!([
+                {"name": "stamped", "syncMode": "incremental_deduped_history", "cursorField": ["updated_at"], "primaryKey": [["id"]]},
+                {"name": "tagged", "syncMode": "incremental_deduped_history", "cursorField": ["tag"], "primaryKey": [["id"]]},
+            ]),
+        )
+        .await;
+    let sync = || async {
+        ferry
+            .admin
+            .sync(&connection, Duration::from_secs(120))
+            .await
+    };
+    sync().await;
+    // 150,000 rows change, in groups of 1,000 per value; tagged rows gain later tags.
+    database
+        .execute(
+            "UPDATE stamped SET note = 'changed', updated_at = timestamptz '2025-06-01 12:00:00.5+02' + (id / 1000) * interval '1 ms'
+               WHERE id <= 150000;
+             UPDATE tagged SET tag = E'b\\tc\\\\d' || lpad((id / 10)::text, 6, '0') WHERE id > 1000;",
+        )
+        .await;
+    let job = sync().await;
+    assert_eq!(job["rowsSynced"], 151_000, "{job}");
+    let id = text(&connection);
+    for (stream, cursor) in [("stamped", "updated_at"), ("tagged", "tag")] {
+        let state = ferry
+            .admin
+            .stream_state(&id, &format!("public.{stream}"))
+            .await;
+        let stream_state = &state["state"]["stream_state"];
+        let expected = database
+            .texts(&format!(
+                "SELECT max({cursor})::text || '|' || count(*) FILTER (WHERE {cursor} = (SELECT max({cursor}) FROM {stream}))::text FROM {stream}"
+            ))
+            .await;
+        assert_eq!(
+            Some(format!(
+                "{}|{}",
+                stream_state["cursor"].as_str().unwrap(),
+                stream_state["cursor_record_count"]
+            )),
+            expected[0],
+            "{state}"
+        );
+        let checksum = format!(
+            "SELECT count(*)::text || ' ' || count(DISTINCT id)::text || ' ' || md5(string_agg({cursor}::text, ',' ORDER BY id)) FROM "
+        );
+        assert_eq!(
+            database.texts(&format!("{checksum} copy.{stream}")).await,
+            database.texts(&format!("{checksum} public.{stream}")).await,
+            "{stream}"
+        );
+    }
+    // Resumed exactly at the committed values: nothing is read again.
+    let job = sync().await;
+    assert_eq!(job["rowsSynced"], 0, "{job}");
+}

@@ -93,6 +93,33 @@ pub fn push_with_first_field(
     Ok(())
 }
 
+/// The first field of `tuple` (a whole one, as [`next`] measured it; `None` for NULL), and
+/// the tuple without it appended to `out`: how a read by cursor carries the cursor's text
+/// beside the row without sending it on.
+pub fn take_first_field<'a>(
+    out: &mut Vec<u8>,
+    tuple: &'a [u8],
+) -> Result<Option<&'a [u8]>, Malformed> {
+    let count = tuple.get(..2).ok_or(Malformed)?;
+    let count = i16::from_be_bytes([count[0], count[1]])
+        .checked_sub(1)
+        .filter(|count| *count >= 0)
+        .ok_or(Malformed)?;
+    let length = tuple.get(2..6).ok_or(Malformed)?;
+    let length = i32::from_be_bytes([length[0], length[1], length[2], length[3]]);
+    let (field, rest) = match usize::try_from(length) {
+        Ok(length) => {
+            let end = 6usize.checked_add(length).ok_or(Malformed)?;
+            (Some(tuple.get(6..end).ok_or(Malformed)?), end)
+        }
+        Err(_) if length == -1 => (None, 6),
+        Err(_) => return Err(Malformed),
+    };
+    out.extend_from_slice(&count.to_be_bytes());
+    out.extend_from_slice(tuple.get(rest..).ok_or(Malformed)?);
+    Ok(field)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -111,6 +138,31 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_first_field_is_taken_off_and_the_rest_left_whole() {
+        let mut out = Vec::new();
+        let row = tuple(&[Some(b"2024-01-01"), Some(b"42"), None]);
+        assert_eq!(
+            take_first_field(&mut out, &row),
+            Ok(Some(&b"2024-01-01"[..]))
+        );
+        assert_eq!(out, tuple(&[Some(b"42"), None]));
+        out.clear();
+        assert_eq!(
+            take_first_field(&mut out, &tuple(&[None, Some(b"x")])),
+            Ok(None)
+        );
+        assert_eq!(out, tuple(&[Some(b"x")]));
+        // No field to take, or one longer than the tuple: not a tuple of this read.
+        for bad in [tuple(&[]), tuple(&[Some(b"abc")])[..7].to_vec(), vec![0]] {
+            assert_eq!(
+                take_first_field(&mut Vec::new(), &bad),
+                Err(Malformed),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -229,9 +229,11 @@ impl<'a> ReadPlan<'a> {
         // from the catalog (an append could meet a table of other types).
         // So does a deduplicated stream's first read: its rows go into a table the
         // destination makes of those types (or a stage that is), in page order.
+        // And every later read of a deduplicated stream: its rows go into a stage made
+        // afresh of those types (the cursor's text beside each row, for the states).
         let fresh_table = match configured.destination_sync_mode {
             DestinationSyncMode::Overwrite => cursor.is_none(),
-            DestinationSyncMode::AppendDedup => initial.is_some(),
+            DestinationSyncMode::AppendDedup => true,
             _ => false,
         };
         let binary_types = (fresh_table && !columns.is_empty())
@@ -433,8 +435,14 @@ impl<'a> ReadPlan<'a> {
             } else {
                 ""
             };
+            // In binary, a read by cursor carries the cursor's text first: the source keeps
+            // it for its states and sends the row on without it.
+            let cursor_text = match (self.ordered_by(), &self.binary_types) {
+                (Some(cursor), Some(_)) => format!("t.{}::text, ", quote_identifier(&cursor.name)),
+                _ => String::new(),
+            };
             return format!(
-                "COPY (SELECT {} FROM {from} t{filter}) TO STDOUT{format}",
+                "COPY (SELECT {cursor_text}{} FROM {from} t{filter}) TO STDOUT{format}",
                 expressions.join(", ")
             );
         }

@@ -66,6 +66,8 @@ impl ReadPlan<'_> {
             checkpoint_at: Instant::now() + CHECKPOINT_INTERVAL,
             emitted_at: 0,
             binary: (copy_rows && self.binary_types.is_some()).then(BinaryFraming::default),
+            scratch: Vec::new(),
+            escaped: Vec::new(),
             copy: copy_rows.then(|| CopyBatch {
                 shape: self.copy_shape(),
                 cursor_index: self.ordered_by().and_then(|cursor| {
@@ -111,6 +113,10 @@ struct RowReader<'p, 'a> {
     copy: Option<CopyBatch>,
     /// Set when they come (and go) as COPY binary.
     binary: Option<BinaryFraming>,
+    /// A binary row without its cursor field, and that field as COPY text: kept between
+    /// rows so that no row costs an allocation.
+    scratch: Vec<u8>,
+    escaped: Vec<u8>,
 }
 
 /// Where COPY binary output has got to.
@@ -189,15 +195,30 @@ impl RowReader<'_, '_> {
         while !framing.ended {
             match copy_binary::next(data).map_err(|_| malformed())? {
                 copy_binary::Next::Tuple(length) => {
-                    let Some(batch) = &mut self.copy else {
-                        return Ok(());
-                    };
-                    batch.data.extend_from_slice(&data[..length]);
-                    batch.rows += 1;
+                    let tuple = &data[..length];
                     data = &data[length..];
-                    if batch.data.len() >= BATCH_BYTES {
-                        self.send_batch().await?;
+                    if plan.ordered_by().is_some() {
+                        // A read by cursor has the cursor's text first (`ReadPlan::copy_query`):
+                        // taken off the row, and checked before the row joins the batch.
+                        let mut row = std::mem::take(&mut self.scratch);
+                        row.clear();
+                        let cursor = copy_binary::take_first_field(&mut row, tuple)
+                            .map_err(|_| malformed())?;
+                        let mut escaped = std::mem::take(&mut self.escaped);
+                        escaped.clear();
+                        match cursor {
+                            Some(text) => copy_text::escape_into(&mut escaped, text),
+                            None => escaped.extend_from_slice(copy_text::NULL),
+                        }
+                        self.cursor_field(&escaped).await?;
+                        if let Some(batch) = &mut self.copy {
+                            batch.data.extend_from_slice(&row);
+                        }
+                        (self.scratch, self.escaped) = (row, escaped);
+                    } else if let Some(batch) = &mut self.copy {
+                        batch.data.extend_from_slice(tuple);
                     }
+                    self.copied_row().await?;
                 }
                 copy_binary::Next::End => {
                     framing.ended = true;
@@ -214,35 +235,52 @@ impl RowReader<'_, '_> {
     /// A row as COPY text: into the batch, with checkpoints found between cursor values.
     /// The cursor field is compared as it comes (escaped), without unescaping every row's.
     async fn copy_row(&mut self, line: &[u8]) -> Result<(), ConnectorError> {
-        let Some(batch) = &mut self.copy else {
+        let Some(batch) = &self.copy else {
             return Ok(());
         };
         if let Some(index) = batch.cursor_index {
             let field = copy_text::fields(line)
                 .nth(index)
                 .unwrap_or(copy_text::NULL);
-            let seeking = batch.seeking;
-            if !self.cursor.same(field) {
-                if seeking && self.cursor.is_set() {
-                    self.send_batch().await?;
-                    if let Some(previous) = self.cursor.text() {
-                        let state = self.plan.state(&previous, self.cursor.count());
-                        self.output.send(state).await?;
-                    }
-                    self.since_checkpoint = 0;
-                    self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
-                    if let Some(batch) = &mut self.copy {
-                        batch.seeking = false;
-                    }
-                }
-                self.cursor.set_raw(field);
-            }
+            self.cursor_field(field).await?;
         }
         let Some(batch) = &mut self.copy else {
             return Ok(());
         };
         batch.data.extend_from_slice(line);
         batch.data.push(b'\n');
+        self.copied_row().await
+    }
+
+    /// The cursor of the next row, as COPY text: where a checkpoint is due and the value
+    /// changes, the rows before it go with their state first.
+    async fn cursor_field(&mut self, field: &[u8]) -> Result<(), ConnectorError> {
+        let seeking = self.copy.as_ref().is_some_and(|batch| batch.seeking);
+        if self.cursor.same(field) {
+            return Ok(());
+        }
+        if seeking && self.cursor.is_set() {
+            self.send_batch().await?;
+            if let Some(previous) = self.cursor.text() {
+                let state = self.plan.state(&previous, self.cursor.count());
+                self.output.send(state).await?;
+            }
+            self.since_checkpoint = 0;
+            self.checkpoint_at = Instant::now() + CHECKPOINT_INTERVAL;
+            if let Some(batch) = &mut self.copy {
+                batch.seeking = false;
+            }
+        }
+        self.cursor.set_raw(field);
+        Ok(())
+    }
+
+    /// Counts the row just put in the batch: once a checkpoint is due, the next change of
+    /// cursor value is sought; a full batch goes.
+    async fn copied_row(&mut self) -> Result<(), ConnectorError> {
+        let Some(batch) = &mut self.copy else {
+            return Ok(());
+        };
         batch.rows += 1;
         self.since_checkpoint += 1;
         if batch.cursor_index.is_some()
