@@ -74,6 +74,12 @@ async fn database() -> PgConnection {
     connect(&destination.options).await.unwrap()
 }
 
+async fn drop_schema(connection: &mut PgConnection, schema: &str) {
+    run_sql(connection, &format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+}
+
 async fn count(connection: &mut PgConnection, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(connection).await.unwrap()
 }
@@ -95,13 +101,7 @@ async fn a_read_that_skips_ranges_this_table_does_not_hold_is_refused() {
         refused.contains("past range 0") && refused.contains("does not hold"),
         "{refused}"
     );
-    let mut connection = database().await;
-    run_sql(
-        &mut connection,
-        &format!("DROP SCHEMA \"{schema}\" CASCADE"),
-    )
-    .await
-    .unwrap();
+    drop_schema(&mut database().await, &schema).await;
 }
 
 #[tokio::test]
@@ -142,12 +142,7 @@ async fn a_range_two_attempts_load_is_in_once() {
     );
     let ranges = format!("SELECT count(*) FROM \"{schema}\".\"_ferry_ranges\" WHERE job_id = 7");
     assert_eq!(count(&mut connection, &ranges).await, 2);
-    run_sql(
-        &mut connection,
-        &format!("DROP SCHEMA \"{schema}\" CASCADE"),
-    )
-    .await
-    .unwrap();
+    drop_schema(&mut connection, &schema).await;
 }
 
 /// The MERGE and the upsert (servers before PostgreSQL 15) leave the same rows: the latest
@@ -207,12 +202,7 @@ async fn merge_and_upsert_keep_the_same_rows() {
         .await
         .unwrap();
         contents.push(rows);
-        run_sql(
-            &mut connection,
-            &format!("DROP SCHEMA \"{schema}\" CASCADE"),
-        )
-        .await
-        .unwrap();
+        drop_schema(&mut connection, &schema).await;
     }
     let expected: Vec<(i64, String, i64)> = [
         (1, "old", 10),
