@@ -70,6 +70,21 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
+/// CPU time the whole machine spent busy (user, nice, system, interrupts, stolen), in clock
+/// ticks summed over its cores.
+pub fn machine_busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let cpu = stat.lines().next().unwrap();
+    // cpu user nice system idle iowait irq softirq steal
+    cpu.split_whitespace()
+        .skip(1)
+        .take(8)
+        .enumerate()
+        .filter(|(index, _)| !matches!(index, 3 | 4))
+        .map(|(_, ticks)| ticks.parse::<u64>().unwrap())
+        .sum()
+}
+
 /// The children of a process.
 pub fn children_of(pid: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")
