@@ -142,14 +142,12 @@ impl WriterFactory for PostgresDestination {
             if let Some(ranges) = &self.ranges
                 && stream.mode == Mode::Overwrite
             {
-                stream.resumed_split = match ranges.held(&mut connection, &key, &stream).await? {
-                    Some(held) => Some(held),
-                    None => {
-                        ranges.forget(&mut connection, &key).await?;
-                        None
-                    }
-                };
-                stream.lane_marks = Some(ranges.for_lane(&key, &stream));
+                let lane = ranges.for_lane(&key, &stream);
+                stream.resumed_split = ranges.held(&mut connection, &lane).await?;
+                if stream.resumed_split.is_none() {
+                    ranges.forget(&mut connection, &key).await?;
+                }
+                stream.lane_marks = Some(lane);
             }
             stream.prepare(&mut connection).await?;
             streams.push(stream);

@@ -10,7 +10,7 @@ use sqlx::postgres::PgConnection;
 
 use super::super::range_state;
 use super::super::{database_error, quote_identifier, run_sql};
-use super::table::{Mode, StreamTable};
+use super::table::StreamTable;
 use crate::ConnectorError;
 use crate::connector::ResumeState;
 
@@ -69,13 +69,13 @@ impl RangeMarks {
         }
     }
 
-    /// The split and the ranges of it that `table` (an overwrite's, for `stream`) holds from
-    /// an earlier attempt of this job, if its fresh table is still the one they went into.
+    /// The split and the ranges of it that the fresh table of `lane` (an overwrite's) holds
+    /// from an earlier attempt of this job, if it is still the table they went into, with
+    /// the same columns.
     pub(super) async fn held(
         &self,
         connection: &mut PgConnection,
-        stream: &str,
-        table: &StreamTable,
+        lane: &LaneMarks,
     ) -> Result<Option<(String, Vec<u32>)>, ConnectorError> {
         let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
             .bind(&self.table)
@@ -92,10 +92,10 @@ impl RangeMarks {
             self.table
         ))
         .bind(&self.connection_id)
-        .bind(stream)
+        .bind(&lane.stream)
         .bind(self.job_id)
-        .bind(table.load_table())
-        .bind(table.column_definitions())
+        .bind(&lane.load_table)
+        .bind(&lane.columns)
         .fetch_all(&mut *connection)
         .await
         .map_err(|error| database_error(&format!("reading {}", self.table), error))?;
@@ -127,11 +127,9 @@ impl RangeMarks {
                 continue;
             }
             let table = StreamTable::new(configured, naming, default_schema, index)?;
-            if table.mode != Mode::Overwrite {
-                continue;
-            }
             let stream = configured.stream.descriptor();
-            if let Some((split, loaded)) = self.held(connection, &stream.key(), &table).await? {
+            let lane = self.for_lane(&stream.key(), &table);
+            if let Some((split, loaded)) = self.held(connection, &lane).await? {
                 states.push(ResumeState {
                     state: range_state::state(&split, &loaded),
                     stream,
