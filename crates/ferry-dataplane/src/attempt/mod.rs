@@ -11,7 +11,7 @@ mod record;
 
 use ferry_api::{AttemptConfig, AttemptStatus, ClaimedJob, FinishReport};
 use ferry_client::ControlPlaneClient;
-use ferry_connectors::{Destination, LogSink, ResumeState, Source, SourceState, StateAck};
+use ferry_connectors::{Destination, LogSink, Source, SourceState, StateAck};
 use ferry_connectors::{destination_for, source_for};
 use ferry_protocol::catalog::{self, AirbyteCatalog, ConfiguredCatalog, DestinationNaming};
 use ferry_protocol::failure::{FailureOrigin, FailureType};
@@ -350,7 +350,7 @@ async fn prepare(config: &AttemptConfig, log: &LogSink) -> Result<Prepared, Fail
     let is_reset = config.job_type != ferry_api::JobType::Sync;
     let mut resume = progress::committed_state(&config.state, &catalog);
     if !is_reset {
-        prefer_destination_checkpoints(
+        progress::prefer_destination_checkpoints(
             &mut resume.streams,
             &*destination,
             &catalog,
@@ -374,45 +374,6 @@ async fn prepare(config: &AttemptConfig, log: &LogSink) -> Result<Prepared, Fail
         is_reset,
         pipe_capacity,
     })
-}
-
-/// Where the destination recorded a state with the rows it covers, the stream resumes from
-/// it: never older than the control plane's (the control plane commits only acknowledged
-/// states), and newer when the data plane died after the destination's commit and before
-/// the control plane's, which would otherwise bring those rows twice.
-async fn prefer_destination_checkpoints(
-    resume: &mut Vec<ResumeState>,
-    destination: &dyn Destination,
-    catalog: &ConfiguredCatalog,
-    naming: &ferry_protocol::catalog::DestinationNaming,
-    log: &LogSink,
-) -> Result<(), Failure> {
-    let recorded = destination
-        .committed_states(catalog, naming)
-        .await
-        .map_err(|error| Failure::of(FailureOrigin::Destination, &error))?;
-    for checkpoint in recorded {
-        let stream = &checkpoint.stream;
-        let held = resume.iter_mut().find(|resume| resume.stream == *stream);
-        match held {
-            Some(held) if held.state == checkpoint.state => {}
-            Some(held) => {
-                let _ = log.send(format!(
-                    "stream {}: resuming from the destination's checkpoint, newer than the control plane's state",
-                    stream.key()
-                ));
-                held.state = checkpoint.state;
-            }
-            None => {
-                let _ = log.send(format!(
-                    "stream {}: resuming from the destination's checkpoint (the control plane has no state)",
-                    stream.key()
-                ));
-                resume.push(checkpoint);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// What the attempt runs, in its log: each stream's modes and where it lands.

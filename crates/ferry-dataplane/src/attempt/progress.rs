@@ -1,12 +1,16 @@
-//! What the destination acknowledged, and its commit to the control plane.
+//! What the destination acknowledged, and its commit to the control plane; and where each
+//! stream resumes: the control plane's committed state, or the destination's own record where
+//! it is newer.
 
 use std::collections::BTreeMap;
 
 use ferry_api::{StateCommit, StreamState, StreamStats};
 use ferry_client::ControlPlaneClient;
-use ferry_connectors::{ResumeState, SourceState, StateAck, StreamEstimate, Tally};
+use ferry_connectors::{
+    Destination, LogSink, ResumeState, SourceState, StateAck, StreamEstimate, Tally,
+};
 use ferry_protocol::StateMessage;
-use ferry_protocol::catalog::{ConfiguredCatalog, SyncMode};
+use ferry_protocol::catalog::{ConfiguredCatalog, DestinationNaming, SyncMode};
 use ferry_protocol::failure::{FailureOrigin, FailureType};
 
 use super::Ending;
@@ -233,6 +237,45 @@ pub(super) fn committed_state(stored: &[StreamState], catalog: &ConfiguredCatalo
         }
     }
     state
+}
+
+/// Where the destination recorded a state with the rows it covers, the stream resumes from
+/// it: never older than the control plane's (the control plane commits only acknowledged
+/// states), and newer when the data plane died after the destination's commit and before
+/// the control plane's, which would otherwise bring those rows twice.
+pub(super) async fn prefer_destination_checkpoints(
+    resume: &mut Vec<ResumeState>,
+    destination: &dyn Destination,
+    catalog: &ConfiguredCatalog,
+    naming: &DestinationNaming,
+    log: &LogSink,
+) -> Result<(), Failure> {
+    let recorded = destination
+        .committed_states(catalog, naming)
+        .await
+        .map_err(|error| Failure::of(FailureOrigin::Destination, &error))?;
+    for checkpoint in recorded {
+        let stream = &checkpoint.stream;
+        let held = resume.iter_mut().find(|resume| resume.stream == *stream);
+        match held {
+            Some(held) if held.state == checkpoint.state => {}
+            Some(held) => {
+                let _ = log.send(format!(
+                    "stream {}: resuming from the destination's checkpoint, newer than the control plane's state",
+                    stream.key()
+                ));
+                held.state = checkpoint.state;
+            }
+            None => {
+                let _ = log.send(format!(
+                    "stream {}: resuming from the destination's checkpoint (the control plane has no state)",
+                    stream.key()
+                ));
+                resume.push(checkpoint);
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
