@@ -49,13 +49,25 @@ mod runtime {
             .database(&connection.database)
             .username(&connection.username)
             .application_name("ferry")
-            .options([("TimeZone", "UTC"), ("DateStyle", "ISO")])
+            // Every lock wait bounded (a sync that waits on another session's lock reports
+            // it, and is retried, rather than hanging), and the notices of statements that
+            // find their object in place ("already exists, skipping") left out of the logs.
+            .options([
+                ("TimeZone", "UTC"),
+                ("DateStyle", "ISO"),
+                ("lock_timeout", LOCK_TIMEOUT),
+                ("client_min_messages", "warning"),
+            ])
             .disable_statement_logging();
         if let Some(password) = &connection.password {
             options = options.password(password);
         }
         super::tls::with_ssl_mode(options, connection.ssl_mode.as_ref())
     }
+
+    /// Longest any statement waits for a lock another session holds: a reader's query on an
+    /// overwritten table (the swap drops it), a migration on a source's table.
+    const LOCK_TIMEOUT: &str = "10min";
 
     /// Longest a connection may take to open (TCP, startup, authentication): a host that
     /// accepts TCP and never answers would otherwise hold a data-plane slot until the peer
@@ -169,11 +181,13 @@ mod runtime {
 
     /// SQLSTATEs worth another attempt: connection exceptions (08), transaction rollbacks
     /// (40: serialization failures, deadlocks), insufficient resources (53), operator
-    /// intervention (57: shutdown, cancel), system errors (58).
+    /// intervention (57: shutdown, cancel), system errors (58), and a lock another session
+    /// held past [`LOCK_TIMEOUT`] (55P03).
     pub(crate) fn is_transient_state(code: &str) -> bool {
-        ["08", "40", "53", "57", "58"]
-            .iter()
-            .any(|class| code.starts_with(class))
+        code == "55P03"
+            || ["08", "40", "53", "57", "58"]
+                .iter()
+                .any(|class| code.starts_with(class))
     }
 
     #[cfg(test)]
@@ -191,7 +205,7 @@ mod runtime {
             for code in ["28P01", "3D000", "42703", "42P01", "42501", "3F000"] {
                 assert!(is_config_state(code) && !is_transient_state(code), "{code}");
             }
-            for code in ["08006", "40001", "40P01", "53300", "57P01"] {
+            for code in ["08006", "40001", "40P01", "53300", "57P01", "55P03"] {
                 assert!(is_transient_state(code) && !is_config_state(code), "{code}");
             }
             assert!(!is_config_state("22P02") && !is_transient_state("22P02"));

@@ -20,6 +20,10 @@ use crate::driver::{WriterFactory, drive};
 /// A destination into a schema of its own, recording ranges for connection `c`, job 7.
 async fn destination() -> (PostgresDestination, String) {
     let schema = format!("ferry_ranges_{}", uuid::Uuid::new_v4().simple());
+    (destination_in(&schema), schema)
+}
+
+fn destination_in(schema: &str) -> PostgresDestination {
     let configuration = json!({
         "host": "127.0.0.1", "port": 5432, "database": "postgres", "username": "postgres",
         "password": "unused-with-trust-auth", "ssl_mode": {"mode": "disable"}, "schema": schema,
@@ -28,7 +32,7 @@ async fn destination() -> (PostgresDestination, String) {
         panic!("configuration refused");
     };
     WriterFactory::record_checkpoints_as(&mut destination, "c", 7);
-    (destination, schema)
+    destination
 }
 
 fn catalog() -> ConfiguredCatalog {
@@ -40,8 +44,12 @@ fn catalog() -> ConfiguredCatalog {
 }
 
 fn rows(lane: u16, data: &[u8], mark: Option<RangeMark>) -> PipeMessage {
+    stream_rows("t", lane, data, mark)
+}
+
+fn stream_rows(stream: &str, lane: u16, data: &[u8], mark: Option<RangeMark>) -> PipeMessage {
     PipeMessage::CopyRows(CopyRows {
-        stream: StreamDescriptor::new("t"),
+        stream: StreamDescriptor::new(stream),
         columns: Arc::from(vec!["id".to_owned()]),
         format: CopyFormat::Text,
         count: data.iter().filter(|byte| **byte == b'\n').count() as u64,
@@ -56,7 +64,14 @@ async fn write(
     destination: PostgresDestination,
     messages: Vec<PipeMessage>,
 ) -> Result<(), ConnectorError> {
-    let catalog = catalog();
+    write_catalog(destination, catalog(), messages).await
+}
+
+async fn write_catalog(
+    destination: PostgresDestination,
+    catalog: ConfiguredCatalog,
+    messages: Vec<PipeMessage>,
+) -> Result<(), ConnectorError> {
     let writer = destination
         .open(&catalog, &DestinationNaming::default())
         .await?;
@@ -218,4 +233,77 @@ async fn merge_and_upsert_keep_the_same_rows() {
     .collect();
     assert_eq!(contents[0], expected, "MERGE");
     assert_eq!(contents[1], expected, "upsert");
+}
+
+/// A dashboard's query open on the tables of a deduplicated and an appended stream: the
+/// next sync of each goes on beside it (no ALTER TABLE of a table that has its columns, no
+/// defaults set on the appended table), instead of waiting for it to end and making every
+/// later query of the tables wait behind.
+#[tokio::test]
+async fn syncs_go_on_while_their_tables_are_read() {
+    let catalog = |sync_id: i64| -> ConfiguredCatalog {
+        serde_json::from_value(json!({"streams": [
+            {"stream": {"name": "d", "json_schema": {"properties": {"id": {"type": "integer"}}}},
+             "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
+             "cursor_field": ["id"], "primary_key": [["id"]], "sync_id": sync_id, "generation_id": 3},
+            {"stream": {"name": "a", "json_schema": {"properties": {"id": {"type": "integer"}}}},
+             "sync_mode": "incremental", "destination_sync_mode": "append",
+             "cursor_field": ["id"], "sync_id": sync_id, "generation_id": 3},
+        ]}))
+        .unwrap()
+    };
+    let (destination, schema) = destination().await;
+    let first = vec![
+        stream_rows("d", 0, b"1\n2\n", None),
+        stream_rows("a", 0, b"1\n", None),
+    ];
+    write_catalog(destination, catalog(1), first).await.unwrap();
+    let mut reader = database().await;
+    let table = |name: &str| format!("\"{schema}\".\"{name}\"");
+    run_sql(
+        &mut reader,
+        &format!(
+            "BEGIN; SELECT count(*) FROM {}; SELECT count(*) FROM {}",
+            table("d"),
+            table("a")
+        ),
+    )
+    .await
+    .unwrap();
+    let next = vec![
+        stream_rows("d", 0, b"2\n3\n", None),
+        stream_rows("a", 0, b"2\n", None),
+    ];
+    let synced = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        write_catalog(destination_in(&schema), catalog(2), next),
+    )
+    .await;
+    assert!(
+        matches!(synced, Ok(Ok(()))),
+        "the sync waited for the reader: {synced:?}"
+    );
+    run_sql(&mut reader, "COMMIT").await.unwrap();
+    let deduplicated = format!(
+        "SELECT count(DISTINCT id) * 10 + count(*) FROM {}",
+        table("d")
+    );
+    assert_eq!(count(&mut reader, &deduplicated).await, 33);
+    // The appended rows carry their sync's Airbyte columns.
+    let appended: Vec<(i64, String, i64, bool)> = sqlx::query_as(&format!(
+        "SELECT id, \"_airbyte_meta\"::text, \"_airbyte_generation_id\", \
+         \"_airbyte_extracted_at\" > now() - interval '1 hour' FROM {} ORDER BY id",
+        table("a")
+    ))
+    .fetch_all(&mut reader)
+    .await
+    .unwrap();
+    assert_eq!(
+        appended,
+        vec![
+            (1, r#"{"changes": [], "sync_id": 1}"#.to_owned(), 3, true),
+            (2, r#"{"changes": [], "sync_id": 2}"#.to_owned(), 3, true),
+        ]
+    );
+    drop_schema(&mut reader, &schema).await;
 }

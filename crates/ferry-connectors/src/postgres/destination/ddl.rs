@@ -40,8 +40,15 @@ impl StreamTable {
             "CREATE SCHEMA IF NOT EXISTS {schema};
              CREATE TABLE IF NOT EXISTS {final_table} ({definitions}){storage};"
         );
-        // A table made by an earlier sync gains the columns the stream has since grown.
+        // A table made by an earlier sync gains the columns the stream has since grown, and
+        // only those: any ALTER TABLE, even one that finds its column there, waits for every
+        // reader of the table to finish and makes every later reader wait behind it (a
+        // dashboard's long query would stall the sync, and the sync every other query).
+        let existing = self.existing_columns(connection).await?;
         for column in &self.columns {
+            if existing.contains(&column.name) {
+                continue;
+            }
             sql.push_str(&format!(
                 "ALTER TABLE {final_table} ADD COLUMN IF NOT EXISTS {} {};",
                 quote_identifier(&column.name),
@@ -75,11 +82,16 @@ impl StreamTable {
             }
             Mode::Append => {}
         }
-        sql.push_str(&airbyte_defaults(
-            &self.load_table(),
-            self.sync_id,
-            self.generation_id,
-        ));
+        // The table COPY rows go into fills its other Airbyte columns by defaults made for
+        // this sync: a table of the write's own (the overwrite's, the stage), or the empty
+        // one of a first load. An appended table's rows bring them (`copy_rows`).
+        if self.mode != Mode::Append {
+            sql.push_str(&airbyte_defaults(
+                &self.load_table(),
+                self.sync_id,
+                self.generation_id,
+            ));
+        }
         run_sql(connection, &sql).await.map(drop).map_err(|error| {
             database_error(&format!("preparing table {}", self.final_table()), error)
         })?;
@@ -142,6 +154,22 @@ impl StreamTable {
         )
         .await
         .map_err(|error| database_error(&format!("retyping the columns of {final_table}"), error))
+    }
+
+    /// The names of the final table's columns; none where it does not exist yet.
+    async fn existing_columns(
+        &self,
+        connection: &mut PgConnection,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let final_table = self.final_table();
+        sqlx::query_scalar(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) \
+             AND attnum > 0 AND NOT attisdropped",
+        )
+        .bind(&final_table)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(|error| database_error(&format!("reading the columns of {final_table}"), error))
     }
 
     /// Whether the deduplicated stream's table holds no row yet (or does not exist).

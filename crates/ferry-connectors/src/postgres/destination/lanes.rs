@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::super::{connect, copy_binary, database_error, idle_bounded, run_sql};
-use super::load::{RawIds, encode_rows};
+use super::load::{RawIds, RowsOut, encode_rows};
 use super::ranges::{LaneMarks, RangeMarks};
 use crate::ConnectorError;
 
@@ -229,7 +229,12 @@ async fn copy_until_mark(
     }
     let mut batch = first;
     let ended = loop {
-        if encode_rows(buffer, &batch.data, copy.binary, ids).is_err() {
+        let rows = RowsOut {
+            data: &batch.data,
+            binary: copy.binary,
+            after_id: &[],
+        };
+        if encode_rows(buffer, rows, ids).is_err() {
             let _ = stream.abort("ferry: malformed rows").await;
             return Err(ConnectorError::Failed(format!(
                 "{context}: malformed COPY binary rows"

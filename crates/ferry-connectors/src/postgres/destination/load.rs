@@ -6,9 +6,11 @@ use sqlx::postgres::PgConnection;
 
 use super::super::{copy_binary, database_error, idle_bounded, quote_identifier, run_sql};
 use super::lanes::{LaneCopy, Lanes};
+use super::record_row::ExtractedAt;
 use super::table::{Mode, StreamTable};
 use crate::ConnectorError;
 use crate::driver::CopyRun;
+use crate::emitter::now_millis;
 
 impl StreamTable {
     /// The COPY column list of rows made from records: the Airbyte columns, the stream's, and
@@ -48,8 +50,23 @@ impl StreamTable {
             CopyFormat::Text => false,
         };
         let names: Vec<String> = columns.iter().map(|name| quote_identifier(name)).collect();
+        // An appended table is the final one, read while it is written: its other Airbyte
+        // columns come with each row (text only: appends take no binary rows), not from
+        // defaults set for the sync, which would take a lock that every reader waits for.
+        let (airbyte_columns, after_id) = match self.mode {
+            Mode::Append => (
+                "\"_airbyte_raw_id\", \"_airbyte_extracted_at\", \"_airbyte_generation_id\", \"_airbyte_meta\"",
+                format!(
+                    "{}\t{}\t{{\"changes\": [], \"sync_id\": {}}}\t",
+                    ExtractedAt::default().text(now_millis()),
+                    self.generation_id,
+                    self.sync_id
+                ),
+            ),
+            Mode::Overwrite | Mode::AppendDedup => ("\"_airbyte_raw_id\"", String::new()),
+        };
         let statement = format!(
-            "COPY {} (\"_airbyte_raw_id\", {}) FROM STDIN{}",
+            "COPY {} ({airbyte_columns}, {}) FROM STDIN{}",
             self.load_table(),
             names.join(", "),
             if binary { " (FORMAT binary)" } else { "" }
@@ -86,7 +103,12 @@ impl StreamTable {
             self.buffer.extend_from_slice(copy_binary::HEADER);
         }
         while let Some(batch) = run.next_batch().await {
-            if encode_rows(&mut self.buffer, &batch.data, binary, ids).is_err() {
+            let rows = RowsOut {
+                data: &batch.data,
+                binary,
+                after_id: after_id.as_bytes(),
+            };
+            if encode_rows(&mut self.buffer, rows, ids).is_err() {
                 let _ = copy.abort("ferry: malformed rows").await;
                 return Err(malformed());
             }
@@ -181,21 +203,36 @@ impl StreamTable {
     }
 }
 
-/// Appends the rows of a batch (COPY text lines, or whole COPY binary tuples), each with a
-/// new `_airbyte_raw_id` first.
+/// A batch of rows to encode: COPY text lines, or whole COPY binary tuples.
+pub(super) struct RowsOut<'a> {
+    pub(super) data: &'a [u8],
+    pub(super) binary: bool,
+    /// COPY text fields (each ending in a tab) that follow the raw id of every text row.
+    pub(super) after_id: &'a [u8],
+}
+
+/// Appends the rows of a batch, each with a new `_airbyte_raw_id` first.
 pub(super) fn encode_rows(
     out: &mut Vec<u8>,
-    data: &[u8],
-    binary: bool,
+    rows: RowsOut<'_>,
     ids: &mut RawIds,
 ) -> Result<(), copy_binary::Malformed> {
+    let RowsOut {
+        data,
+        binary,
+        after_id,
+    } = rows;
     if !binary {
         for row in data.split_inclusive(|byte| *byte == b'\n') {
             ids.write(out);
             out.push(b'\t');
+            out.extend_from_slice(after_id);
             out.extend_from_slice(row);
         }
         return Ok(());
+    }
+    if !after_id.is_empty() {
+        return Err(copy_binary::Malformed);
     }
     let mut id = Vec::with_capacity(36);
     let mut data = data;
