@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use ferry_protocol::catalog::{ConfiguredCatalog, ConfiguredStream, DestinationNaming};
-use ferry_protocol::{CopyFormat, CopyRows, PipeMessage, RangeMark, StreamDescriptor};
+use ferry_protocol::{
+    AirbyteMessage, CopyFormat, CopyRows, PipeMessage, RangeMark, StreamDescriptor, TraceMessage,
+};
 use serde_json::json;
 use sqlx::postgres::PgConnection;
 use tokio::sync::mpsc;
@@ -82,6 +84,23 @@ async fn write_catalog(
     }
     drop(sender);
     drive(writer, &catalog, input, acks).await
+}
+
+/// The source's word that `stream` was read to its end.
+fn complete(stream: &str) -> PipeMessage {
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "stream_status".to_owned(),
+        json!({"stream_descriptor": {"name": stream}, "status": "COMPLETE"}),
+    );
+    PipeMessage::Message(AirbyteMessage::Trace {
+        trace: TraceMessage {
+            trace_type: "STREAM_STATUS".to_owned(),
+            emitted_at: 0.0,
+            error: None,
+            extra,
+        },
+    })
 }
 
 async fn database() -> PgConnection {
@@ -306,4 +325,70 @@ async fn syncs_go_on_while_their_tables_are_read() {
         ]
     );
     drop_schema(&mut reader, &schema).await;
+}
+
+/// An overwrite read whole loads its fresh table frozen: the first query after the sync
+/// finds every row visible without checking (and rewriting) a page; a read in ranges, whose
+/// lanes share the table, loads it as before.
+#[tokio::test]
+async fn a_whole_overwrite_is_loaded_frozen() {
+    let dirtied_by_first_scan = |schema: &str| {
+        let table = format!("\"{schema}\".\"t\"");
+        async move {
+            let mut connection = database().await;
+            // Written out first: a page the load left dirty in memory takes its hint bits
+            // without counting as dirtied.
+            run_sql(&mut connection, "CHECKPOINT").await.unwrap();
+            let plan: serde_json::Value = sqlx::query_scalar(&format!(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT count(*) FROM {table}"
+            ))
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+            plan[0]["Plan"]["Shared Dirtied Blocks"].as_i64().unwrap()
+        }
+    };
+    let rows_of = |from: u32, to: u32| {
+        (from..to)
+            .map(|id| format!("{id}\n"))
+            .collect::<String>()
+            .into_bytes()
+    };
+    let (whole_read, whole) = destination().await;
+    write(
+        whole_read,
+        vec![rows(0, &rows_of(0, 5000), None), complete("t")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(dirtied_by_first_scan(&whole).await, 0);
+
+    let (ranged_read, ranged) = destination().await;
+    let split: Arc<str> = Arc::from("16384:128:2");
+    let begins = RangeMark::Begins {
+        split: split.clone(),
+        skipped: Vec::new(),
+    };
+    let ends = |index| {
+        Some(RangeMark::Ends {
+            split: split.clone(),
+            index,
+        })
+    };
+    write(
+        ranged_read,
+        vec![
+            rows(0, b"", Some(begins)),
+            rows(0, &rows_of(0, 2500), ends(0)),
+            rows(1, &rows_of(2500, 5000), ends(1)),
+            complete("t"),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut connection = database().await;
+    let loaded = format!("SELECT count(*) FROM \"{ranged}\".\"t\"");
+    assert_eq!(count(&mut connection, &loaded).await, 5000);
+    drop_schema(&mut connection, &whole).await;
+    drop_schema(&mut connection, &ranged).await;
 }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::super::{connect, copy_binary, database_error, idle_bounded, run_sql};
-use super::load::{RawIds, RowsOut, encode_rows};
+use super::load::{RawIds, RowsOut, copy_options, encode_rows};
 use super::ranges::{LaneMarks, RangeMarks};
 use crate::ConnectorError;
 
@@ -38,6 +38,9 @@ pub(super) struct LaneCopy {
     /// Where the lane records each range it commits; none, and ranges are not committed
     /// apart.
     pub(super) marks: Option<LaneMarks>,
+    /// The table the lane alone loads, emptied in the transaction of its one COPY and loaded
+    /// frozen (`load::copy_options`).
+    pub(super) freeze_into: Option<String>,
 }
 
 struct Lane {
@@ -157,6 +160,7 @@ async fn write_lane(
     let mut buffer = Vec::new();
     let context = &copy.context;
     let mut marked = false;
+    let mut freeze_into = copy.freeze_into.as_deref();
     loop {
         // The next COPY opens with its first batch: a lane whose last range is in commits
         // nothing more.
@@ -165,14 +169,25 @@ async fn write_lane(
             Some(LaneInput::End) => break,
             None => return Err(ConnectorError::PipeClosed),
         };
-        if copy.marks.is_some() {
-            run_sql(&mut connection, "BEGIN")
+        let freeze = freeze_into.take();
+        let begin = match freeze {
+            Some(table) => format!("BEGIN; TRUNCATE {table}"),
+            None => "BEGIN".to_owned(),
+        };
+        let in_transaction = copy.marks.is_some() || freeze.is_some();
+        if in_transaction {
+            run_sql(&mut connection, &begin)
                 .await
                 .map_err(|error| database_error(context, error))?;
         }
+        let statement = format!(
+            "{}{}",
+            copy.statement,
+            copy_options(copy.binary, freeze.is_some())
+        );
         let ended = copy_until_mark(
             &mut connection,
-            &copy,
+            (&copy, &statement),
             first,
             &mut input,
             &mut ids,
@@ -201,7 +216,14 @@ async fn write_lane(
                     .map_err(|error| database_error(context, error))?;
                 break;
             }
-            (Ended::Write, None) => break,
+            (Ended::Write, None) => {
+                if in_transaction {
+                    run_sql(&mut connection, "COMMIT")
+                        .await
+                        .map_err(|error| database_error(context, error))?;
+                }
+                break;
+            }
         }
     }
     let _ = sqlx::Connection::close(connection).await;
@@ -212,7 +234,7 @@ async fn write_lane(
 /// marked) or of the write.
 async fn copy_until_mark(
     connection: &mut PgConnection,
-    copy: &LaneCopy,
+    (copy, statement): (&LaneCopy, &str),
     first: CopyRows,
     input: &mut mpsc::Receiver<LaneInput>,
     ids: &mut RawIds,
@@ -220,7 +242,7 @@ async fn copy_until_mark(
 ) -> Result<Ended, ConnectorError> {
     let context = &copy.context;
     let mut stream = connection
-        .copy_in_raw(&copy.statement)
+        .copy_in_raw(statement)
         .await
         .map_err(|error| database_error(context, error))?;
     buffer.clear();

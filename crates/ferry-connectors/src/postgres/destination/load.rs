@@ -66,10 +66,9 @@ impl StreamTable {
             Mode::Overwrite | Mode::AppendDedup => ("\"_airbyte_raw_id\"", String::new()),
         };
         let statement = format!(
-            "COPY {} ({airbyte_columns}, {}) FROM STDIN{}",
+            "COPY {} ({airbyte_columns}, {}) FROM STDIN",
             self.load_table(),
             names.join(", "),
-            if binary { " (FORMAT binary)" } else { "" }
         );
         let context = format!("loading {}", self.final_table());
         // An overwrite's fresh table takes each lane of rows through a connection of its
@@ -77,22 +76,39 @@ impl StreamTable {
         if self.mode == Mode::Overwrite {
             while let Some(mut batch) = run.next_batch().await {
                 if let Some(RangeMark::Begins { split, skipped }) = &batch.mark {
+                    if self.freezing {
+                        return Err(ConnectorError::Failed(format!(
+                            "stream '{}': a read in ranges began after rows of a whole one",
+                            self.source_name
+                        )));
+                    }
+                    self.ranged = true;
                     self.begin_split(split, skipped, lanes).await?;
                     batch.mark = None;
                     if batch.count == 0 {
                         continue;
                     }
                 }
-                let copy = || LaneCopy {
-                    statement: statement.clone(),
-                    binary,
-                    context: context.clone(),
-                    marks: self.lane_marks.clone(),
+                // A whole read into a table no earlier attempt left rows in is its one lane's
+                // alone: loaded frozen (below), in the transaction that empties it.
+                let freeze = !self.ranged && self.resumed_split.is_none() && batch.lane == 0;
+                let mut opened = false;
+                let copy = || {
+                    opened = true;
+                    LaneCopy {
+                        statement: statement.clone(),
+                        binary,
+                        context: context.clone(),
+                        marks: self.lane_marks.clone(),
+                        freeze_into: freeze.then(|| self.load_table()),
+                    }
                 };
                 lanes.send(index, copy, batch).await?;
+                self.freezing |= opened && freeze;
             }
             return Ok(());
         }
+        let statement = format!("{statement}{}", copy_options(binary, false));
         let malformed = || ConnectorError::Failed(format!("{context}: malformed COPY binary rows"));
         let mut copy = connection
             .copy_in_raw(&statement)
@@ -200,6 +216,20 @@ impl StreamTable {
         self.buffer.clear();
         self.staged |= self.mode == Mode::AppendDedup && !self.first_load;
         Ok(())
+    }
+}
+
+/// The options of a COPY of rows in COPY binary or text. Frozen rows (the table created or
+/// emptied in the same transaction) are visible to every later transaction from the start:
+/// the first query of the table then checks and rewrites none of its pages to say so (on
+/// 2 M rows, the first `count(*)` takes 135 ms instead of 285), and no vacuum rewrites them
+/// later to freeze them.
+pub(super) fn copy_options(binary: bool, freeze: bool) -> &'static str {
+    match (binary, freeze) {
+        (true, true) => " (FORMAT binary, FREEZE)",
+        (true, false) => " (FORMAT binary)",
+        (false, true) => " (FREEZE)",
+        (false, false) => "",
     }
 }
 

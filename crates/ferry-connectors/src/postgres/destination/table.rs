@@ -52,6 +52,10 @@ pub(super) struct StreamTable {
     pub(super) resumed_split: Option<(String, Vec<u32>)>,
     /// What an overwrite's lanes record with each range they commit.
     pub(super) lane_marks: Option<super::ranges::LaneMarks>,
+    /// The source reads the stream's table in ranges (it said where they begin).
+    pub(super) ranged: bool,
+    /// An overwrite's one lane loads its fresh table frozen.
+    pub(super) freezing: bool,
 }
 
 /// PostgreSQL cuts identifiers at 63 bytes: every name made here is shortened first, with a
@@ -129,6 +133,8 @@ impl StreamTable {
             first_load: false,
             resumed_split: None,
             lane_marks: None,
+            ranged: false,
+            freezing: false,
         })
     }
 
