@@ -53,10 +53,10 @@ mod runtime {
             // it, and is retried, rather than hanging), and the notices of statements that
             // find their object in place ("already exists, skipping") left out of the logs.
             .options([
-                ("TimeZone", "UTC"),
-                ("DateStyle", "ISO"),
-                ("lock_timeout", LOCK_TIMEOUT),
-                ("client_min_messages", "warning"),
+                ("TimeZone", "UTC".to_owned()),
+                ("DateStyle", "ISO".to_owned()),
+                ("lock_timeout", format!("{}s", LOCK_WAIT.as_secs())),
+                ("client_min_messages", "warning".to_owned()),
             ])
             .disable_statement_logging();
         if let Some(password) = &connection.password {
@@ -67,7 +67,7 @@ mod runtime {
 
     /// Longest any statement waits for a lock another session holds: a reader's query on an
     /// overwritten table (the swap drops it), a migration on a source's table.
-    const LOCK_TIMEOUT: &str = "10min";
+    pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(10 * 60);
 
     /// Longest a connection may take to open (TCP, startup, authentication): a host that
     /// accepts TCP and never answers would otherwise hold a data-plane slot until the peer
@@ -182,7 +182,7 @@ mod runtime {
     /// SQLSTATEs worth another attempt: connection exceptions (08), transaction rollbacks
     /// (40: serialization failures, deadlocks), insufficient resources (53), operator
     /// intervention (57: shutdown, cancel), system errors (58), and a lock another session
-    /// held past [`LOCK_TIMEOUT`] (55P03).
+    /// held past [`LOCK_WAIT`] (55P03).
     pub(crate) fn is_transient_state(code: &str) -> bool {
         code == "55P03"
             || ["08", "40", "53", "57", "58"]

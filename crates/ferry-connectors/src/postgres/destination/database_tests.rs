@@ -392,3 +392,50 @@ async fn a_whole_overwrite_is_loaded_frozen() {
     drop_schema(&mut connection, &whole).await;
     drop_schema(&mut connection, &ranged).await;
 }
+
+/// A long query open on an overwritten table: the swap waits for it to end, and queries
+/// that come meanwhile are not stalled behind the swap (each would be, for as long as the
+/// long one runs, were the swap's wait one long wait in the table's lock queue).
+#[tokio::test]
+async fn a_swap_waits_for_a_reader_without_stalling_other_readers() {
+    let (first_read, schema) = destination().await;
+    write(first_read, vec![rows(0, b"1\n", None), complete("t")])
+        .await
+        .unwrap();
+    let table = format!("\"{schema}\".\"t\"");
+    let mut long_query = database().await;
+    run_sql(
+        &mut long_query,
+        &format!("BEGIN; SELECT count(*) FROM {table}"),
+    )
+    .await
+    .unwrap();
+    let swap = tokio::spawn(write(
+        destination_in(&schema),
+        vec![rows(0, b"1\n2\n", None), complete("t")],
+    ));
+    // Queries of the table while the swap waits: none waits long for a lock.
+    let mut other = database().await;
+    run_sql(&mut other, "SET lock_timeout = '2s'")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        assert_eq!(
+            count(&mut other, &format!("SELECT count(*) FROM {table}")).await,
+            1
+        );
+    }
+    assert!(!swap.is_finished(), "the swap did not wait for the reader");
+    run_sql(&mut long_query, "COMMIT").await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), swap)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        count(&mut other, &format!("SELECT count(*) FROM {table}")).await,
+        2
+    );
+    drop_schema(&mut other, &schema).await;
+}

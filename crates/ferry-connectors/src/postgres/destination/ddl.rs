@@ -2,9 +2,11 @@
 //! new column), the overwrite's fresh table, the deduplicated stream's stage and key index;
 //! and the swap that puts an overwrite's table in place.
 
+use std::time::Duration;
+
 use sqlx::postgres::PgConnection;
 
-use super::super::{database_error, quote_identifier, run_sql};
+use super::super::{LOCK_WAIT, database_error, quote_identifier, run_sql};
 use super::execute;
 use super::table::{Mode, StreamTable, airbyte_defaults, derived_identifier};
 use crate::ConnectorError;
@@ -288,17 +290,41 @@ impl StreamTable {
             .collect()
     }
 
-    /// Overwrite: the loaded table replaces the old one in the same transaction.
+    /// Overwrite: the loaded table replaces the old one in the same transaction. Dropping
+    /// the old one waits for its readers; a query that comes meanwhile waits behind the
+    /// drop, so a drop that waited for a long query would stall every query of the table.
+    /// It waits instead in short tries, giving way between them, up to [`LOCK_WAIT`].
     pub(super) async fn swap(&self, connection: &mut PgConnection) -> Result<(), ConnectorError> {
+        let final_table = self.final_table();
+        let context = format!("replacing {final_table}");
         let sql = format!(
-            "DROP TABLE IF EXISTS {}; ALTER TABLE {} RENAME TO {};",
-            self.final_table(),
+            "SAVEPOINT ferry_swap; SET LOCAL lock_timeout = '{}ms'; \
+             DROP TABLE IF EXISTS {final_table}; ALTER TABLE {} RENAME TO {}; \
+             SET LOCAL lock_timeout TO DEFAULT; RELEASE SAVEPOINT ferry_swap",
+            SWAP_TRY.as_millis(),
             self.qualified(&self.temporary_name()),
             quote_identifier(&self.name)
         );
-        run_sql(connection, &sql)
-            .await
-            .map(drop)
-            .map_err(|error| database_error(&format!("replacing {}", self.final_table()), error))
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            let error = match run_sql(connection, &sql).await {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            let held = matches!(&error, sqlx::Error::Database(database) if database.code().as_deref() == Some("55P03"));
+            if !held || tokio::time::Instant::now() >= deadline {
+                return Err(database_error(&context, error));
+            }
+            run_sql(connection, "ROLLBACK TO SAVEPOINT ferry_swap")
+                .await
+                .map_err(|error| database_error(&context, error))?;
+            tracing::info!(table = %final_table, "another session is using the table: the swap waits for it");
+            tokio::time::sleep(SWAP_PAUSE).await;
+        }
     }
 }
+
+/// How long one try of the swap waits for the old table's readers, and how long it then
+/// gives way to the queries that queued behind it.
+const SWAP_TRY: Duration = Duration::from_millis(500);
+const SWAP_PAUSE: Duration = Duration::from_secs(2);
