@@ -48,7 +48,7 @@ impl StreamTable {
         // dashboard's long query would stall the sync, and the sync every other query).
         let existing = self.existing_columns(connection).await?;
         for column in &self.columns {
-            if existing.contains(&column.name) {
+            if existing.iter().any(|name| name == as_stored(&column.name)) {
                 continue;
             }
             sql.push_str(&format!(
@@ -322,6 +322,15 @@ impl StreamTable {
             tokio::time::sleep(SWAP_PAUSE).await;
         }
     }
+}
+
+/// A name as PostgreSQL keeps it: cut to its 63 bytes, at a character's end.
+fn as_stored(name: &str) -> &str {
+    let mut end = name.len().min(63);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }
 
 /// How long one try of the swap waits for the old table's readers, and how long it then
