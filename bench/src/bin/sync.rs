@@ -57,7 +57,10 @@ fn shell_output(script: &str) -> String {
 }
 
 /// Runs a sync to its end; its time in seconds and the job.
-async fn timed_sync(ferry: &FerryUp, connection: &Value) -> (f64, Value) {
+async fn timed_sync(ferry: &mut FerryUp, connection: &Value) -> (f64, Value) {
+    // A fresh admin token for each sync (and the calls after it): one lasts 15 min, less
+    // than the 20 M-row run.
+    ferry.admin = ferry.process.admin_api().await;
     let started = Instant::now();
     let job = ferry
         .admin
@@ -109,7 +112,7 @@ async fn main() {
     let repeat = argument("--repeat", 3).max(1);
     let binary = ferry_binary();
     let mut figures = Figures(Vec::new());
-    let ferry = FerryUp::start(&binary, FerryOptions::new(StoreKind::Sqlite)).await;
+    let mut ferry = FerryUp::start(&binary, FerryOptions::new(StoreKind::Sqlite)).await;
 
     if !flag("--skip-postgres") {
         let source = TestDatabase::create().await;
@@ -199,7 +202,7 @@ async fn main() {
             {
                 settle();
                 let (plane, machine) = (cpu_ticks(dataplane_pid(&ferry)), machine_busy_ticks());
-                let (seconds, job) = timed_sync(&ferry, connection).await;
+                let (seconds, job) = timed_sync(&mut ferry, connection).await;
                 assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
                 runs.push(seconds);
                 if index == 0 {
@@ -223,7 +226,7 @@ async fn main() {
                 )
                 .await;
             settle();
-            let (seconds, job) = timed_sync(&ferry, &dedup).await;
+            let (seconds, job) = timed_sync(&mut ferry, &dedup).await;
             assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
             dedup_runs.push(seconds);
         }
@@ -360,12 +363,12 @@ async fn main() {
                 .await;
             source_update_runs.push(updated.elapsed().as_secs_f64());
             settle();
-            let (seconds, job) = timed_sync(&ferry, &dedup).await;
+            let (seconds, job) = timed_sync(&mut ferry, &dedup).await;
             assert_eq!(job["rowsSynced"].as_u64(), Some(rows / 100), "{job}");
             changed_runs.push(seconds);
             // What any sync costs whatever it moves (the claim, the source's discover, the
             // tables' DDL, the commits), for scale beside the floor below.
-            let (seconds, job) = timed_sync(&ferry, &dedup).await;
+            let (seconds, job) = timed_sync(&mut ferry, &dedup).await;
             assert_eq!(job["rowsSynced"].as_u64().unwrap_or(0), 0, "{job}");
             unchanged_runs.push(seconds);
             assert_eq!(
@@ -455,7 +458,7 @@ async fn main() {
             json!([{"name": "users", "syncMode": "incremental_append"}]),
         )
         .await;
-    let (faker_seconds, job) = timed_sync(&ferry, &faker).await;
+    let (faker_seconds, job) = timed_sync(&mut ferry, &faker).await;
     assert_eq!(job["rowsSynced"].as_u64(), Some(faker_records), "{job}");
     figures.add(
         "ferry faker -> dev-null",
@@ -518,7 +521,7 @@ async fn main() {
     let (mut piped_runs, mut runner_runs) = (Vec::new(), Vec::new());
     for _ in 0..EXTERNAL_RUNS {
         piped_runs.push(timed_shell(&piped));
-        let (seconds, job) = timed_sync(&ferry, &external["connectionId"]).await;
+        let (seconds, job) = timed_sync(&mut ferry, &external["connectionId"]).await;
         assert_eq!(job["rowsSynced"].as_u64(), Some(external_records), "{job}");
         runner_runs.push(seconds);
     }

@@ -265,10 +265,14 @@ impl Api {
     /// The job once it has ended (succeeded, failed or cancelled).
     pub async fn finished_job(&self, job_id: i64, timeout: Duration) -> Value {
         wait_for(&format!("job {job_id} to end"), timeout, || async {
-            let job = self
-                .get(&format!("/api/public/v1/jobs/{job_id}"))
-                .await
-                .body;
+            let reply = self.get(&format!("/api/public/v1/jobs/{job_id}")).await;
+            // A token that expired meanwhile would otherwise wait out the whole timeout.
+            assert!(
+                !matches!(reply.status, 401 | 403),
+                "job {job_id}: the token was refused: {}",
+                reply.body
+            );
+            let job = reply.body;
             matches!(
                 job["status"].as_str(),
                 Some("succeeded" | "failed" | "cancelled")

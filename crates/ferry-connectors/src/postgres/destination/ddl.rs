@@ -306,19 +306,30 @@ impl StreamTable {
             quote_identifier(&self.name)
         );
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let mut waited = false;
         loop {
             let error = match run_sql(connection, &sql).await {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
             };
             let held = matches!(&error, sqlx::Error::Database(database) if database.code().as_deref() == Some("55P03"));
-            if !held || tokio::time::Instant::now() >= deadline {
+            if !held {
                 return Err(database_error(&context, error));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ConnectorError::Transient(format!(
+                    "{context}: another session held a lock on it for {} min (a long query or an \
+                     open transaction); the loaded table was not swapped in",
+                    LOCK_WAIT.as_secs() / 60
+                )));
             }
             run_sql(connection, "ROLLBACK TO SAVEPOINT ferry_swap")
                 .await
                 .map_err(|error| database_error(&context, error))?;
-            tracing::info!(table = %final_table, "another session is using the table: the swap waits for it");
+            if !waited {
+                tracing::info!(table = %final_table, "another session is using the table: the swap waits for it");
+                waited = true;
+            }
             tokio::time::sleep(SWAP_PAUSE).await;
         }
     }
