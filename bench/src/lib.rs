@@ -1,8 +1,11 @@
-//! What the benchmarks share: arguments, the release binary, and readings from /proc.
+//! What the benchmarks share: arguments, the release binary, readings from /proc, timed
+//! shell steps and medians.
 
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 /// The value after `name` on the command line, or `default`.
 pub fn argument(name: &str, default: u64) -> u64 {
@@ -114,4 +117,42 @@ pub fn peak_rss_mb(pid: u32) -> f64 {
                 .ok()
         })
         .map_or(0.0, |kilobytes| kilobytes / 1024.0)
+}
+
+/// Each measured run starts from the same place: no dirty pages left by the one before (a
+/// checkpoint falling into one run and not another moves figures by 10 % and more). The
+/// incremental sync so meets every changed page for the first time since a checkpoint, as a
+/// sync an hour after the last one does.
+pub fn settle() {
+    timed_shell("psql -X -q -h 127.0.0.1 -U postgres -d postgres -c CHECKPOINT; sync");
+}
+
+/// Seconds a shell pipeline takes.
+pub fn timed_shell(script: &str) -> f64 {
+    let started = Instant::now();
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail; {script}"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{script}");
+    started.elapsed().as_secs_f64()
+}
+
+/// What a shell pipeline prints.
+pub fn shell_output(script: &str) -> String {
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail; {script}"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{script}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The middle of the runs (the upper one of an even count).
+pub fn median(mut runs: Vec<f64>) -> f64 {
+    runs.sort_by(f64::total_cmp);
+    runs[runs.len() / 2]
 }

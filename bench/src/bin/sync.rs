@@ -5,12 +5,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferry_bench::{
-    argument, children_of, cpu_ticks, ferry_binary, flag, machine_busy_ticks, peak_rss_mb,
-    sling_binary,
+    argument, children_of, cpu_ticks, ferry_binary, flag, machine_busy_ticks, median, peak_rss_mb,
+    settle, shell_output, sling_binary, timed_shell,
 };
 use ferry_testkit::{FerryOptions, FerryUp, StoreKind, TestDatabase};
 use serde_json::{Value, json};
@@ -23,37 +22,6 @@ impl Figures {
         self.0
             .push((name.to_owned(), json!({"value": value, "unit": unit})));
     }
-}
-
-/// Each measured run starts from the same place: no dirty pages left by the one before (a
-/// checkpoint falling into one run and not another moves figures by 10 % and more). The
-/// incremental sync so meets every changed page for the first time since a checkpoint, as a
-/// sync an hour after the last one does.
-fn settle() {
-    timed_shell("psql -X -q -h 127.0.0.1 -U postgres -d postgres -c CHECKPOINT; sync");
-}
-
-/// Seconds a shell pipeline takes.
-fn timed_shell(script: &str) -> f64 {
-    let started = Instant::now();
-    let status = Command::new("bash")
-        .arg("-c")
-        .arg(format!("set -euo pipefail; {script}"))
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "{script}");
-    started.elapsed().as_secs_f64()
-}
-
-fn shell_output(script: &str) -> String {
-    let output = Command::new("bash")
-        .arg("-c")
-        .arg(format!("set -euo pipefail; {script}"))
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{script}");
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// Runs a sync to its end; its time in seconds and the job.
@@ -188,6 +156,10 @@ async fn main() {
         let mut dedup_runs = Vec::new();
         let mut full_cpu_runs = Vec::new();
         let mut dedup = Value::Null;
+        // At 20 M rows every table is emptied once measured: the loads of a round would
+        // otherwise hold some 40 GB (a host with 29 GB free filled up). Not at 2 M, so that
+        // each load still replaces a full table, as a daily refresh does.
+        let trim = rows > 5_000_000;
         for round in 0..repeat {
             settle();
             raw_binary_runs.push(timed_shell(&raw("with (format binary)")));
@@ -197,10 +169,6 @@ async fn main() {
             first_scan_runs
                 .0
                 .push(first_scan(&destination, "events_v2").await);
-            // At 20 M rows every table is emptied once measured: the loads of a round would
-            // otherwise hold some 40 GB (a host with 29 GB free filled up). Not at 2 M, so
-            // that each load still replaces a full table, as a daily refresh does.
-            let trim = rows > 5_000_000;
             if trim {
                 destination.execute("TRUNCATE events_copy, events_v2").await;
             }
@@ -221,7 +189,7 @@ async fn main() {
                     settle();
                     first_scan_runs
                         .1
-                        .push(first_scan(&destination, "ferry_full.events").await);
+                        .push(first_scan(&destination, &format!("{schema}.events")).await);
                 }
                 if trim {
                     destination
@@ -580,11 +548,6 @@ async fn first_scan(database: &TestDatabase, table: &str) -> f64 {
         .execute(&format!("SELECT count(*) FROM {table}"))
         .await;
     started.elapsed().as_secs_f64()
-}
-
-fn median(mut runs: Vec<f64>) -> f64 {
-    runs.sort_by(f64::total_cmp);
-    runs[runs.len() / 2]
 }
 
 fn report(figures: Figures, rows: u64) {

@@ -61,11 +61,23 @@ fn shortened(whole: &str, suffix: &str) -> String {
         .take(HASH_DIGITS / 2)
         .map(|byte| format!("{byte:02x}"))
         .collect();
-    let mut end = MAX_IDENTIFIER_BYTES - 1 - HASH_DIGITS - suffix.len();
-    while !whole.is_char_boundary(end) {
+    let kept = prefix_within(whole, MAX_IDENTIFIER_BYTES - 1 - HASH_DIGITS - suffix.len());
+    format!("{kept}_{hash}{suffix}")
+}
+
+/// A name as PostgreSQL keeps it when it is given longer: cut to 63 bytes, at a character's
+/// end (what a table's column of that name is called in its catalog).
+pub fn as_stored(name: &str) -> &str {
+    prefix_within(name, MAX_IDENTIFIER_BYTES)
+}
+
+/// The longest prefix of `text` within `bytes` bytes that ends at a character's end.
+fn prefix_within(text: &str, bytes: usize) -> &str {
+    let mut end = text.len().min(bytes);
+    while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}_{hash}{suffix}", &whole[..end])
+    &text[..end]
 }
 
 /// The schema and table a stream of the source (`stream`: its name and namespace there)
@@ -145,6 +157,14 @@ mod tests {
         assert!(short.starts_with(&"é".repeat(27)), "{short}");
         let derived = derived_identifier(&short, TEMPORARY_SUFFIX);
         assert!(derived.len() <= 63 && derived.ends_with(TEMPORARY_SUFFIX));
+    }
+
+    #[test]
+    fn names_are_stored_as_postgres_cuts_them() {
+        assert_eq!(as_stored("id"), "id");
+        assert_eq!(as_stored(&"c".repeat(70)), "c".repeat(63));
+        // 62 bytes and a 2-byte character: the character goes whole.
+        assert_eq!(as_stored(&format!("{}é", "c".repeat(62))), "c".repeat(62));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgConnection;
 
+use super::super::naming::as_stored;
 use super::super::{LOCK_WAIT, database_error, quote_identifier, run_sql};
 use super::execute;
 use super::table::{Mode, StreamTable, airbyte_defaults, derived_identifier};
@@ -33,10 +34,11 @@ impl StreamTable {
             Mode::AppendDedup => " WITH (fillfactor = 90)",
             Mode::Overwrite | Mode::Append => "",
         };
+        let existing = self.existing_columns(connection).await?;
         // A deduplicated stream whose table is new or empty loads as a full refresh does:
         // straight into its table, the key index built once at the end.
         if self.mode == Mode::AppendDedup {
-            self.first_load = self.is_empty(connection).await?;
+            self.first_load = existing.is_none() || !self.has_rows(connection).await?;
         }
         let mut sql = format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
@@ -46,7 +48,7 @@ impl StreamTable {
         // only those: any ALTER TABLE, even one that finds its column there, waits for every
         // reader of the table to finish and makes every later reader wait behind it (a
         // dashboard's long query would stall the sync, and the sync every other query).
-        let existing = self.existing_columns(connection).await?;
+        let existing = existing.unwrap_or_default();
         for column in &self.columns {
             if existing.iter().any(|name| name == as_stored(&column.name)) {
                 continue;
@@ -158,39 +160,30 @@ impl StreamTable {
         .map_err(|error| database_error(&format!("retyping the columns of {final_table}"), error))
     }
 
-    /// The names of the final table's columns; none where it does not exist yet.
+    /// The names of the final table's columns, `None` where it does not exist yet.
     async fn existing_columns(
         &self,
         connection: &mut PgConnection,
-    ) -> Result<Vec<String>, ConnectorError> {
+    ) -> Result<Option<Vec<String>>, ConnectorError> {
         let final_table = self.final_table();
-        sqlx::query_scalar(
-            "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) \
-             AND attnum > 0 AND NOT attisdropped",
+        let (exists, names): (bool, Vec<String>) = sqlx::query_as(
+            "SELECT to_regclass($1) IS NOT NULL, ARRAY(SELECT attname::text FROM pg_attribute \
+             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped)",
         )
         .bind(&final_table)
-        .fetch_all(&mut *connection)
+        .fetch_one(&mut *connection)
         .await
-        .map_err(|error| database_error(&format!("reading the columns of {final_table}"), error))
+        .map_err(|error| database_error(&format!("looking up {final_table}"), error))?;
+        Ok(exists.then_some(names))
     }
 
-    /// Whether the deduplicated stream's table holds no row yet (or does not exist).
-    async fn is_empty(&self, connection: &mut PgConnection) -> Result<bool, ConnectorError> {
+    /// Whether the final table (which exists) holds a row.
+    async fn has_rows(&self, connection: &mut PgConnection) -> Result<bool, ConnectorError> {
         let final_table = self.final_table();
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(&final_table)
+        sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {final_table})"))
             .fetch_one(&mut *connection)
             .await
-            .map_err(|error| database_error(&format!("looking up {final_table}"), error))?;
-        if !exists {
-            return Ok(true);
-        }
-        let has_rows: bool =
-            sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {final_table})"))
-                .fetch_one(&mut *connection)
-                .await
-                .map_err(|error| database_error(&format!("reading {final_table}"), error))?;
-        Ok(!has_rows)
+            .map_err(|error| database_error(&format!("reading {final_table}"), error))
     }
 
     /// The deduplicated table's unique key index, in the open transaction. Rows that repeat
@@ -333,15 +326,6 @@ impl StreamTable {
             tokio::time::sleep(SWAP_PAUSE).await;
         }
     }
-}
-
-/// A name as PostgreSQL keeps it: cut to its 63 bytes, at a character's end.
-fn as_stored(name: &str) -> &str {
-    let mut end = name.len().min(63);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    &name[..end]
 }
 
 /// How long one try of the swap waits for the old table's readers, and how long it then
