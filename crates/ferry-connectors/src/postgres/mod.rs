@@ -99,6 +99,26 @@ mod runtime {
         }
     }
 
+    /// How long a connection kept from an earlier step (a discover, the checkpoints read)
+    /// has to answer before the next step opens another.
+    const KEPT_PING: Duration = Duration::from_secs(5);
+
+    /// A connection kept from an earlier step of the same sync, if it still answers (the
+    /// server may have closed it on an idle timeout meanwhile), or a new one.
+    pub(crate) async fn reuse_or_connect(
+        mut kept: PgConnection,
+        options: &PgConnectOptions,
+    ) -> Result<PgConnection, ConnectorError> {
+        let ping = sqlx::Connection::ping(&mut kept);
+        match tokio::time::timeout(KEPT_PING, ping).await {
+            Ok(Ok(())) => Ok(kept),
+            _ => {
+                tracing::debug!("a kept connection no longer answers: reconnecting");
+                connect(options).await
+            }
+        }
+    }
+
     /// One step of a COPY stream, which fails as a lost connection (transient) when nothing
     /// moved for [`IDLE_TIMEOUT`]. A step that is ready at once (rows already buffered: most
     /// of them) arms no timer.

@@ -441,3 +441,34 @@ async fn a_swap_waits_for_a_reader_without_stalling_other_readers() {
     );
     drop_schema(&mut other, &schema).await;
 }
+
+/// The connection the checkpoints were read on, which the write takes over, closed by the
+/// server meanwhile (an idle timeout, a restart): the write opens another.
+#[tokio::test]
+async fn a_write_replaces_the_kept_connection_the_server_closed() {
+    let (destination, schema) = destination().await;
+    let catalog = catalog();
+    WriterFactory::committed_states(&destination, &catalog, &DestinationNaming::default())
+        .await
+        .unwrap();
+    let mut kept = destination.kept.lock().unwrap().take().unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut kept)
+        .await
+        .unwrap();
+    *destination.kept.lock().unwrap() = Some(kept);
+    let mut other = database().await;
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+        .bind(pid)
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert!(ended);
+
+    write(destination, vec![rows(0, b"1\n2\n", None), complete("t")])
+        .await
+        .unwrap();
+    let loaded = count(&mut other, &format!("SELECT count(*) FROM \"{schema}\".t")).await;
+    assert_eq!(loaded, 2);
+    drop_schema(&mut other, &schema).await;
+}

@@ -44,6 +44,8 @@ pub struct PostgresDestination {
     schema: String,
     checkpoints: Option<Checkpoints>,
     ranges: Option<RangeMarks>,
+    /// The connection `committed_states` read on, which `open` right after it takes over.
+    kept: std::sync::Mutex<Option<PgConnection>>,
 }
 
 impl PostgresDestination {
@@ -58,6 +60,7 @@ impl PostgresDestination {
             schema: config.schema,
             checkpoints: None,
             ranges: None,
+            kept: std::sync::Mutex::new(None),
         })
     }
 }
@@ -91,6 +94,9 @@ impl WriterFactory for PostgresDestination {
                 .states(&mut connection, catalog, naming, &self.schema)
                 .await?,
         );
+        if let Ok(mut kept) = self.kept.lock() {
+            *kept = Some(connection);
+        }
         Ok(states)
     }
 
@@ -121,7 +127,11 @@ impl WriterFactory for PostgresDestination {
         catalog: &ConfiguredCatalog,
         naming: &DestinationNaming,
     ) -> Result<PostgresWriter, ConnectorError> {
-        let mut connection = connect(&self.options).await?;
+        let kept = self.kept.lock().ok().and_then(|mut kept| kept.take());
+        let mut connection = match kept {
+            Some(connection) => super::reuse_or_connect(connection, &self.options).await?,
+            None => connect(&self.options).await?,
+        };
         if let Some(checkpoints) = &self.checkpoints {
             checkpoints.prepare(&mut connection).await?;
         }

@@ -161,7 +161,10 @@ fn a_merge_keeps_the_latest_row_of_each_key() {
     dedup.unique_key = true;
     let upsert = dedup.merge_statements();
     assert_eq!(upsert.len(), 4, "{upsert:#?}");
-    assert_eq!(upsert[0], "SET LOCAL jit = off");
+    assert_eq!(
+        upsert[0],
+        "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"
+    );
     assert!(
         upsert[1].starts_with("INSERT INTO \"public\".\"t\" AS f"),
         "{}",

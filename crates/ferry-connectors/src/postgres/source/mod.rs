@@ -36,6 +36,11 @@ pub struct PostgresSource {
     /// Tables read whole at once.
     parallel_tables: u16,
     log: Option<crate::LogSink>,
+    /// The connection and the tables of the last discover, which a read right after it
+    /// (the data plane discovers, configures the catalog, then reads) takes over: the rows
+    /// come from the tables the catalog was made from, a connection and the catalog's
+    /// queries sooner (on a small incremental sync, a tenth of its time before the rows).
+    discovered: std::sync::Mutex<Option<(PgConnection, Vec<Table>)>>,
 }
 
 pub(super) struct Column {
@@ -79,15 +84,20 @@ ORDER BY n.nspname, c.relname, array_position(i.indkey::int2[], a.attnum)";
 
 impl PostgresSource {
     pub fn build(configuration: &Value) -> Result<Box<dyn Source>, ConnectorError> {
+        Ok(Box::new(Self::new(configuration)?))
+    }
+
+    fn new(configuration: &Value) -> Result<Self, ConnectorError> {
         let config: PostgresSourceConfig = config::parse(configuration)?;
-        Ok(Box::new(Self {
+        Ok(Self {
             options: connect_options(&config.connection),
             parallel_readers: config.parallel_readers(),
             parallel_tables: config.parallel_tables(),
             schemas: config.schemas,
             copy_rows: false,
             log: None,
-        }))
+            discovered: std::sync::Mutex::new(None),
+        })
     }
 
     /// Connects and checks that every configured schema exists.
@@ -110,9 +120,8 @@ impl PostgresSource {
 
     async fn discover_tables(&self) -> Result<Value, ConnectorError> {
         let mut connection = connect(&self.options).await?;
-        let streams: Vec<Value> = self
-            .tables(&mut connection)
-            .await?
+        let tables = self.tables(&mut connection).await?;
+        let streams: Vec<Value> = tables
             .iter()
             .map(|table| {
                 let properties: serde_json::Map<String, Value> = table
@@ -139,6 +148,9 @@ impl PostgresSource {
                 })
             })
             .collect();
+        if let Ok(mut discovered) = self.discovered.lock() {
+            *discovered = Some((connection, tables));
+        }
         Ok(json!({"streams": streams}))
     }
 
@@ -194,8 +206,22 @@ impl PostgresSource {
         state: &[ResumeState],
         output: mpsc::Sender<PipeMessage>,
     ) -> Result<(), ConnectorError> {
-        let mut connection = connect(&self.options).await?;
-        let tables = self.tables(&mut connection).await?;
+        let discovered = self
+            .discovered
+            .lock()
+            .ok()
+            .and_then(|mut discovered| discovered.take());
+        let (connection, tables) = match discovered {
+            Some((connection, tables)) => (
+                super::reuse_or_connect(connection, &self.options).await?,
+                tables,
+            ),
+            None => {
+                let mut connection = connect(&self.options).await?;
+                let tables = self.tables(&mut connection).await?;
+                (connection, tables)
+            }
+        };
         let emitter = Emitter::new(output);
         let mut plans = Vec::with_capacity(catalog.streams.len());
         for configured in &catalog.streams {

@@ -201,3 +201,70 @@ fn a_first_read_goes_in_page_order_and_resumes_at_its_page() {
     assert!(cursor.initial.is_none() && cursor.resume.is_some());
     assert!(cursor.query(true).contains("ORDER BY"));
 }
+
+/// The connection a discover kept for the read, closed by the server before the read (an
+/// idle timeout, a restart): the read opens another and reads every row.
+#[tokio::test]
+async fn a_read_replaces_the_kept_connection_the_server_closed() {
+    use crate::connector::{Source, SourceState};
+    use ferry_protocol::{AirbyteMessage, PipeMessage};
+
+    let schema = format!("ferry_kept_{}", uuid::Uuid::new_v4().simple());
+    let configuration = json!({
+        "host": "127.0.0.1", "port": 5432, "database": "postgres", "username": "postgres",
+        "password": "unused-with-trust-auth", "ssl_mode": {"mode": "disable"},
+        "schemas": [schema],
+    });
+    let Ok(source) = super::PostgresSource::new(&configuration) else {
+        panic!("configuration refused");
+    };
+    let mut admin = super::super::connect(&source.options).await.unwrap();
+    super::super::run_sql(
+        &mut admin,
+        &format!(
+            "CREATE SCHEMA {schema}; CREATE TABLE {schema}.t (id bigint PRIMARY KEY); \
+             INSERT INTO {schema}.t SELECT generate_series(1, 3)"
+        ),
+    )
+    .await
+    .unwrap();
+    let discovered = source.discover().await.unwrap();
+    assert_eq!(discovered["streams"][0]["name"], "t");
+    let (mut kept, tables) = source.discovered.lock().unwrap().take().unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut kept)
+        .await
+        .unwrap();
+    *source.discovered.lock().unwrap() = Some((kept, tables));
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+        .bind(pid)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(ended);
+
+    let catalog = serde_json::from_value(json!({"streams": [{
+        "stream": {"name": "t", "namespace": schema,
+                   "json_schema": {"properties": {"id": {"type": "integer"}}}},
+        "sync_mode": "full_refresh", "destination_sync_mode": "overwrite",
+    }]}))
+    .unwrap();
+    let (output, mut received) = tokio::sync::mpsc::channel(64);
+    let state = SourceState::default();
+    let read = Box::new(source).read(&catalog, &state, output);
+    let collect = async {
+        let mut records = 0;
+        while let Some(message) = received.recv().await {
+            if let PipeMessage::Message(AirbyteMessage::Record { .. }) = message {
+                records += 1;
+            }
+        }
+        records
+    };
+    let (read, records) = tokio::join!(read, collect);
+    read.unwrap();
+    assert_eq!(records, 3);
+    super::super::run_sql(&mut admin, &format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
