@@ -108,10 +108,19 @@ fn cause(error: &reqwest::Error) -> String {
     } else if error.is_timeout() {
         "timed out".to_owned()
     } else if error.url().is_some_and(|url| url.scheme() == "http")
-        && (innermost.contains("invalid HTTP version")
-            || innermost.contains("connection closed before message completed"))
+        && innermost.contains("invalid HTTP version")
     {
         format!("the server does not answer plain HTTP (does it serve https://?): {innermost}")
+    } else if innermost.contains("connection closed before message completed") {
+        // A server that is stopping closes this way, and so does one that serves only
+        // HTTPS and is sent plain HTTP: the cause names both, blaming neither.
+        let https = match error.url().is_some_and(|url| url.scheme() == "http") {
+            true => ", or it serves only https://",
+            false => "",
+        };
+        format!(
+            "the server closed the connection without answering (stopping or restarting{https})"
+        )
     } else {
         innermost
     }
@@ -160,6 +169,46 @@ mod tests {
         assert_eq!(
             super::describe(&error),
             format!("https://127.0.0.1:{port}: connection refused")
+        );
+    }
+
+    /// A plain-HTTP request to `reply`: a server that reads it and sends `reply`, then closes.
+    async fn plain_request_answered_with(reply: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await.unwrap();
+            socket.write_all(reply).await.unwrap();
+        });
+        let error = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        server.await.unwrap();
+        super::describe(&error)
+    }
+
+    #[tokio::test]
+    async fn a_server_that_closes_without_answering_is_not_said_to_be_https() {
+        let said = plain_request_answered_with(b"").await;
+        assert!(
+            said.contains("closed the connection without answering (stopping or restarting, or it serves only https://)"),
+            "{said}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_answers_in_tls_is_said_to_serve_https() {
+        // A TLS alert record (fatal, protocol version): what a TLS server may send to a
+        // request it cannot read.
+        let said = plain_request_answered_with(b"\x15\x03\x03\x00\x02\x02\x46").await;
+        assert!(
+            said.contains("does not answer plain HTTP (does it serve https://?)"),
+            "{said}"
         );
     }
 
