@@ -119,6 +119,26 @@ mod runtime {
         }
     }
 
+    /// Has the server end `connection` (as an idle timeout or a restart would), through
+    /// `admin`, a connection of its own.
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    pub(crate) async fn terminate_from_the_server(
+        connection: &mut PgConnection,
+        admin: &mut PgConnection,
+    ) {
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+        let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+            .bind(pid)
+            .fetch_one(admin)
+            .await
+            .unwrap();
+        assert!(ended, "backend {pid} ended");
+    }
+
     /// One step of a COPY stream, which fails as a lost connection (transient) when nothing
     /// moved for [`IDLE_TIMEOUT`]. A step that is ready at once (rows already buffered: most
     /// of them) arms no timer.

@@ -452,18 +452,9 @@ async fn a_write_replaces_the_kept_connection_the_server_closed() {
         .await
         .unwrap();
     let mut kept = destination.kept.lock().unwrap().take().unwrap();
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut kept)
-        .await
-        .unwrap();
-    *destination.kept.lock().unwrap() = Some(kept);
     let mut other = database().await;
-    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
-        .bind(pid)
-        .fetch_one(&mut other)
-        .await
-        .unwrap();
-    assert!(ended);
+    super::super::terminate_from_the_server(&mut kept, &mut other).await;
+    *destination.kept.lock().unwrap() = Some(kept);
 
     write(destination, vec![rows(0, b"1\n2\n", None), complete("t")])
         .await

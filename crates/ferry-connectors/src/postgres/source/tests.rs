@@ -231,17 +231,8 @@ async fn a_read_replaces_the_kept_connection_the_server_closed() {
     let discovered = source.discover().await.unwrap();
     assert_eq!(discovered["streams"][0]["name"], "t");
     let (mut kept, tables) = source.discovered.lock().unwrap().take().unwrap();
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut kept)
-        .await
-        .unwrap();
+    super::super::terminate_from_the_server(&mut kept, &mut admin).await;
     *source.discovered.lock().unwrap() = Some((kept, tables));
-    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
-        .bind(pid)
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
-    assert!(ended);
 
     let catalog = serde_json::from_value(json!({"streams": [{
         "stream": {"name": "t", "namespace": schema,
