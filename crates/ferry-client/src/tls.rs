@@ -103,18 +103,17 @@ fn cause(error: &reqwest::Error) -> String {
         innermost = text;
         current = next;
     }
+    let plain_http = error.url().is_some_and(|url| url.scheme() == "http");
     if dns {
         format!("DNS lookup failed: {innermost}")
     } else if error.is_timeout() {
         "timed out".to_owned()
-    } else if error.url().is_some_and(|url| url.scheme() == "http")
-        && innermost.contains("invalid HTTP version")
-    {
+    } else if plain_http && innermost.contains("invalid HTTP version") {
         format!("the server does not answer plain HTTP (does it serve https://?): {innermost}")
     } else if innermost.contains("connection closed before message completed") {
         // A server that is stopping closes this way, and so does one that serves only
         // HTTPS and is sent plain HTTP: the cause names both, blaming neither.
-        let https = match error.url().is_some_and(|url| url.scheme() == "http") {
+        let https = match plain_http {
             true => ", or it serves only https://",
             false => "",
         };

@@ -103,20 +103,21 @@ mod runtime {
     /// has to answer before the next step opens another.
     const KEPT_PING: Duration = Duration::from_secs(5);
 
-    /// A connection kept from an earlier step of the same sync, if it still answers (the
-    /// server may have closed it on an idle timeout meanwhile), or a new one.
+    /// The connection kept from an earlier step of the same sync, if there is one and it
+    /// still answers (the server may have closed it on an idle timeout meanwhile), or a new
+    /// one.
     pub(crate) async fn reuse_or_connect(
-        mut kept: PgConnection,
+        kept: Option<PgConnection>,
         options: &PgConnectOptions,
     ) -> Result<PgConnection, ConnectorError> {
-        let ping = sqlx::Connection::ping(&mut kept);
-        match tokio::time::timeout(KEPT_PING, ping).await {
-            Ok(Ok(())) => Ok(kept),
-            _ => {
-                tracing::debug!("a kept connection no longer answers: reconnecting");
-                connect(options).await
+        if let Some(mut kept) = kept {
+            let ping = sqlx::Connection::ping(&mut kept);
+            if let Ok(Ok(())) = tokio::time::timeout(KEPT_PING, ping).await {
+                return Ok(kept);
             }
+            tracing::debug!("a kept connection no longer answers: reconnecting");
         }
+        connect(options).await
     }
 
     /// Has the server end `connection` (as an idle timeout or a restart would), through

@@ -128,10 +128,7 @@ impl WriterFactory for PostgresDestination {
         naming: &DestinationNaming,
     ) -> Result<PostgresWriter, ConnectorError> {
         let kept = self.kept.lock().ok().and_then(|mut kept| kept.take());
-        let mut connection = match kept {
-            Some(connection) => super::reuse_or_connect(connection, &self.options).await?,
-            None => connect(&self.options).await?,
-        };
+        let mut connection = super::reuse_or_connect(kept, &self.options).await?;
         if let Some(checkpoints) = &self.checkpoints {
             checkpoints.prepare(&mut connection).await?;
         }

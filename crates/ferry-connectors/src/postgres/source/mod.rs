@@ -212,16 +212,11 @@ impl PostgresSource {
             .lock()
             .ok()
             .and_then(|mut discovered| discovered.take());
-        let (connection, tables) = match discovered {
-            Some((connection, tables)) => (
-                super::reuse_or_connect(connection, &self.options).await?,
-                tables,
-            ),
-            None => {
-                let mut connection = connect(&self.options).await?;
-                let tables = self.tables(&mut connection).await?;
-                (connection, tables)
-            }
+        let (kept, tables) = discovered.unzip();
+        let mut connection = super::reuse_or_connect(kept, &self.options).await?;
+        let tables = match tables {
+            Some(tables) => tables,
+            None => self.tables(&mut connection).await?,
         };
         let emitter = Emitter::new(output);
         let mut plans = Vec::with_capacity(catalog.streams.len());
