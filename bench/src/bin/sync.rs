@@ -112,14 +112,37 @@ async fn main() {
                                      \"_airbyte_generation_id\" bigint DEFAULT 0, LIKE events_copy);",
         )
         .await;
+        // Without TLS, as Ferry's connections here (`ssl_mode: disable`): psql would
+        // otherwise encrypt both hops (the server has `ssl = on`).
         let into = |table: &str, format: &str| {
             format!(
-                "psql -X -q '{}' -c 'TRUNCATE {table}'; psql -X -q '{}' -c '\\copy events to stdout {format}' | psql -X -q '{}' -c '\\copy {table} (id, user_id, event_type, amount, payload, created_at, updated_at, note) from stdin {format}'",
+                "export PGSSLMODE=disable; psql -X -q '{}' -c 'TRUNCATE {table}'; psql -X -q '{}' -c '\\copy events to stdout {format}' | psql -X -q '{}' -c '\\copy {table} (id, user_id, event_type, amount, payload, created_at, updated_at, note) from stdin {format}'",
                 destination.url(),
                 source.url(),
                 destination.url()
             )
         };
+        // The same pipe into the V2 table in two lanes, each half of the source's pages (as
+        // Ferry's two parallel readers cut them): what two lanes can gain on this machine.
+        let pages = source
+            .count("SELECT relpages FROM pg_class WHERE relname = 'events'")
+            .await;
+        let half = |from: i64, to: Option<i64>| {
+            let below = to
+                .map(|to| format!(" AND ctid < '({to},0)'::tid"))
+                .unwrap_or_default();
+            format!(
+                "psql -X -q '{}' -c \"\\copy (SELECT * FROM events WHERE ctid >= '({from},0)'::tid{below}) to stdout with (format binary)\" | psql -X -q '{}' -c '\\copy events_v2 (id, user_id, event_type, amount, payload, created_at, updated_at, note) from stdin with (format binary)'",
+                source.url(),
+                destination.url()
+            )
+        };
+        let v2_lanes = format!(
+            "export PGSSLMODE=disable; psql -X -q '{}' -c 'TRUNCATE events_v2'; ( {} ) & first=$!; ( {} ) & second=$!; wait $first; wait $second",
+            destination.url(),
+            half(0, Some(pages / 2)),
+            half(pages / 2, None)
+        );
         let raw = |format: &str| into("events_copy", format);
         settle();
         let raw_text = timed_shell(&raw(""));
@@ -150,6 +173,7 @@ async fn main() {
         }
         let mut raw_binary_runs = Vec::new();
         let mut raw_v2_runs = Vec::new();
+        let mut raw_v2_lane_runs = Vec::new();
         // The first query of each loaded table (the V2 pipe's, Ferry's default full refresh's).
         let mut first_scan_runs = (Vec::new(), Vec::new());
         let mut full_runs = vec![Vec::new(); full_connections.len()];
@@ -160,41 +184,69 @@ async fn main() {
         // otherwise hold some 40 GB (a host with 29 GB free filled up). Not at 2 M, so that
         // each load still replaces a full table, as a daily refresh does.
         let trim = rows > 5_000_000;
+        // Each round starts the loads one place further on, so that no figure always takes
+        // the same place: the default full refresh, always right after the V2 pipe and its
+        // first query, came out slower than "1 reader" (the same setting) in most rounds
+        // of earlier runs, and one COPY of the same rows took 3.8 s in one place and 5.6 s
+        // in another of one run (statement log).
+        let mut loads = vec![Load::RawBinary, Load::RawV2, Load::RawV2Lanes];
+        loads.extend((0..full_connections.len()).map(Load::Full));
         for round in 0..repeat {
-            settle();
-            raw_binary_runs.push(timed_shell(&raw("with (format binary)")));
-            settle();
-            raw_v2_runs.push(timed_shell(&into("events_v2", "with (format binary)")));
-            settle();
-            first_scan_runs
-                .0
-                .push(first_scan(&destination, "events_v2").await);
-            if trim {
-                destination.execute("TRUNCATE events_copy, events_v2").await;
-            }
-            for (index, ((_, schema, connection), runs)) in
-                full_connections.iter().zip(&mut full_runs).enumerate()
+            for load in loads
+                .iter()
+                .cycle()
+                .skip(round as usize % loads.len())
+                .take(loads.len())
             {
                 settle();
-                let (plane, machine) = (cpu_ticks(dataplane_pid(&ferry)), machine_busy_ticks());
-                let (seconds, job) = timed_sync(&mut ferry, connection).await;
-                assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
-                runs.push(seconds);
-                if index == 0 {
-                    // Where a full refresh's CPU goes: the data plane's share of the machine's.
-                    full_cpu_runs.push((
-                        (cpu_ticks(dataplane_pid(&ferry)) - plane) as f64 / 100.0,
-                        (machine_busy_ticks() - machine) as f64 / 100.0,
-                    ));
-                    settle();
-                    first_scan_runs
-                        .1
-                        .push(first_scan(&destination, &format!("{schema}.events")).await);
-                }
-                if trim {
-                    destination
-                        .execute(&format!("TRUNCATE {schema}.events"))
-                        .await;
+                match *load {
+                    Load::RawBinary => {
+                        raw_binary_runs.push(timed_shell(&raw("with (format binary)")));
+                        if trim {
+                            destination.execute("TRUNCATE events_copy").await;
+                        }
+                    }
+                    Load::RawV2 => {
+                        raw_v2_runs.push(timed_shell(&into("events_v2", "with (format binary)")));
+                        settle();
+                        first_scan_runs
+                            .0
+                            .push(first_scan(&destination, "events_v2").await);
+                        if trim {
+                            destination.execute("TRUNCATE events_v2").await;
+                        }
+                    }
+                    Load::RawV2Lanes => {
+                        raw_v2_lane_runs.push(timed_shell(&v2_lanes));
+                        if trim {
+                            destination.execute("TRUNCATE events_v2").await;
+                        }
+                    }
+                    Load::Full(index) => {
+                        let (_, schema, connection) = &full_connections[index];
+                        let (plane, machine) =
+                            (cpu_ticks(dataplane_pid(&ferry)), machine_busy_ticks());
+                        let (seconds, job) = timed_sync(&mut ferry, connection).await;
+                        assert_eq!(job["rowsSynced"].as_u64(), Some(rows), "{job}");
+                        full_runs[index].push(seconds);
+                        if index == 0 {
+                            // Where a full refresh's CPU goes: the data plane's share of the
+                            // machine's.
+                            full_cpu_runs.push((
+                                (cpu_ticks(dataplane_pid(&ferry)) - plane) as f64 / 100.0,
+                                (machine_busy_ticks() - machine) as f64 / 100.0,
+                            ));
+                            settle();
+                            first_scan_runs
+                                .1
+                                .push(first_scan(&destination, &format!("{schema}.events")).await);
+                        }
+                        if trim {
+                            destination
+                                .execute(&format!("TRUNCATE {schema}.events"))
+                                .await;
+                        }
+                    }
                 }
             }
             // Each round's first load into a schema of its own: a new, empty table.
@@ -217,7 +269,7 @@ async fn main() {
             }
         }
         println!(
-            "runs (s): raw binary pipe {raw_binary_runs:.2?}, into the Destinations V2 table {raw_v2_runs:.2?}; full refresh (default, 1, 2, 4 readers) {full_runs:.2?}; dedup first load {dedup_runs:.2?}"
+            "runs (s): raw binary pipe {raw_binary_runs:.2?}, into the Destinations V2 table {raw_v2_runs:.2?}, the same in two lanes {raw_v2_lane_runs:.2?}; full refresh (default, 1, 2, 4 readers) {full_runs:.2?}; dedup first load {dedup_runs:.2?}"
         );
         println!("full refresh CPU seconds (data plane, whole machine): {full_cpu_runs:.2?}");
         figures.add(
@@ -258,6 +310,17 @@ async fn main() {
             "raw COPY pipe (binary) into the Destinations V2 table",
             rows as f64 / raw_v2,
             "rows/s",
+        );
+        figures.add(
+            "raw COPY pipe (binary) into the Destinations V2 table / raw binary pipe",
+            raw_binary / raw_v2,
+            "ratio (what the V2 table's wider rows cost the same pipe)",
+        );
+        let raw_v2_lanes = median(raw_v2_lane_runs);
+        figures.add(
+            "raw COPY pipe (binary) into the Destinations V2 table, two lanes / raw binary pipe",
+            raw_binary / raw_v2_lanes,
+            "ratio (the most two lanes of the V2 table's bytes reach here)",
         );
         figures.add(
             "ferry full refresh / raw binary pipe into the Destinations V2 table",
@@ -542,6 +605,14 @@ async fn main() {
 /// The time of the first `count(*)` of a table just loaded (and written out by a
 /// checkpoint): rows not loaded frozen make it check each row's transaction and rewrite every
 /// page to record the answer.
+/// One load of a round: a raw pipe, or one of the full-refresh connections.
+enum Load {
+    RawBinary,
+    RawV2,
+    RawV2Lanes,
+    Full(usize),
+}
+
 async fn first_scan(database: &TestDatabase, table: &str) -> f64 {
     let started = Instant::now();
     database
