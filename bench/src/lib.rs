@@ -1,11 +1,16 @@
 //! What the benchmarks share: arguments, the release binary, readings from /proc, timed
-//! shell steps and medians.
+//! shell steps, medians, the figures they print and write, and (`raw_pipe`) the raw COPY
+//! pipes the sync benchmark compares with.
 
 #![allow(clippy::unwrap_used)]
+
+pub mod raw_pipe;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use serde_json::{Value, json};
 
 /// The value after `name` on the command line, or `default`.
 pub fn argument(name: &str, default: u64) -> u64 {
@@ -155,4 +160,32 @@ pub fn shell_output(script: &str) -> String {
 pub fn median(mut runs: Vec<f64>) -> f64 {
     runs.sort_by(f64::total_cmp);
     runs[runs.len() / 2]
+}
+
+/// A benchmark's figures, printed one per line as they come and written as JSON at the end.
+#[derive(Default)]
+pub struct Figures(Vec<(String, Value)>);
+
+impl Figures {
+    pub fn add(&mut self, name: &str, value: f64, unit: &str) {
+        println!("{name}: {value:.2} {unit}");
+        self.0
+            .push((name.to_owned(), json!({"value": value, "unit": unit})));
+    }
+
+    /// Writes the figures to `path`, numbered in the order they came, beside `rows`.
+    pub fn write(self, path: &str, rows: u64) {
+        let figures: serde_json::Map<String, Value> = self
+            .0
+            .into_iter()
+            .enumerate()
+            .map(|(index, (name, value))| (format!("{index:02} {name}"), value))
+            .collect();
+        std::fs::write(
+            path,
+            serde_json::to_vec_pretty(&json!({"rows": rows, "figures": figures})).unwrap(),
+        )
+        .unwrap();
+        println!("written: {path}");
+    }
 }

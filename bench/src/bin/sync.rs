@@ -7,22 +7,13 @@
 
 use std::time::{Duration, Instant};
 
+use ferry_bench::raw_pipe::RawPipe;
 use ferry_bench::{
-    argument, children_of, cpu_ticks, ferry_binary, flag, machine_busy_ticks, median, peak_rss_mb,
-    settle, shell_output, sling_binary, timed_shell,
+    Figures, argument, children_of, cpu_ticks, ferry_binary, flag, machine_busy_ticks, median,
+    peak_rss_mb, settle, shell_output, sling_binary, timed_shell,
 };
 use ferry_testkit::{FerryOptions, FerryUp, StoreKind, TestDatabase};
 use serde_json::{Value, json};
-
-struct Figures(Vec<(String, Value)>);
-
-impl Figures {
-    fn add(&mut self, name: &str, value: f64, unit: &str) {
-        println!("{name}: {value:.2} {unit}");
-        self.0
-            .push((name.to_owned(), json!({"value": value, "unit": unit})));
-    }
-}
 
 /// Runs a sync to its end; its time in seconds and the job.
 async fn timed_sync(ferry: &mut FerryUp, connection: &Value) -> (f64, Value) {
@@ -79,7 +70,7 @@ async fn main() {
     let external_records = argument("--external", 2_000_000);
     let repeat = argument("--repeat", 3).max(1);
     let binary = ferry_binary();
-    let mut figures = Figures(Vec::new());
+    let mut figures = Figures::default();
     let mut ferry = FerryUp::start(&binary, FerryOptions::new(StoreKind::Sqlite)).await;
 
     if !flag("--skip-postgres") {
@@ -112,38 +103,13 @@ async fn main() {
                                      \"_airbyte_generation_id\" bigint DEFAULT 0, LIKE events_copy);",
         )
         .await;
-        // Without TLS, as Ferry's connections here (`ssl_mode: disable`): psql would
-        // otherwise encrypt both hops (the server has `ssl = on`).
-        let into = |table: &str, format: &str| {
-            format!(
-                "export PGSSLMODE=disable; psql -X -q '{}' -c 'TRUNCATE {table}'; psql -X -q '{}' -c '\\copy events to stdout {format}' | psql -X -q '{}' -c '\\copy {table} (id, user_id, event_type, amount, payload, created_at, updated_at, note) from stdin {format}'",
-                destination.url(),
-                source.url(),
-                destination.url()
-            )
-        };
-        // The same pipe into the V2 table in two lanes, each half of the source's pages (as
-        // Ferry's two parallel readers cut them): what two lanes can gain on this machine.
+        let pipe = RawPipe::new(source.url(), destination.url());
+        let raw = |format: &str| pipe.copy_into("events_copy", format);
+        // The pipe into the V2 table in two lanes: what two lanes can gain on this machine.
         let pages = source
             .count("SELECT relpages FROM pg_class WHERE relname = 'events'")
             .await;
-        let half = |from: i64, to: Option<i64>| {
-            let below = to
-                .map(|to| format!(" AND ctid < '({to},0)'::tid"))
-                .unwrap_or_default();
-            format!(
-                "psql -X -q '{}' -c \"\\copy (SELECT * FROM events WHERE ctid >= '({from},0)'::tid{below}) to stdout with (format binary)\" | psql -X -q '{}' -c '\\copy events_v2 (id, user_id, event_type, amount, payload, created_at, updated_at, note) from stdin with (format binary)'",
-                source.url(),
-                destination.url()
-            )
-        };
-        let v2_lanes = format!(
-            "export PGSSLMODE=disable; psql -X -q '{}' -c 'TRUNCATE events_v2'; ( {} ) & first=$!; ( {} ) & second=$!; wait $first; wait $second",
-            destination.url(),
-            half(0, Some(pages / 2)),
-            half(pages / 2, None)
-        );
-        let raw = |format: &str| into("events_copy", format);
+        let v2_lanes = pipe.copy_into_two_lanes("events_v2", pages);
         settle();
         let raw_text = timed_shell(&raw(""));
         figures.add("raw COPY pipe (text)", rows as f64 / raw_text, "rows/s");
@@ -207,7 +173,9 @@ async fn main() {
                         }
                     }
                     Load::RawV2 => {
-                        raw_v2_runs.push(timed_shell(&into("events_v2", "with (format binary)")));
+                        raw_v2_runs.push(timed_shell(
+                            &pipe.copy_into("events_v2", "with (format binary)"),
+                        ));
                         settle();
                         first_scan_runs
                             .0
@@ -492,7 +460,7 @@ async fn main() {
     }
 
     if flag("--skip-connectors") {
-        return report(figures, rows);
+        return figures.write("bench-sync.json", rows);
     }
     if !flag("--skip-postgres") {
         // The loads above leave the database and the kernel writing back gigabytes of dirty
@@ -599,7 +567,7 @@ async fn main() {
         "MB (target <= 150)",
     );
 
-    report(figures, rows);
+    figures.write("bench-sync.json", rows);
 }
 
 /// The time of the first `count(*)` of a table just loaded (and written out by a
@@ -619,19 +587,4 @@ async fn first_scan(database: &TestDatabase, table: &str) -> f64 {
         .execute(&format!("SELECT count(*) FROM {table}"))
         .await;
     started.elapsed().as_secs_f64()
-}
-
-fn report(figures: Figures, rows: u64) {
-    let report: serde_json::Map<String, Value> = figures
-        .0
-        .into_iter()
-        .enumerate()
-        .map(|(index, (name, value))| (format!("{index:02} {name}"), value))
-        .collect();
-    std::fs::write(
-        "bench-sync.json",
-        serde_json::to_vec_pretty(&json!({"rows": rows, "figures": report})).unwrap(),
-    )
-    .unwrap();
-    println!("written: bench-sync.json");
 }
